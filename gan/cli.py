@@ -1,0 +1,137 @@
+"""`gan train|study|sample|eval|report|sweep|data`: parse the command line, call one function, map errors to exit codes.
+
+Exit codes: 0 done, 1 the run itself failed (e.g. diverged; its files are intact), 2 a usage or input error
+(one sentence on stderr, no traceback), 130 interrupted (the checkpoint was saved; resume continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+
+from gan.errors import UserError
+
+EPILOG = "Overrides are dotted config keys, e.g. model.d_act=leaky_relu:0.1 train.seed=3 (see README: config keys)."
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from gan.train import main_train
+
+    if a.resume is None and a.config is None:
+        raise UserError("gan train needs a CONFIG file (e.g. configs/fashion_mnist.yaml) or --resume DIR")
+    config, overrides = a.config, list(a.overrides)
+    if config is not None and "=" in config:  # `gan train --resume DIR train.steps=N`: no config file given
+        config, overrides = None, [config, *overrides]
+    if a.resume is not None and config is not None:
+        raise UserError("pass either a CONFIG file or --resume DIR, not both (the resumed run keeps its config)")
+    return main_train(config, overrides, a.out, a.resume)
+
+
+def _cmd_sample(a: argparse.Namespace) -> int:
+    from gan.train import sample_grid
+
+    if a.n <= 0:
+        raise UserError(f"--n must be positive, got {a.n}")
+    return sample_grid(a.run, a.n, a.out)
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from gan.quality import eval_run
+
+    return eval_run(a.run, list(a.overrides))
+
+
+def _cmd_study(a: argparse.Namespace) -> int:
+    from gan.study import run_study
+
+    if a.jobs <= 0:
+        raise UserError(f"--jobs must be positive, got {a.jobs}")
+    return run_study(a.study, jobs=a.jobs, out=a.out)
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from gan.report import write_report
+
+    path = write_report(a.study_dir)
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_sweep(a: argparse.Namespace) -> int:
+    from gan.tracking import sweep
+
+    return sweep(a.sweep, create=a.create)
+
+
+def _cmd_data(a: argparse.Namespace) -> int:
+    from gan.data import prepare
+
+    return prepare(a.name, a.root, download=a.download)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gan", description="DCGAN training and studies of ReLU vs LeakyReLU "
+                                "(gradient sparsity, dead units, sample quality).", epilog=EPILOG)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train one run", epilog=EPILOG)
+    t.add_argument("config", nargs="?", help="YAML config holding what differs from the defaults")
+    t.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. model.d_act=relu")
+    t.add_argument("--out", help="run directory (default: runs/<dataset>-D_<act>-G_<act>-s<seed>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly; train.steps=N may extend it")
+    t.set_defaults(fn=_cmd_train)
+
+    s = sub.add_parser("sample", help="write a grid of samples from a checkpoint")
+    s.add_argument("run", metavar="DIR|CKPT", help="run directory or checkpoint file")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", help="PNG path (default: DIR/grid.png)")
+    s.set_defaults(fn=_cmd_sample)
+
+    e = sub.add_parser("eval", help="sample-quality metrics of a saved run", epilog=EPILOG)
+    e.add_argument("run", metavar="DIR", help="run directory holding checkpoints/last.pt")
+    e.add_argument("overrides", nargs="*", help="eval.* overrides, e.g. eval.n_samples=10000")
+    e.set_defaults(fn=_cmd_eval)
+
+    st = sub.add_parser("study", help="run (or continue) a grid of seeded runs, then write the report")
+    st.add_argument("study", metavar="STUDY.yaml", help="study file: name, base config, overrides, axes")
+    st.add_argument("--jobs", type=int, default=1, help="runs trained at once as local processes (default 1)")
+    st.add_argument("--out", help="study directory (default: studies/<name>)")
+    st.set_defaults(fn=_cmd_study)
+
+    r = sub.add_parser("report", help="statistics, figures and verdicts of a study directory")
+    r.add_argument("study_dir", metavar="STUDY_DIR", help="directory written by `gan study`")
+    r.set_defaults(fn=_cmd_report)
+
+    sw = sub.add_parser("sweep", help="a W&B grid sweep whose agents run `gan train`")
+    sw.add_argument("sweep", metavar="SWEEP.yaml", help="sweep file, e.g. configs/sweep/activations.yaml")
+    sw.add_argument("--create", action="store_true", help="register the sweep with W&B (needs network and an API key)")
+    sw.set_defaults(fn=_cmd_sweep)
+
+    d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
+    d.add_argument("name", choices=["mnist", "fashion_mnist", "cifar10", "fake"], help="dataset")
+    d.add_argument("--root", default="data", help="data directory (default: data)")
+    d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
+    d.set_defaults(fn=_cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # argparse itself exits 2 on an unknown command or flag
+    try:
+        return args.fn(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+            where = f" '{err.filename}'" if err.filename else ""
+            print(f"error: cannot write{where}: {os.strerror(err.errno)}; free space or choose another directory",
+                  file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,319 @@
+"""Run configuration: frozen dataclasses, YAML that holds only what differs, dotted overrides.
+
+    cfg = load_config("configs/fashion_mnist.yaml", ["model.d_act=leaky_relu:0.1", "train.seed=3"])
+
+Every user mistake (unknown key, wrong type, bad value) raises `UserError` naming the key and what
+is valid; the CLI turns it into one sentence and exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan.activations import parse_activation
+from gan.errors import UserError
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake")
+D_NORMS = ("batch", "none", "spectral", "layer")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | fake
+    root: str = "data"  # where datasets are looked for / prepared
+    image_size: int = 32  # 32 (native, MNIST-family padded 28->32) or 64 (reference DCGAN size)
+    download: bool = False  # allow torchvision to download when nothing is found locally
+    fake_size: int = 512  # images in the deterministic `fake` dataset (tests)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    nz: int = 100  # latent size
+    ngf: int = 64  # generator width
+    ndf: int = 64  # discriminator width
+    g_act: str = "relu"  # activation spec of G's hidden layers
+    d_act: str = "leaky_relu:0.2"  # activation spec of D's hidden layers
+    d_extra_layers: int = 0  # extra stride-1 3x3 conv+norm+act blocks in D (depth study)
+    d_norm: str = "batch"  # D normalization: batch | none | spectral | layer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000  # G updates
+    batch_size: int = 64
+    lr: float = 2e-4  # shorthand for both learning rates
+    lr_d: float | None = None  # D learning rate (None: lr)
+    lr_g: float | None = None  # G learning rate (None: lr)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1  # D updates per G update
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the two networks
+    log_every: int = 10  # metrics.jsonl row every N steps
+    sample_every: int = 500  # fixed-noise grid every N steps (0: only at the end)
+    ckpt_every: int = 500  # checkpoint every N steps (0: only at the end)
+    probe_every: int = 100  # gradient-sparsity probe every N steps (0: off)
+    probe_batch: int = 64  # real + fake images in the probe batch (each)
+    sync_bn: bool = False  # SyncBatchNorm under DDP
+
+    @property
+    def lr_d_value(self) -> float:
+        return self.lr if self.lr_d is None else self.lr_d
+
+    @property
+    def lr_g_value(self) -> float:
+        return self.lr if self.lr_g is None else self.lr_g
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    enabled: bool = True  # sample-quality metrics at all
+    every: int = 0  # quality every N steps (0: only at the end)
+    n_samples: int = 2048  # generated and real images per evaluation
+    features: str = "classifier"  # classifier | inception
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    wandb: str = "auto"  # auto | online | offline | disabled (auto: online with an API key, else offline)
+    project: str = "gan-activations"
+    entity: str | None = None
+    group: str | None = None  # study name
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str | None = None  # run name (default: <dataset>-D_<act>-G_<act>-s<seed>)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+
+
+########################################################################################
+# key paths and type coercion
+
+def _leaf_types(cls: type = RunConfig, prefix: str = "") -> dict[str, Any]:
+    """Every dotted key -> its type annotation, e.g. {"model.d_act": str, ...}."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        t = hints[f.name]
+        if dataclasses.is_dataclass(t):
+            out.update(_leaf_types(t, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = t
+    return out
+
+
+KEYS: dict[str, Any] = _leaf_types()
+SECTIONS = tuple(f.name for f in fields(RunConfig) if f.name != "name")  # data, model, train, eval, track
+
+
+def _type_name(t: Any) -> str:
+    return getattr(t, "__name__", str(t)).replace("NoneType", "null")
+
+
+def _coerce(key: str, value: Any, t: Any) -> Any:
+    """Check / convert one value to the annotated type; YAML already parsed strings into scalars."""
+    args = typing.get_args(t)
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config key '{key}' must be a list, got {value!r}")
+        return tuple(str(v) for v in value)
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"config key '{key}' must be true or false, got {value!r}")
+    if t is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise UserError(f"config key '{key}' must be an integer, got {value!r}")
+    if t is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise UserError(f"config key '{key}' must be a number, got {value!r}")
+    if t is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"config key '{key}' must be a string, got {value!r}")
+    raise UserError(f"config key '{key}' has an unsupported type {_type_name(t)}")
+
+
+def _unknown_key(key: str) -> UserError:
+    close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(KEYS)}"
+    return UserError(f"unknown config key '{key}': {hint}")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and not (key in KEYS):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any] | list[str]) -> RunConfig:
+    """Return cfg with dotted keys replaced; strings in a list are `key=value` (value parsed as YAML)."""
+    if isinstance(overrides, list):
+        parsed: dict[str, Any] = {}
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                raise UserError(f"override '{item}' is not of the form key=value (e.g. model.d_act=relu)")
+            try:
+                parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                parsed[key.strip()] = raw
+        overrides = parsed
+    for key, value in _flatten(overrides).items():
+        if key in SECTIONS:
+            raise UserError(f"config section '{key}' must be a mapping of keys, got {value!r}")
+        if key not in KEYS:
+            raise _unknown_key(key)
+        value = _coerce(key, value, KEYS[key])
+        cfg = _set(cfg, key.split("."), value)
+    validate(cfg)
+    return cfg
+
+
+def _set(obj: Any, path: list[str], value: Any) -> Any:
+    if len(path) == 1:
+        return replace(obj, **{path[0]: value})
+    return replace(obj, **{path[0]: _set(getattr(obj, path[0]), path[1:], value)})
+
+
+########################################################################################
+# validation: one sentence per problem
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise UserError(f"config key '{key}' must be positive, got {value}")
+
+
+def _non_negative(key: str, value: int) -> None:
+    if value < 0:
+        raise UserError(f"config key '{key}' must be 0 or more, got {value}")
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"config key '{key}' is '{value}'; valid values are: {', '.join(choices)}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise UserError for the first out-of-range value."""
+    d, m, t, e, k = cfg.data, cfg.model, cfg.train, cfg.eval, cfg.track
+    _choice("data.name", d.name, DATASETS)
+    if d.image_size not in (32, 64):
+        raise UserError(f"config key 'data.image_size' must be 32 or 64, got {d.image_size}")
+    _positive("data.fake_size", d.fake_size)
+    for key in ("nz", "ngf", "ndf"):
+        _positive(f"model.{key}", getattr(m, key))
+    parse_activation(m.g_act, key="model.g_act")
+    parse_activation(m.d_act, key="model.d_act")
+    _non_negative("model.d_extra_layers", m.d_extra_layers)
+    _choice("model.d_norm", m.d_norm, D_NORMS)
+    for key in ("steps", "batch_size", "lr", "d_steps", "log_every", "probe_batch"):
+        _positive(f"train.{key}", getattr(t, key))
+    for key in ("lr_d", "lr_g"):
+        if getattr(t, key) is not None:
+            _positive(f"train.{key}", getattr(t, key))
+    for key in ("beta1", "beta2"):
+        if not 0 <= getattr(t, key) < 1:
+            raise UserError(f"config key 'train.{key}' must be in [0, 1), got {getattr(t, key)}")
+    for key in ("sample_every", "ckpt_every", "probe_every", "seed"):
+        _non_negative(f"train.{key}", getattr(t, key))
+    _choice("train.precision", t.precision, ("fp32", "bf16"))
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
+        raise UserError(f"config key 'train.device' is '{t.device}'; valid values are: auto, cpu, cuda, cuda:N")
+    _non_negative("eval.every", e.every)
+    _positive("eval.n_samples", e.n_samples)
+    _positive("eval.batch_size", e.batch_size)
+    _choice("eval.features", e.features, ("classifier", "inception"))
+    _choice("track.wandb", k.wandb, ("auto", "online", "offline", "disabled"))
+    if cfg.name is not None and not _safe_name(cfg.name):
+        raise UserError(f"run name '{cfg.name}' may only hold letters, digits, '.', '_', ':' and '-' "
+                        "(no path separators)")
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._:-" for c in name)
+
+
+########################################################################################
+# YAML / dict round trips
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Nested plain dict (YAML/JSON-safe); tuples become lists."""
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+    return {k: ({kk: plain(vv) for kk, vv in v.items()} if isinstance(v, dict) else v)
+            for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_from_dict(d: dict[str, Any]) -> RunConfig:
+    """Inverse of config_to_dict (also accepts partial dicts: missing keys keep their defaults)."""
+    if not isinstance(d, dict):
+        raise UserError("a config must be a mapping of sections (data, model, train, eval, track)")
+    return apply_overrides(RunConfig(), d)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults <- YAML file (only what differs) <- `key=value` overrides."""
+    cfg = RunConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file '{path}' does not exist; pass a YAML file such as configs/fashion_mnist.yaml")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise UserError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"config file '{path}' cannot be read ({err.__class__.__name__})") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"config file '{path}' must hold a mapping of sections (data, model, train, ...)")
+        cfg = apply_overrides(cfg, loaded)
+    return apply_overrides(cfg, overrides or [])
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def run_name(cfg: RunConfig) -> str:
+    """`<dataset>-D_<act>-G_<act>-s<seed>` unless `name` is set."""
+    if cfg.name:
+        return cfg.name
+    return f"{cfg.data.name}-D_{cfg.model.d_act}-G_{cfg.model.g_act}-s{cfg.train.seed}"

@@ -1,0 +1,231 @@
+"""Datasets: locate / prepare / download, then hold a whole split as one uint8 tensor.
+
+Lookup order (DESIGN.md): files already under `data.root`; for fashion_mnist Debian's
+`dataset-fashion-mnist` package (gunzipped into root/FashionMNIST/raw/); then torchvision's
+download when `data.download=true`. Batches are slices of a seeded permutation: no per-image PIL work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision import datasets
+
+from gan.config import DataConfig
+from gan.errors import UserError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+NUM_CLASSES = 10
+CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "fake": 1}
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass
+class ImageSet:
+    """A whole split: images uint8 (N, C, S, S) on the training device, labels int64 (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+
+    @property
+    def nc(self) -> int:
+        return self.images.shape[1]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (same device)."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+########################################################################################
+# locating files
+
+def _missing_message(name: str, root: Path) -> str:
+    ways = f"put the files under '{root}'"
+    if name == "fashion_mnist":
+        ways += ", install Debian's package (apt-get install dataset-fashion-mnist)"
+    return (f"dataset '{name}' was not found and cannot be downloaded: {ways}, "
+            f"or run with network access and data.download=true (or `gan data {name} --root {root}`)")
+
+
+def _prepare_from_debian(root: Path) -> bool:
+    """Gunzip Debian's Fashion-MNIST files into root/FashionMNIST/raw/ (torchvision wants them uncompressed)."""
+    if not all((DEBIAN_FASHION_MNIST / f"{f}.gz").is_file() for f in _MNIST_FILES):
+        return False
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in _MNIST_FILES:
+        if not (raw / f).is_file():
+            tmp = raw / f"{f}.tmp"
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            tmp.replace(raw / f)  # atomic: a killed gunzip never leaves a half file under the real name
+    return True
+
+
+class _CIFAR10(datasets.CIFAR10):
+    """torchvision's CIFAR10 checking that the files exist rather than their md5 (shapes are checked below),
+    so prepared copies and the tests' tiny files in the real pickle format load too."""
+
+    def _check_integrity(self) -> bool:
+        base = Path(self.root) / self.base_folder
+        return all((base / name).is_file() for name, _ in self.train_list + self.test_list)
+
+    def _load_meta(self) -> None:
+        self.meta["md5"] = None
+        super()._load_meta()
+
+
+def _torchvision_dataset(name: str, root: Path, train: bool, download: bool):
+    if name == "mnist":
+        return datasets.MNIST(str(root), train=train, download=download)
+    if name == "fashion_mnist":
+        return datasets.FashionMNIST(str(root), train=train, download=download)
+    return _CIFAR10(str(root), train=train, download=download)
+
+
+def _open_dataset(cfg: DataConfig, train: bool):
+    root = Path(cfg.root)
+    try:
+        return _torchvision_dataset(cfg.name, root, train, download=False)
+    except RuntimeError:
+        pass  # not under root
+    except Exception as err:  # present but unreadable: truncated, wrong magic number, bad pickle
+        raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({_short(err)}); "
+                        f"delete its folder and prepare it again with `gan data {cfg.name} --root {root}`") from None
+    if cfg.name == "fashion_mnist" and _prepare_from_debian(root):
+        return _open_dataset(cfg, train)
+    if not cfg.download:
+        raise UserError(_missing_message(cfg.name, root))
+    try:
+        return _torchvision_dataset(cfg.name, root, train, download=True)
+    except Exception:
+        raise UserError(_missing_message(cfg.name, root).replace("cannot be downloaded", "could not be downloaded")) from None
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+    return text[:120]
+
+
+########################################################################################
+# tensors
+
+def _fake_split(cfg: DataConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic 28x28 images: a fixed random template per class plus noise (learnable by a classifier)."""
+    g = torch.Generator().manual_seed(1234)
+    templates = torch.rand(NUM_CLASSES, 1, 28, 28, generator=g)  # (10, 1, 28, 28)
+    g.manual_seed(1 if train else 2)
+    n = cfg.fake_size if train else max(cfg.fake_size // 4, NUM_CLASSES)
+    labels = torch.arange(n) % NUM_CLASSES
+    images = 0.7 * templates[labels] + 0.3 * torch.rand(n, 1, 28, 28, generator=g)
+    return (images * 255).round().to(torch.uint8), labels
+
+
+def _as_tensors(dataset, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    data, labels = dataset.data, dataset.targets
+    if isinstance(data, np.ndarray):  # CIFAR: (N, 32, 32, 3) uint8 numpy
+        if data.ndim != 4 or data.shape[1:] != (32, 32, 3):
+            raise UserError(f"dataset '{name}' has images of shape {data.shape[1:]}, expected (32, 32, 3); "
+                            f"delete its folder and prepare it again with `gan data {name}`")
+        data = torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
+    else:  # MNIST family: (N, 28, 28) uint8 tensor
+        if data.ndim != 3 or tuple(data.shape[1:]) != (28, 28):
+            raise UserError(f"dataset '{name}' has images of shape {tuple(data.shape[1:])}, expected (28, 28); "
+                            f"delete its folder and prepare it again with `gan data {name}`")
+        data = data.unsqueeze(1)  # (N, 1, 28, 28)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if len(labels) != len(data):
+        raise UserError(f"dataset '{name}' has {len(data)} images but {len(labels)} labels; prepare it again")
+    return data.contiguous(), labels
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, C, h, w) -> uint8 (N, C, size, size): pad 28 -> 32 with background, then resize if needed."""
+    if images.shape[-1] == 28:
+        images = F.pad(images, (2, 2, 2, 2))  # (N, C, 32, 32)
+    if images.shape[-1] != size:
+        chunks = [F.interpolate(c.float(), size=(size, size), mode="bilinear", align_corners=False)
+                  for c in images.split(4096)]
+        images = torch.cat(chunks).round().clamp(0, 255).to(torch.uint8)
+    return images.contiguous()
+
+
+def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu") -> ImageSet:
+    """The whole train or test split at cfg.image_size, uint8 on `device`."""
+    if cfg.name == "fake":
+        images, labels = _fake_split(cfg, train)
+    else:
+        images, labels = _as_tensors(_open_dataset(cfg, train), cfg.name)
+    images = _resize(images, cfg.image_size)
+    return ImageSet(images.to(device), labels.to(device), NUM_CLASSES)
+
+
+def prepare(name: str, root: str, download: bool = False) -> int:
+    """`gan data NAME`: locate, prepare, optionally download, then verify both splits load."""
+    cfg = DataConfig(name=name, root=root, download=download)
+    if name not in CHANNELS:
+        raise UserError(f"unknown dataset '{name}'; valid: {', '.join(CHANNELS)}")
+    for train in (True, False):
+        split = load_split(cfg, train)
+        counts = torch.bincount(split.labels, minlength=split.num_classes).tolist()
+        print(f"{name} {'train' if train else 'test'}: {len(split)} images {tuple(split.images.shape[1:])}, "
+              f"per class {counts}, under {Path(root).resolve()}")
+    return 0
+
+
+########################################################################################
+# batches
+
+class BatchStream:
+    """Seeded epochs of shuffled batches (drop-last) sliced from a device-resident uint8 split.
+
+    The permutation of epoch e is a pure function of (seed, e), so the whole stream state is
+    (epoch, position): a resumed run draws exactly the batches it would have drawn.
+    Under DDP each rank takes its slice [rank::world] of every global batch.
+    """
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if batch_size > len(images):
+            raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(images)} images); "
+                            "lower train.batch_size")
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self.rank, self.world = rank, world
+        self.epoch, self.position = 0, 0
+        self._perm: torch.Tensor | None = None
+
+    def _permutation(self) -> torch.Tensor:
+        if self._perm is None:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            self._perm = torch.randperm(len(self.images), generator=g).to(self.images.device)
+        return self._perm
+
+    def next(self) -> torch.Tensor:
+        """float (B / world, C, S, S) in [-1, 1]."""
+        if self.position + self.batch_size > len(self.images):
+            self.epoch, self.position, self._perm = self.epoch + 1, 0, None
+        idx = self._permutation()[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return to_float(self.images[idx[self.rank::self.world]])
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position, self._perm = int(state["epoch"]), int(state["position"]), None

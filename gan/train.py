@@ -1,0 +1,331 @@
+"""The training loop: setup, then `d_step` / `g_step` each step, then scheduled probes, evals, samples, checkpoints.
+
+Non-saturating GAN loss with BCE-with-logits, Adam (2e-4, betas (0.5, 0.999)) as in DCGAN.
+Everything that makes a run reproducible (weights, optimizers, z generator, batch stream, step)
+lives in one checkpoint, so N + N steps with a resume in between equal 2N straight steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from gan import distributed
+from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
+from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
+from gan.data import BatchStream, load_split
+from gan.errors import UserError
+from gan.models import build_models
+from gan.sampling import fixed_noise, generate, save_grid
+from gan.tracking import Tracker, read_metrics, truncate_metrics
+
+STATUS_EXIT = {"completed": 0, "diverged": 1, "interrupted": 130}
+
+
+########################################################################################
+# the two phases of a step
+
+def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor,
+           amp: contextlib.AbstractContextManager) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """(1) Update D: maximize log D(x) + log(1 - D(G(z))). Returns detached stats and the fake batch."""
+    with amp:
+        fake = G(z)  # (B, nc, S, S); kept with its graph for the G step
+        real_logits = D(real)  # (B,)
+        fake_logits = D(fake.detach())
+        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    stats = {"loss/D": loss.detach(), "D/real_prob": torch.sigmoid(real_logits.detach().float()).mean(),
+             "D/fake_prob": torch.sigmoid(fake_logits.detach().float()).mean()}
+    return stats, fake
+
+
+def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
+           amp: contextlib.AbstractContextManager) -> dict[str, torch.Tensor]:
+    """(2) Update G: maximize log D(G(z)) (non-saturating), reusing the D step's fake batch."""
+    with amp:
+        logits = D(fake)
+        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    return {"loss/G": loss.detach()}
+
+
+########################################################################################
+# setup
+
+@dataclass
+class Run:
+    """Everything a training run holds; `state()` / `load_state()` are its checkpoint."""
+
+    cfg: RunConfig
+    dir: Path
+    device: torch.device
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    stream: BatchStream
+    z_gen: torch.Generator
+    step: int = 0
+    wandb_run_id: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        return {"G": distributed.unwrap(self.G).state_dict(), "D": distributed.unwrap(self.D).state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "z_gen": self.z_gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "stream": self.stream.state_dict(), "step": self.step,
+                "config": config_to_dict(self.cfg), "wandb_run_id": self.wandb_run_id}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        try:
+            distributed.unwrap(self.G).load_state_dict(state["G"])
+            distributed.unwrap(self.D).load_state_dict(state["D"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UserError(f"checkpoint in '{self.dir}' does not fit this architecture "
+                            f"({str(err).splitlines()[0][:100]}); resume with the config it was written with") from None
+        self.z_gen.set_state(state["z_gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.stream.load_state_dict(state["stream"])
+        self.step, self.wandb_run_id = int(state["step"]), state.get("wandb_run_id")
+
+
+def pick_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device={spec} but no CUDA GPU is visible; use train.device=cpu")
+    return torch.device(spec)
+
+
+def build_run(cfg: RunConfig, run_dir: Path) -> Run:
+    """Data, models and optimizers for cfg, seeded; weights as initialised (a resume loads over them)."""
+    dist = distributed.context()
+    device = dist.device if dist.world > 1 else pick_device(cfg.train.device)
+    train_set = load_split(cfg.data, train=True, device=device)
+    torch.manual_seed(cfg.train.seed)
+    G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
+    betas = (cfg.train.beta1, cfg.train.beta2)
+    fused = device.type == "cuda"  # fused Adam on GPU; foreach on CPU (the exact multi-tensor path)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g_value, betas=betas, foreach=not fused, fused=fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d_value, betas=betas, foreach=not fused, fused=fused)
+    G, D = distributed.wrap(G, cfg.train.sync_bn), distributed.wrap(D, cfg.train.sync_bn)
+    stream = BatchStream(train_set.images, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
+    z_gen = torch.Generator(device).manual_seed(cfg.train.seed * 7919 + dist.rank)
+    return Run(cfg, run_dir, device, G, D, opt_g, opt_d, stream, z_gen)
+
+
+def autocast(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    if cfg.train.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+########################################################################################
+# the loop
+
+def train(run: Run, tracker: Tracker) -> str:
+    """Train from run.step to cfg.train.steps; returns the status (completed | diverged | interrupted)."""
+    cfg, t = run.cfg, run.cfg.train
+    dist = distributed.context()
+    amp = autocast(cfg, run.device)
+    G_fwd, D_fwd = (torch.compile(run.G), torch.compile(run.D)) if t.compile else (run.G, run.D)
+    z_fixed = fixed_noise(64, cfg.model.nz, t.seed, run.device)
+    probe = _make_probe(run) if t.probe_every and dist.rank == 0 else None
+    evaluator = _make_evaluator(run) if cfg.eval.enabled and dist.rank == 0 else None
+    local_batch = t.batch_size // dist.world
+
+    bar = tqdm(total=t.steps, initial=run.step, desc=run_name(cfg), disable=dist.rank != 0,
+               dynamic_ncols=True, mininterval=1.0)
+    status, tick, tick_step = "completed", time.perf_counter(), run.step
+    try:
+        while run.step < t.steps:
+            for _ in range(t.d_steps):
+                real = run.stream.next().contiguous(memory_format=torch.channels_last if t.channels_last
+                                                    else torch.contiguous_format)
+                z = torch.randn(local_batch, cfg.model.nz, 1, 1, device=run.device, generator=run.z_gen)
+                d_stats, fake = d_step(G_fwd, D_fwd, run.opt_d, real, z, amp)
+            g_stats = g_step(D_fwd, run.opt_g, fake, amp)
+            run.step += 1
+            step, row = run.step, {}
+
+            if step % t.log_every == 0 or step == t.steps:
+                if run.device.type == "cuda":
+                    torch.cuda.synchronize()
+                now = time.perf_counter()
+                step_ms = 1000 * (now - tick) / max(step - tick_step, 1)
+                tick, tick_step = now, step
+                row = {k: v.item() for k, v in {**d_stats, **g_stats}.items()}  # the only host syncs
+                row.update({"perf/step_ms": step_ms, "perf/img_per_s": 1000 * t.batch_size * t.d_steps / step_ms})
+                if not all(math.isfinite(v) for v in row.values()):
+                    tracker.log(row, step)
+                    status = "diverged"
+                    break
+                bar.set_postfix({"D": f"{row['loss/D']:.3f}", "G": f"{row['loss/G']:.3f}",
+                                 "D(x)": f"{row['D/real_prob']:.2f}", "D(G(z))": f"{row['D/fake_prob']:.2f}",
+                                 "img/s": f"{row['perf/img_per_s']:.0f}"}, refresh=False)
+            if probe is not None and step % t.probe_every == 0:
+                scalars, histograms = probe.measure()
+                row.update(scalars)
+                for key, values in histograms.items():
+                    tracker.log_histogram(key, values, step)
+            if evaluator is not None and ((cfg.eval.every and step % cfg.eval.every == 0) or step == t.steps):
+                row.update(evaluator.evaluate(distributed.unwrap(run.G)))
+            if row:
+                tracker.log(row, step)
+            if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
+                _save_samples(run, tracker, z_fixed, f"step_{step:06d}.png")
+            if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps:
+                _checkpoint(run, tracker)
+            bar.update(1)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        _checkpoint(run, tracker)
+    finally:
+        bar.close()
+    if status != "diverged" and dist.rank == 0:
+        _save_samples(run, tracker, z_fixed, "final.png", log=False)
+    return status
+
+
+def _make_probe(run: Run):
+    from gan.probes import Probe  # measurement only on rank 0
+
+    real = load_split(run.cfg.data, train=False, device=run.device).images
+    g = torch.Generator().manual_seed(4242)
+    idx = torch.randperm(len(real), generator=g)[:run.cfg.train.probe_batch].to(run.device)
+    from gan.data import to_float
+
+    z = fixed_noise(run.cfg.train.probe_batch, run.cfg.model.nz, 4242, run.device)
+    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), to_float(real[idx]), z)
+
+
+def _make_evaluator(run: Run):
+    from gan.quality import Evaluator
+
+    return Evaluator(run.cfg, run.device)
+
+
+def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, name: str, log: bool = True) -> None:
+    if distributed.context().rank != 0:
+        return
+    grid = save_grid(generate(distributed.unwrap(run.G), z), run.dir / "samples" / name)
+    if log:
+        tracker.log_image("samples", grid, run.step)
+
+
+def _checkpoint(run: Run, tracker: Tracker) -> None:
+    if distributed.context().rank != 0:
+        return
+    run.wandb_run_id = tracker.run_id
+    try:
+        save_checkpoint(run.state(), run.dir / "checkpoints" / "last.pt")
+    except CheckpointWriteError as err:
+        tqdm.write(f"warning: {err.strerror}")
+
+
+########################################################################################
+# entry point for `gan train`
+
+def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(last value of every key, mean over rows of every probe/* key) from metrics.jsonl rows."""
+    final: dict[str, float] = {}
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        for k, v in row.items():
+            if k == "step" or not isinstance(v, (int, float)):
+                continue
+            final[k] = v
+            if k.startswith("probe/"):
+                sums.setdefault(k, []).append(v)
+    return final, {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | None,
+                    resume: str | None) -> tuple[RunConfig, Path, dict[str, Any] | None]:
+    """Resolve config and run dir for a new run or a resume; never overwrites a finished run."""
+    if resume:
+        state = load_checkpoint(resume)
+        cfg = config_from_dict(state["config"])
+        new = apply_overrides(cfg, overrides)
+        for section in ("data", "model"):
+            if getattr(new, section) != getattr(cfg, section):
+                raise UserError(f"'{section}.*' cannot change on --resume (the weights were trained with it); "
+                                "start a new run instead")
+        return new, Path(resume), state
+    cfg = load_config(config_path, overrides)
+    run_dir = Path(out) if out else Path("runs") / run_name(cfg)
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}` "
+                        "or pass another --out")
+    return cfg, run_dir, None
+
+
+def main_train(config_path: str | None, overrides: list[str], out: str | None, resume: str | None) -> int:
+    """`gan train`: returns the exit code (0 completed, 1 diverged, 130 interrupted)."""
+    cfg, run_dir, state = prepare_run_dir(config_path, overrides, out, resume)
+    dist = distributed.context()
+    if dist.rank == 0:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, run_dir / "config.yaml")
+        except OSError as err:
+            raise UserError(f"cannot write to '{run_dir}' ({err.strerror}); pass a writable --out") from None
+    run = build_run(cfg, run_dir)
+    if state is not None:
+        run.load_state(state)
+        if dist.rank == 0:
+            truncate_metrics(run_dir, run.step)  # rows after the checkpoint are recomputed identically
+    tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0)
+    run.wandb_run_id = tracker.run_id
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    started = time.perf_counter()
+    try:
+        status = train(run, tracker)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    final, mean = summarize(read_metrics(run_dir)) if dist.rank == 0 else ({}, {})
+    tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
+                    "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
+                    "final": final, "mean": mean, "wandb_run_id": tracker.run_id})
+    if status == "diverged" and dist.rank == 0:
+        print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
+    return STATUS_EXIT[status]
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
+    """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
+    state = load_checkpoint(run_dir_or_ckpt)
+    cfg = config_from_dict(state["config"])
+    from gan.data import CHANNELS
+
+    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError:
+        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
+    path = Path(out) if out else Path(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".") / "grid.png"
+    save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
+    print(f"wrote {n} samples from step {state['step']} to {path}")
+    return 0
