@@ -100,17 +100,21 @@ def _torchvision_dataset(name: str, root: Path, train: bool, download: bool):
     return _CIFAR10(str(root), train=train, download=download)
 
 
-def _open_dataset(cfg: DataConfig, train: bool):
+def _open_dataset(cfg: DataConfig, train: bool, try_debian: bool = True):
     root = Path(cfg.root)
     try:
         return _torchvision_dataset(cfg.name, root, train, download=False)
-    except RuntimeError:
-        pass  # not under root
-    except Exception as err:  # present but unreadable: truncated, wrong magic number, bad pickle
-        raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({_short(err)}); "
-                        f"delete its folder and prepare it again with `gan data {cfg.name} --root {root}`") from None
-    if cfg.name == "fashion_mnist" and _prepare_from_debian(root):
-        return _open_dataset(cfg, train)
+    except Exception as err:  # torchvision says "Dataset not found" when absent; anything else is a bad file
+        if not (isinstance(err, RuntimeError) and "not found" in str(err).lower()):
+            raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({_short(err)}); "
+                            f"delete its folder and prepare it again with `gan data {cfg.name} --root {root}`") from None
+    if cfg.name == "fashion_mnist" and try_debian:
+        try:
+            if _prepare_from_debian(root):
+                return _open_dataset(cfg, train, try_debian=False)
+        except OSError as err:
+            raise UserError(f"cannot prepare Fashion-MNIST under '{root}' ({err.strerror}); "
+                            "pass a writable data.root") from None
     if not cfg.download:
         raise UserError(_missing_message(cfg.name, root))
     try:

@@ -1,0 +1,128 @@
+"""The real torchvision loaders on tiny files written here in the real formats (IDX, CIFAR pickles)."""
+
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from gan.config import DataConfig
+from gan.data import BatchStream, load_split, to_float, to_uint8
+from gan.errors import UserError
+
+IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+       "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def write_idx(raw_dir, n=20, magic=2051, truncate=False):
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, (img_name, lbl_name) in IDX.items():
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        images[:, 0, 0] = np.arange(n)  # a marker to check order and padding
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        img_bytes = struct.pack(">IIII", magic, n, 28, 28) + images.tobytes()
+        if truncate:
+            img_bytes = img_bytes[: len(img_bytes) // 2]
+        (raw_dir / img_name).write_bytes(img_bytes)
+        (raw_dir / lbl_name).write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+    return images, labels
+
+
+def write_cifar(root, n=12, shape=(3072,)):
+    base = root / "cifar-10-batches-py"
+    base.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(base / name, "wb") as f:
+            pickle.dump({"data": data, "labels": [i % 10 for i in range(n)]}, f)
+    with open(base / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
+    return data
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_idx_loader_pads_to_32(tmp_path, name, folder):
+    images, labels = write_idx(tmp_path / folder / "raw")
+    split = load_split(DataConfig(name=name, root=str(tmp_path)), train=False)
+    assert split.images.shape == (20, 1, 32, 32) and split.images.dtype == torch.uint8
+    assert torch.equal(split.images[:, 0, 2:30, 2:30], torch.from_numpy(images))  # 2-pixel zero border
+    assert split.images[:, :, :2].sum() == 0 and split.images[:, :, :, -2:].sum() == 0
+    assert split.labels.tolist() == labels.tolist()
+    big = load_split(DataConfig(name=name, root=str(tmp_path), image_size=64), train=True)
+    assert big.images.shape == (20, 1, 64, 64)
+
+
+def test_cifar_loader(tmp_path):
+    data = write_cifar(tmp_path)
+    split = load_split(DataConfig(name="cifar10", root=str(tmp_path)), train=True)
+    assert split.images.shape == (60, 3, 32, 32)  # 5 train batches of 12
+    # planes R, G, B of 1024 each -> (3, 32, 32)
+    assert torch.equal(split.images[0], torch.from_numpy(data[0].reshape(3, 32, 32)))
+    assert load_split(DataConfig(name="cifar10", root=str(tmp_path)), train=False).images.shape[0] == 12
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "was not found and cannot be downloaded"),
+    ("wrong_magic", "is unreadable"),
+    ("truncated", "is unreadable"),
+])
+def test_bad_idx_files(tmp_path, case, match):
+    if case == "wrong_magic":
+        write_idx(tmp_path / "MNIST" / "raw", magic=0x12345678)
+    elif case == "truncated":
+        write_idx(tmp_path / "MNIST" / "raw", truncate=True)
+    with pytest.raises(UserError, match=match) as err:
+        load_split(DataConfig(name="mnist", root=str(tmp_path)), train=True)
+    assert "\n" not in str(err.value)
+
+
+def test_cifar_wrong_shape(tmp_path):
+    write_cifar(tmp_path, shape=(100,))
+    with pytest.raises(UserError, match="unreadable|expected"):
+        load_split(DataConfig(name="cifar10", root=str(tmp_path)), train=True)
+
+
+def test_missing_offline_names_every_way(tmp_path, monkeypatch):
+    import gan.data
+
+    monkeypatch.setattr(gan.data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(UserError) as err:
+        load_split(DataConfig(name="fashion_mnist", root=str(tmp_path)), train=True)
+    msg = str(err.value)
+    assert "put the files under" in msg and "apt-get install dataset-fashion-mnist" in msg and "data.download=true" in msg
+
+
+def test_fake_is_deterministic():
+    a = load_split(DataConfig(name="fake"), train=True)
+    b = load_split(DataConfig(name="fake"), train=True)
+    assert torch.equal(a.images, b.images) and a.images.shape == (512, 1, 32, 32)
+
+
+def test_float_uint8_round_trip():
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    f = to_float(x)
+    assert f.min() == -1 and f.max() == 1
+    assert torch.equal(to_uint8(f), x)
+
+
+def test_batch_stream_resumes_exactly_and_covers_epochs():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    a = BatchStream(images, 4, seed=3)
+    first = [a.next() for _ in range(3)]  # epoch 0: 2 batches (drop-last), then epoch 1
+    assert a.epoch == 1
+    assert len(set(((first[0] + 1) * 127.5).round().flatten().tolist() + ((first[1] + 1) * 127.5).round().flatten().tolist())) == 8
+    b = BatchStream(images, 4, seed=3)
+    b.load_state_dict(a.state_dict())
+    assert all(torch.equal(a.next(), b.next()) for _ in range(5))
+    with pytest.raises(UserError, match="larger than the dataset"):
+        BatchStream(images, 11, seed=0)
+
+
+def test_batch_stream_ranks_partition_the_global_batch():
+    images = torch.arange(16, dtype=torch.uint8).view(16, 1, 1, 1)
+    whole = BatchStream(images, 8, seed=1).next()
+    parts = [BatchStream(images, 8, seed=1, rank=r, world=2).next() for r in range(2)]
+    assert sorted(torch.cat(parts).flatten().tolist()) == sorted(whole.flatten().tolist())
