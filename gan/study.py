@@ -1,0 +1,199 @@
+"""`gan study`: expand a seeded grid, run it as local processes, collect results.csv, write the report.
+
+A study YAML names a base config, fixed overrides and axes; runs are the product of the axes:
+
+    name: quick
+    base: configs/fashion_mnist.yaml
+    overrides: {train.steps: 1500, model.ngf: 32, model.ndf: 32}
+    axes:
+      model.d_act: [relu, "leaky_relu:0.2"]
+      train.seed: [0, 1]
+
+Running it again skips completed (and diverged) runs and resumes interrupted ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from gan.config import load_config
+from gan.errors import UserError
+
+FINISHED = ("completed", "diverged")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    base: str | None
+    overrides: dict[str, Any]
+    axes: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str  # directory name under runs/, also the W&B run name
+    settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Parse and validate a study file (every run's config is validated before anything runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"study file '{path}' does not exist; see configs/study/quick.yaml for an example")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise UserError(f"study file '{path}' is not valid YAML; fix the syntax") from None
+    unknown = set(raw) - {"name", "base", "overrides", "axes", "description"}
+    if not isinstance(raw, dict) or unknown:
+        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes and description "
+                        f"(found {', '.join(sorted(unknown)) or type(raw).__name__})")
+    axes = raw.get("axes") or {}
+    if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
+        raise UserError(f"study file '{path}': 'axes' must map config keys to non-empty lists of values")
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise UserError(f"study file '{path}': 'overrides' must map config keys to values")
+    base = raw.get("base")
+    if base is not None and not Path(base).is_file():
+        raise UserError(f"study file '{path}': base config '{base}' does not exist (paths are relative to "
+                        "the directory `gan study` runs in)")
+    spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes)
+    for run in plan(spec):
+        load_config(spec.base, _as_overrides(run.settings))  # raises UserError naming the bad key
+    return spec
+
+
+def _as_overrides(settings: dict[str, Any]) -> list[str]:
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
+
+
+def _slug(key: str, value: Any) -> str:
+    short = key.split(".")[-1]
+    return f"{short}-{value}".replace("/", "_").replace(" ", "")
+
+
+def plan(spec: StudySpec) -> list[PlannedRun]:
+    """The product of the axes, in a stable order; run names from the axis values."""
+    keys = list(spec.axes)
+    runs = []
+    for values in itertools.product(*(spec.axes[k] for k in keys)):
+        settings = {**spec.overrides, **dict(zip(keys, values))}
+        name = "__".join(_slug(k, v) for k, v in zip(keys, values)) or "run"
+        runs.append(PlannedRun(name, settings))
+    return runs
+
+
+def run_status(run_dir: Path) -> str:
+    """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        try:
+            status = json.loads(summary.read_text()).get("status", "failed")
+        except json.JSONDecodeError:
+            status = "failed"
+        if status in FINISHED:
+            return status
+    return "interrupted" if (run_dir / "checkpoints" / "last.pt").is_file() else "new"
+
+
+def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
+    cmd = [sys.executable, "-m", "gan", "train"]
+    settings = {**run.settings, "name": run.name, "track.group": spec.name}
+    if status == "interrupted":
+        steps = [f"train.steps={settings['train.steps']}"] if "train.steps" in settings else []
+        return cmd + ["--resume", str(run_dir), *steps]
+    return cmd + ([spec.base] if spec.base else []) + _as_overrides(settings) + ["--out", str(run_dir)]
+
+
+def _run_one(spec: StudySpec, run: PlannedRun, run_dir: Path, threads: int) -> str:
+    status = run_status(run_dir)
+    if status in FINISHED:
+        return status
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(run_dir / "train.log", "a") as log:
+        code = subprocess.call(_train_command(spec, run, run_dir, status), stdout=log, stderr=subprocess.STDOUT,
+                               env=env, stdin=subprocess.DEVNULL)
+    status = run_status(run_dir)
+    if code != 0 and status not in FINISHED:
+        return "failed"
+    return status
+
+
+def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
+    """Run every planned run not yet finished (K at a time), then write results.csv and the report."""
+    spec = load_study(study_yaml)
+    study_dir = Path(out) if out else Path("studies") / spec.name
+    runs = plan(spec)
+    try:
+        (study_dir / "runs").mkdir(parents=True, exist_ok=True)
+        (study_dir / "study.yaml").write_text(Path(study_yaml).read_text())
+    except OSError as err:
+        raise UserError(f"cannot write the study to '{study_dir}' ({err.strerror}); pass a writable --out") from None
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    todo = [r for r in runs if run_status(study_dir / "runs" / r.name) not in FINISHED]
+    print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
+          f"({jobs} at a time, {threads} threads each) -> {study_dir}")
+    statuses: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="study", unit="run") as bar:
+        futures = {pool.submit(_run_one, spec, r, study_dir / "runs" / r.name, threads): r for r in todo}
+        for fut in as_completed(futures):
+            run = futures[fut]
+            statuses[run.name] = fut.result()
+            bar.set_postfix_str(f"{run.name}: {statuses[run.name]}")
+            bar.update(1)
+    failed = [n for n, s in statuses.items() if s == "failed"]
+    for name in failed:
+        print(f"run '{name}' failed; see {study_dir / 'runs' / name / 'train.log'}", file=sys.stderr)
+    path = collect_results(study_dir, spec, runs)
+    print(f"results: {path}")
+    from gan.report import write_report
+
+    print(f"report: {write_report(study_dir)}")
+    return 1 if failed else 0
+
+
+def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
+    """results.csv: one row per run: name, dir, status, its settings, final/* and mean/* of its summary."""
+    rows = []
+    for run in runs:
+        run_dir = study_dir / "runs" / run.name
+        row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
+                               "status": run_status(run_dir) if run_dir.exists() else "missing"}
+        if row["status"] == "new":
+            row["status"] = "failed" if (run_dir / "train.log").exists() else "missing"
+        row.update(run.settings)
+        summary_path = run_dir / "summary.json"
+        if summary_path.is_file():
+            try:
+                summary = json.loads(summary_path.read_text())
+            except json.JSONDecodeError:
+                summary = {}
+            row["step"] = summary.get("step")
+            row["wall_time_s"] = summary.get("wall_time_s")
+            for section in ("final", "mean"):
+                row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    path = study_dir / "results.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,116 @@
+"""The training loop: one step's numbers, exact resume, determinism, divergence, the CLI's files."""
+
+import contextlib
+import json
+
+import pytest
+import torch
+
+import gan.train
+from gan.checkpoint import load_checkpoint
+from gan.config import load_config
+from gan.models import build_models
+from gan.train import d_step, g_step, main_train
+from gan.tracking import read_metrics
+
+from conftest import TINY, run_cli
+
+
+def _rows_without_timing(run_dir):
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in read_metrics(run_dir)]
+
+
+def _weights(run_dir):
+    state = load_checkpoint(run_dir)
+    return {**{f"G.{k}": v for k, v in state["G"].items()}, **{f"D.{k}": v for k, v in state["D"].items()}}
+
+
+def test_one_d_and_g_step_give_finite_floats_and_change_both_networks():
+    cfg = load_config(None, TINY)
+    torch.manual_seed(0)
+    G, D = build_models(cfg.model, 1, 32)
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
+    g0 = [p.detach().clone() for p in G.parameters()]
+    d0 = [p.detach().clone() for p in D.parameters()]
+    real, z = torch.rand(16, 1, 32, 32) * 2 - 1, torch.randn(16, 16, 1, 1)
+    d_stats, fake = d_step(G, D, opt_d, real, z, contextlib.nullcontext())
+    assert all(p.grad is None for p in G.parameters())  # the D step must not touch G
+    stats = {**d_stats, **g_step(D, opt_g, fake, contextlib.nullcontext())}
+    assert set(stats) == {"loss/D", "loss/G", "D/real_prob", "D/fake_prob"}
+    for k, v in stats.items():
+        assert isinstance(v.item(), float) and torch.isfinite(v), k
+    assert 0 < stats["D/real_prob"] < 1 and 0 < stats["D/fake_prob"] < 1
+    assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
+
+
+def test_resume_equals_straight_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main_train(None, TINY + ["train.steps=8"], str(straight), None) == 0
+    assert main_train(None, TINY + ["train.steps=4"], str(split), None) == 0
+    assert json.loads((split / "summary.json").read_text())["status"] == "completed"
+    assert main_train(None, ["train.steps=8"], None, str(split)) == 0
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows_without_timing(straight) == _rows_without_timing(split)
+    assert [r["step"] for r in read_metrics(split)] == [2, 4, 6, 8]
+    assert json.loads((split / "summary.json").read_text())["step"] == 8
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert main_train(None, TINY + ["train.steps=4", f"train.seed={seed}"], str(tmp_path / name), None) == 0
+    assert _rows_without_timing(tmp_path / "a") == _rows_without_timing(tmp_path / "b")
+    wa, wb, wc = (_weights(tmp_path / n) for n in "abc")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_divergence_is_recorded_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_d_step = gan.train.d_step
+    calls = {"n": 0}
+
+    def exploding_d_step(*args, **kwargs):
+        stats, fake = real_d_step(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] >= 6:
+            stats["loss/D"] = stats["loss/D"] * float("nan")
+        return stats, fake
+
+    monkeypatch.setattr(gan.train, "d_step", exploding_d_step)
+    run_dir = tmp_path / "run"
+    assert main_train(None, TINY + ["train.steps=12"], str(run_dir), None) == 1
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["step"] == 6
+    assert load_checkpoint(run_dir)["step"] == 4  # the last good one, written before the blow-up
+    assert (run_dir / "metrics.jsonl").exists() and (run_dir / "config.yaml").exists()
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    from gan.errors import UserError
+
+    run_dir = tmp_path / "run"
+    assert main_train(None, TINY + ["train.steps=2"], str(run_dir), None) == 0
+    before = (run_dir / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(UserError, match="already holds a run"):
+        main_train(None, TINY + ["train.steps=2"], str(run_dir), None)
+    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_cli_train_writes_every_file_and_sample(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("train", "configs/fake.yaml", *TINY, "train.steps=8", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    for f in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints/last.pt",
+              "samples/step_000004.png", "samples/step_000008.png", "samples/final.png"):
+        assert (out / f).is_file(), f
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["final"]["loss/D"] > 0 and summary["wall_time_s"] > 0
+    r = run_cli("sample", str(out), "--n", "16", "--out", str(tmp_path / "grid.png"))
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 4x4 tiles of 32 px with 2 px padding
+    assert len(set(grid.convert("L").getdata())) > 10  # not blank
