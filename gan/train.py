@@ -54,12 +54,22 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch
 
 def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
            amp: contextlib.AbstractContextManager) -> dict[str, torch.Tensor]:
-    """(2) Update G: maximize log D(G(z)) (non-saturating), reusing the D step's fake batch."""
-    with amp:
-        logits = D(fake)
-        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-    opt_g.zero_grad(set_to_none=True)
-    loss.backward()
+    """(2) Update G: maximize log D(G(z)) (non-saturating), reusing the D step's fake batch.
+
+    D is frozen here: its weight gradients would be discarded by the next D step anyway, so they are
+    not computed (and under DDP, D is the plain local module: no wasted all-reduce of D's gradients).
+    """
+    flags = [p.requires_grad for p in D.parameters()]
+    D.requires_grad_(False)
+    try:
+        with amp:
+            logits = D(fake)
+            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+    finally:
+        for p, flag in zip(D.parameters(), flags):
+            p.requires_grad_(flag)
     opt_g.step()
     return {"loss/G": loss.detach()}
 
@@ -146,7 +156,10 @@ def train(run: Run, tracker: Tracker) -> str:
     cfg, t = run.cfg, run.cfg.train
     dist = distributed.context()
     amp = autocast(cfg, run.device)
-    G_fwd, D_fwd = (torch.compile(run.G), torch.compile(run.D)) if t.compile else (run.G, run.D)
+    # D_local: D without the DDP wrapper, for the G step (see g_step)
+    G_fwd, D_fwd, D_local = run.G, run.D, distributed.unwrap(run.D)
+    if t.compile:
+        G_fwd, D_fwd, D_local = torch.compile(G_fwd), torch.compile(D_fwd), torch.compile(D_local)
     z_fixed = fixed_noise(64, cfg.model.nz, t.seed, run.device)
     probe = _make_probe(run) if t.probe_every and dist.rank == 0 else None
     evaluator = _make_evaluator(run) if cfg.eval.enabled and dist.rank == 0 else None
@@ -162,7 +175,7 @@ def train(run: Run, tracker: Tracker) -> str:
                                                     else torch.contiguous_format)
                 z = torch.randn(local_batch, cfg.model.nz, 1, 1, device=run.device, generator=run.z_gen)
                 d_stats, fake = d_step(G_fwd, D_fwd, run.opt_d, real, z, amp)
-            g_stats = g_step(D_fwd, run.opt_g, fake, amp)
+            g_stats = g_step(D_local, run.opt_g, fake, amp)
             run.step += 1
             step, row = run.step, {}
 
