@@ -1,0 +1,485 @@
+"""Tracking: every logged row goes to `metrics.jsonl` first and to Weights & Biases second.
+
+The only module that imports wandb (lazily, so `track.wandb=disabled` costs nothing). A W&B failure
+never stops training: the first exception from wandb logs one warning and switches W&B off for the
+run, while `metrics.jsonl` carries on. Also here: reading an offline run back, sweeps, dashboards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan.config import RunConfig, apply_overrides, config_to_dict, load_config, run_name
+from gan.errors import UserError
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
+TABLE_COLUMNS = ("quality/fcd", "probe/D/dead_frac", "probe/input_grad/hoyer", "probe/input_grad/zero_frac")
+_SECRET = re.compile(r"api_?key|token|secret|password", re.IGNORECASE)
+
+
+def resolve_mode(setting: str) -> str:
+    """track.wandb -> online | offline | disabled. Explicit settings win; `auto` reads the environment."""
+    if setting != "auto":
+        return setting
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env:
+        return {"dryrun": "offline", "run": "online"}.get(env, env)
+    if os.environ.get("WANDB_DISABLED", "").lower() in ("1", "true", "yes"):
+        return "disabled"
+    # a sweep agent sets WANDB_SWEEP_ID: its runs must report online even with a `wandb login` key only
+    return "online" if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_SWEEP_ID") else "offline"
+
+
+def _number(key: str, v: Any) -> float | int:
+    """float / int for JSON and W&B alike (tensors and numpy scalars via .item())."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"logged value '{key}' must be a number, got {type(v).__name__}") from None
+
+
+def _scrub(d: Any) -> Any:
+    """Drop any key that looks like a credential, at any depth (the config has none; keep it so)."""
+    if isinstance(d, dict):
+        return {k: _scrub(v) for k, v in d.items() if not _SECRET.search(str(k))}
+    return d
+
+
+class Tracker:
+    """metrics.jsonl (always, on the logging rank) mirrored to a W&B run (online | offline | disabled)."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True):
+        self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
+        self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
+        self._last_grid: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.mode = "disabled"
+        if not enabled:  # a non-zero DDP rank: nothing is written at all
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / METRICS_FILE
+        _repair_tail(path)
+        self._file = open(path, "a", encoding="utf-8")
+        self.mode = resolve_mode(cfg.track.wandb)
+        if self.mode != "disabled":
+            self._start_wandb()
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
+
+    ####################################################################################
+    # W&B lifecycle
+
+    def _start_wandb(self) -> None:
+        try:
+            import wandb
+        except ImportError:
+            log.warning("wandb is not installed (pip install wandb); metrics go to %s only",
+                        self.run_dir / METRICS_FILE)
+            return
+        wdir = self.run_dir / "wandb"
+        env = {"WANDB_DIR": str(self.run_dir), "WANDB_CACHE_DIR": str(wdir / ".cache"),
+               "WANDB_DATA_DIR": str(wdir / ".data"), "WANDB_CONFIG_DIR": str(wdir / ".config"),
+               "WANDB_ERROR_REPORTING": "false", "WANDB_SILENT": "true"}
+        for k, v in env.items():
+            self._saved_env[k] = os.environ.get(k)
+            os.environ[k] = v
+        cfg, tr = self.cfg, self.cfg.track
+        tags = [f"D:{cfg.model.d_act}", f"G:{cfg.model.g_act}", *tr.tags]
+        try:
+            wdir.mkdir(parents=True, exist_ok=True)
+            self._run = wandb.init(
+                mode=self.mode, dir=str(self.run_dir), project=tr.project, entity=tr.entity, group=tr.group,
+                job_type=cfg.data.name, name=run_name(cfg), tags=tags, config=_scrub(config_to_dict(cfg)),
+                id=self._run_id, resume="allow" if self._run_id else None, allow_val_change=True,
+                reinit="finish_previous", settings=wandb.Settings(silent=True, console="off"))
+            self._run.define_metric(STEP_KEY)
+            self._run.define_metric("*", step_metric=STEP_KEY)  # every panel on the training-step axis
+        except Exception as err:  # noqa: BLE001 - any W&B failure: warn once, train on
+            self._fail(err)
+            return
+        self._wandb = wandb
+        self._run_id = self._run.id
+        if self.mode == "online":
+            print(f"W&B run: {self._run.url}", file=sys.stderr)
+        else:
+            print(f"W&B offline run {self._run.id}: upload with `wandb sync {wdir}/offline-run-*`", file=sys.stderr)
+
+    def _fail(self, err: BaseException) -> None:
+        """The one warning of a run; W&B stays off afterwards, metrics.jsonl carries on."""
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        log.warning("W&B failed (%s: %s); W&B is off for the rest of this run, %s carries on",
+                    type(err).__name__, first, self.run_dir / METRICS_FILE)
+        run, self._run, self._wandb = self._run, None, None
+        if run is not None:
+            try:  # close what was written so far; a second failure stays silent
+                run.finish(exit_code=1)
+            except Exception:  # noqa: BLE001
+                pass
+        self._restore_env()
+
+    def _restore_env(self) -> None:
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = {}
+
+    def _wb(self, fn, *args, **kwargs) -> None:
+        """Call into wandb only while it is on; the first exception switches it off."""
+        if self._run is None:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            self._fail(err)
+
+    ####################################################################################
+    # logging
+
+    def log(self, row: dict[str, Any], step: int) -> None:
+        """Append {"step": step, **row} to metrics.jsonl (flushed) and log the same row to W&B."""
+        if not self.enabled:
+            return
+        rec = {STEP_KEY: int(step), **{k: _number(k, v) for k, v in row.items() if k != STEP_KEY}}
+        self._file.write(json.dumps(rec) + "\n")
+        self._file.flush()
+        self._wb(lambda: self._run.log(rec))
+
+    def log_image(self, key: str, grid: Any, step: int) -> None:
+        """grid: uint8 (3, H, W) (a float grid in [0, 1] is scaled); logged as a PNG at `step`."""
+        if not self.enabled or self._run is None:
+            return
+        import numpy as np
+
+        a = grid.detach().cpu().numpy() if hasattr(grid, "detach") else np.asarray(grid)
+        if a.dtype != np.uint8:  # a float image would log as black
+            a = (np.clip(a.astype(np.float64), 0, 1) * 255).round().astype(np.uint8)
+        a = a[0] if a.shape[0] == 1 else np.ascontiguousarray(a.transpose(1, 2, 0))  # (H, W[, 3])
+        self._last_grid = a
+        self._wb(lambda: self._run.log({STEP_KEY: int(step), key: self._wandb.Image(a)}))
+
+    def log_histogram(self, key: str, values: Any, step: int) -> None:
+        """values: 1-D tensor / array; non-finite entries are dropped (numpy cannot bin them)."""
+        if not self.enabled or self._run is None:
+            return
+        import numpy as np
+
+        v = values.detach().float().cpu().numpy() if hasattr(values, "detach") else np.asarray(values, float)
+        v = v.reshape(-1)
+        v = v[np.isfinite(v)]
+        if v.size:
+            self._wb(lambda: self._run.log({STEP_KEY: int(step), key: self._wandb.Histogram(v, num_bins=64)}))
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """summary.json (atomic), fsync of metrics.jsonl, W&B summary + final table, close W&B."""
+        if not self.enabled:
+            return
+        if self._file is not None and not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        _write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+        if self._run is not None:
+            self._wb(self._finish_wandb, summary)
+        self._run, self._wandb = None, None
+        self._restore_env()
+
+    def _finish_wandb(self, summary: dict[str, Any]) -> None:
+        wandb, run, final = self._wandb, self._run, summary.get("final", {})
+        keep = ("status", "step", "wall_time_s")
+        run.summary.update({k: summary[k] for k in keep if k in summary})
+        run.summary.update({f"mean/{k}": v for k, v in summary.get("mean", {}).items()})
+        metrics = sorted(set(final) | set(summary.get("mean", {})))
+        rows = [[k, final.get(k), summary.get("mean", {}).get(k)] for k in metrics]
+        tables = {"final/metrics": wandb.Table(columns=["metric", "final", "mean"], data=rows)}
+        m = self.cfg.model
+        cols = ["run", "model.d_act", "model.g_act", "train.seed", "samples", *TABLE_COLUMNS]
+        cells = [run_name(self.cfg), m.d_act, m.g_act, self.cfg.train.seed,
+                 wandb.Image(self._last_grid) if self._last_grid is not None else None,
+                 *[final.get(k) for k in TABLE_COLUMNS]]
+        tables["final/samples"] = wandb.Table(columns=cols, data=[cells])
+        run.log({STEP_KEY: int(summary.get("step", 0)), **tables})
+        run.finish(exit_code=0 if summary.get("status", "completed") == "completed" else 1)
+
+
+########################################################################################
+# metrics.jsonl and summary.json
+
+def _repair_tail(path: Path) -> None:
+    """A crash mid-write leaves a torn last line: complete it if it parses, else cut it, so appends stay valid."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    head, sep, tail = data.rpartition(b"\n")
+    try:
+        json.loads(tail)
+        with open(path, "ab") as f:
+            f.write(b"\n")
+    except ValueError:
+        with open(path, "r+b") as f:
+            f.truncate(len(head) + len(sep))
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of metrics.jsonl (a torn last line is dropped; a damaged line inside is skipped with a warning)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                log.warning("%s line %d is not JSON; skipped", path, i + 1)
+    return rows
+
+
+def truncate_metrics(run_dir: str | Path, step: int) -> int:
+    """Keep only rows with step <= `step` (a resume recomputes the rest); returns the rows kept."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return 0
+    rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+########################################################################################
+# reading a run's own .wandb log back (offline or online runs both keep one locally)
+
+def wandb_run_dirs(run_dir: str | Path) -> list[Path]:
+    """`<run_dir>/wandb/{offline-,}run-<time>-<id>` folders in start order (a resume adds one)."""
+    found = [p for p in (Path(run_dir) / "wandb").glob("*run-*") if p.is_dir() and not p.is_symlink()
+             and p.name.split("run-", 1)[0] in ("", "offline-")]
+    return sorted(found, key=lambda p: p.name.split("run-", 1)[1])
+
+
+def read_wandb_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every history row W&B recorded, in order, via `wandb leet inspect --json` (wandb >= 0.31).
+
+    Keys come back dot-flattened (an image is `samples._type`, `samples.path`, ...); media paths
+    are made absolute. Each row also gets `_part`: which run folder (0, 1 after a resume, ...) it is from.
+    """
+    rows: list[dict[str, Any]] = []
+    env = {**os.environ, "WANDB_DIR": str(run_dir), "WANDB_ERROR_REPORTING": "false"}
+    for part, d in enumerate(wandb_run_dirs(run_dir)):
+        out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(d)],
+                             capture_output=True, text=True, timeout=300, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(f"`wandb leet inspect` failed on {d}: {out.stderr.strip()[:300]}")
+        for line in out.stdout.splitlines():
+            rec = json.loads(line) if line.startswith("{") else {}
+            if rec.get("type") != "history":
+                continue
+            item = rec["history"]["item"]
+            for k, v in item.items():
+                if k.endswith(".path") and isinstance(v, str) and (d / "files" / v).exists():
+                    item[k] = str(d / "files" / v)
+            rows.append({**item, "_part": part})
+    return rows
+
+
+########################################################################################
+# sweeps: a W&B grid whose agents run `gan train BASE key=value ...` on many machines
+
+def _sweep_path(sweep_yaml: str) -> Path:
+    p = Path(sweep_yaml)
+    if not p.exists() and p.suffix == "" and "/" not in sweep_yaml:
+        p = Path("configs") / "sweep" / f"{sweep_yaml}.yaml"  # `gan sweep activations`
+    if not p.is_file():
+        raise UserError(f"sweep file '{sweep_yaml}' does not exist; pass e.g. configs/sweep/activations.yaml")
+    return p
+
+
+def load_sweep(sweep_yaml: str) -> dict[str, Any]:
+    """Our sweep YAML (W&B's format plus `base`) -> W&B sweep dict with `command`; every value is validated."""
+    path = _sweep_path(sweep_yaml)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise UserError(f"sweep file '{path}' is not valid YAML; fix the syntax") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("base"), str):
+        raise UserError(f"sweep file '{path}' needs `base: <config.yaml>` and `parameters:` (see configs/sweep/)")
+    if not isinstance(raw.get("parameters"), dict) or not raw["parameters"]:
+        raise UserError(f"sweep file '{path}' needs a non-empty `parameters:` mapping of dotted config keys")
+    base = raw["base"]
+    base_cfg = load_config(base)
+    params: dict[str, dict[str, Any]] = {}
+    for key, spec in raw["parameters"].items():
+        if isinstance(spec, list):  # study-style `key: [a, b]`
+            spec = {"values": spec}
+        elif not isinstance(spec, dict):
+            spec = {"value": spec}
+        params[str(key)] = spec
+    sweep = {k: v for k, v in raw.items() if k != "base"}
+    sweep.setdefault("method", "grid")
+    sweep["parameters"] = params
+    sweep.setdefault("project", base_cfg.track.project)
+    if base_cfg.track.entity and "entity" not in sweep:
+        sweep["entity"] = base_cfg.track.entity
+    sweep.setdefault("command", ["${env}", "gan", "train", base, "${args_no_hyphens}"])
+    if "${args_no_hyphens}" not in sweep["command"]:
+        raise UserError(f"sweep file '{path}': `command` must pass the parameters as ${{args_no_hyphens}} "
+                        "(gan train takes key=value, not --key=value)")
+    as_args = {"command": ["${args_no_hyphens}"]}
+    for key, spec in params.items():  # each value as `gan train` will parse it from the agent's command line
+        for value in spec.get("values", [spec["value"]] if "value" in spec else []):
+            try:
+                apply_overrides(base_cfg, agent_command_line(as_args, {key: value}))
+            except UserError as err:
+                raise UserError(f"sweep file '{path}': {err}") from None
+    return sweep
+
+
+def grid_points(sweep_cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every parameter set of a grid sweep, constants included (the server may hand them out in another order)."""
+    keys = list(sweep_cfg["parameters"])
+    choices = [s.get("values", [s.get("value")]) for s in sweep_cfg["parameters"].values()]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+
+
+def agent_command_line(sweep_cfg: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """The argv a `wandb agent` builds for one parameter set: W&B's own macro rendering where available."""
+    try:
+        from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
+
+        macros = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
+    except ImportError:  # same rendering as wandb 0.31 (f"{param}={value}")
+        macros = {"args": [f"--{k}={v}" for k, v in params.items()],
+                  "args_no_hyphens": [f"{k}={v}" for k, v in params.items()]}
+    macros.update(env=["/usr/bin/env"], interpreter=["python"], program=[str(sweep_cfg.get("program", ""))])
+    argv: list[str] = []
+    for c in map(str, sweep_cfg["command"]):
+        if c.startswith("${") and c.endswith("}"):
+            argv += macros.get(c[2:-1]) or []
+        else:
+            argv.append(c)
+    return argv
+
+
+def sweep(sweep_yaml: str, create: bool) -> int:
+    """`gan sweep`: print the W&B sweep and the agent command; with create=True register it with W&B."""
+    cfg = load_sweep(sweep_yaml)
+    points = grid_points(cfg) if cfg["method"] == "grid" else []
+    entity, project = cfg.get("entity"), cfg["project"]
+    if not create:
+        print(yaml.safe_dump(cfg, sort_keys=False).rstrip())
+        if points:
+            print(f"# grid: {len(points)} runs; one agent runs e.g.: {' '.join(agent_command_line(cfg, points[0])[1:])}")
+        print(f"# create it: gan sweep {sweep_yaml} --create   (or save the YAML above and `wandb sweep FILE`)")
+        print(f"# then on every machine, from the repo root: wandb agent {entity or 'ENTITY'}/{project}/SWEEP_ID")
+        return 0
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        raise UserError("--create needs W&B online, but WANDB_MODE is set to "
+                        f"'{os.environ['WANDB_MODE']}'; unset it, or drop --create to print the sweep")
+    try:
+        import wandb
+    except ImportError:
+        raise UserError("--create needs the wandb package; pip install wandb") from None
+    try:
+        api = wandb.Api(timeout=30)
+    except Exception:  # noqa: BLE001 - wandb raises UsageError without a key
+        raise UserError("--create needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+                        "(or drop --create to print the sweep)") from None
+    result: dict[str, Any] = {}
+
+    def _create() -> None:
+        try:
+            result["id"] = wandb.sweep({k: v for k, v in cfg.items() if k != "entity"}, entity=entity, project=project)
+        except BaseException as err:  # noqa: BLE001
+            result["err"] = err
+
+    worker = threading.Thread(target=_create, daemon=True)  # W&B retries a dead network for a long time
+    worker.start()
+    worker.join(120)
+    if "id" not in result:
+        why = f"{type(result['err']).__name__}: {str(result['err']).splitlines()[0][:150]}" if "err" in result \
+            else "no answer within 120 s"
+        raise UserError(f"could not create the sweep on W&B ({why}); check the network and `wandb login`")
+    entity = entity or getattr(api, "default_entity", None) or "ENTITY"
+    print(f"sweep created; on every machine, from the repo root: wandb agent {entity}/{project}/{result['id']}")
+    return 0
+
+
+########################################################################################
+# optional: a saved W&B workspace with the panels that answer the question
+
+def dashboard(project: str, entity: str | None) -> int:
+    """Create a workspace view (needs `pip install wandb-workspaces`, an API key and network); 2 if it cannot."""
+    if resolve_mode("auto") != "online":
+        print("error: a W&B dashboard needs W&B online (set WANDB_API_KEY, unset WANDB_MODE); "
+              "offline runs are viewed after `wandb sync`", file=sys.stderr)
+        return 2
+    try:
+        import wandb_workspaces.reports.v2 as wr
+        import wandb_workspaces.workspaces as ws
+    except ImportError:
+        print("error: the dashboard needs the optional package wandb-workspaces; pip install wandb-workspaces",
+              file=sys.stderr)
+        return 2
+
+    def line(y: str) -> Any:
+        return wr.LinePlot(x=STEP_KEY, y=[y], title=y, groupby_aggfunc="mean", groupby_rangefunc="stddev")
+
+    sections = [
+        ws.Section(name="Gradient sparsity and dead units", is_open=True, panels=[
+            line("probe/input_grad/hoyer"), line("probe/input_grad/zero_frac"), line("probe/D/dead_frac"),
+            line("probe/D/grad_zero_frac")]),
+        ws.Section(name="Sample quality", is_open=True, panels=[line("quality/fcd"), line("quality/modes_covered")]),
+        ws.Section(name="Samples", is_open=True, panels=[wr.MediaBrowser(media_keys=["samples"])]),
+        ws.Section(name="Losses", is_open=False, panels=[line("loss/D"), line("loss/G"), line("D/real_prob"),
+                                                          line("D/fake_prob")]),
+    ]
+    try:
+        view = ws.Workspace(name="LeakyReLU vs ReLU", entity=entity, project=project, sections=sections,
+                            settings=ws.WorkspaceSettings(x_axis=STEP_KEY),
+                            runset_settings=ws.RunsetSettings(groupby=[ws.Config("model.d_act")])).save()
+    except Exception as err:  # noqa: BLE001
+        print(f"error: could not save the workspace ({type(err).__name__}: {str(err)[:150]})", file=sys.stderr)
+        return 2
+    print(f"workspace: {view.url}")
+    return 0
