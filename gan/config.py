@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -155,6 +156,15 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
         raise UserError(f"config key '{key}' must be an integer, got {value!r}")
     if t is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise UserError(f"config key '{key}' must be a finite number, got {value!r}")
             return float(value)
         raise UserError(f"config key '{key}' must be a number, got {value!r}")
     if t is str:

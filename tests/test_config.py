@@ -26,6 +26,7 @@ def test_round_trip():
 @pytest.mark.parametrize("override, words", [
     ("model.d_ac=relu", ["unknown config key 'model.d_ac'", "did you mean 'model.d_act'"]),
     ("train.steps=abc", ["'train.steps' must be an integer"]),
+    ("train.lr=nan", ["'train.lr' must be a finite number"]),
     ("model.d_act=swish", ["unknown activation 'swish'", "leaky_relu:<slope>", "prelu", "tanh"]),
     ("model.d_act=leaky_relu:x", ["not a number"]),
     ("model.d_act=leaky_relu:1.5", ["slope must be in [0, 1)"]),

@@ -116,3 +116,36 @@ def test_cli_train_writes_every_file_and_sample(tmp_path):
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 4x4 tiles of 32 px with 2 px padding
     assert len(np.unique(np.asarray(grid.convert("L")))) > 10  # not blank
+
+
+def test_probes_leave_no_trace_on_training(tmp_path):
+    """probe_every=1 vs probes off: identical weights and identical training rows."""
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert main_train(None, TINY + ["train.steps=4", "train.probe_every=1", "train.probe_batch=8"], str(on), None) == 0
+    assert main_train(None, TINY + ["train.steps=4"], str(off), None) == 0
+    a, b = _weights(on), _weights(off)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows_on = _rows_without_timing(on)
+    assert [r["step"] for r in rows_on] == [1, 2, 3, 4]
+    assert all("probe/D/dead_frac" in r and "probe/input_grad/hoyer" in r for r in rows_on)
+    train_keys = [{k: v for k, v in r.items() if not k.startswith("probe/")} for r in rows_on if "loss/D" in r]
+    assert train_keys == _rows_without_timing(off)
+    summary = json.loads((on / "summary.json").read_text())
+    assert summary["mean"]["probe/D/dead_frac"] == pytest.approx(
+        sum(r["probe/D/dead_frac"] for r in rows_on) / 4)
+
+
+def test_d_steps_two_makes_two_d_updates_per_g_update(tmp_path):
+    from gan.train import build_run, train
+    from gan.tracking import Tracker
+
+    cfg = load_config(None, TINY + ["train.steps=3", "train.d_steps=2", "train.lr_d=1e-3", "train.lr_g=5e-5"])
+    run = build_run(cfg, tmp_path)
+    assert run.opt_d.param_groups[0]["lr"] == 1e-3 and run.opt_g.param_groups[0]["lr"] == 5e-5
+    calls = []
+    for name, opt in (("D", run.opt_d), ("G", run.opt_g)):
+        step = opt.step
+        opt.step = (lambda step, name: lambda *a, **k: (calls.append(name), step(*a, **k))[1])(step, name)
+    assert train(run, Tracker(cfg, tmp_path, enabled=False)) == "completed"
+    assert "".join(calls) == "DDG" * 3
+    assert run.stream.position == 2 * 3 * 16 % len(run.stream.images) or run.stream.epoch > 0
