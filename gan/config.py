@@ -155,8 +155,6 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
             return int(value)
         raise UserError(f"config key '{key}' must be an integer, got {value!r}")
     if t is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
             try:
                 value = float(value)
