@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,9 +24,11 @@ from tqdm import tqdm
 from gan import distributed
 from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
-from gan.data import BatchStream, load_split
+from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
 from gan.models import build_models
+from gan.probes import Probe
+from gan.quality import Evaluator, reference_floor
 from gan.sampling import fixed_noise, generate, save_grid
 from gan.tracking import Tracker, read_metrics, truncate_metrics
 
@@ -37,8 +40,12 @@ STATUS_EXIT = {"completed": 0, "diverged": 1, "interrupted": 130}
 
 def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor,
            amp: contextlib.AbstractContextManager) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """(1) Update D: maximize log D(x) + log(1 - D(G(z))). Returns detached stats and the fake batch."""
-    with amp:
+    """(1) Update D: maximize log D(x) + log(1 - D(G(z))). Returns detached stats and the fake batch.
+
+    Under DDP, G and D are the DDP modules: D's two forwards feed one backward, so each D parameter's
+    gradient is all-reduced once; G's forward here is all-reduced by the backward in g_step.
+    """
+    with amp, distributed.synced_batchnorm():  # every rank runs this: BatchNorm may span ranks (train.sync_bn)
         fake = G(z)  # (B, nc, S, S); kept with its graph for the G step
         real_logits = D(real)  # (B,)
         fake_logits = D(fake.detach())
@@ -62,7 +69,7 @@ def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
     flags = [p.requires_grad for p in D.parameters()]
     D.requires_grad_(False)
     try:
-        with amp:
+        with amp, distributed.synced_batchnorm():
             logits = D(fake)
             loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         opt_g.zero_grad(set_to_none=True)
@@ -126,8 +133,12 @@ def pick_device(spec: str) -> torch.device:
 def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     """Data, models and optimizers for cfg, seeded; weights as initialised (a resume loads over them)."""
     dist = distributed.context()
+    if cfg.train.batch_size % dist.world:
+        raise UserError(f"train.batch_size={cfg.train.batch_size} is the global batch and must split evenly over "
+                        f"{dist.world} processes; pass a multiple of {dist.world}")
     device = dist.device if dist.world > 1 else pick_device(cfg.train.device)
-    train_set = load_split(cfg.data, train=True, device=device)
+    with distributed.same_outcome():  # e.g. the data is missing on one node only: every rank stops, none hangs
+        train_set = load_split(cfg.data, train=True, device=device)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
@@ -138,7 +149,7 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d_value, betas=betas, foreach=not fused, fused=fused)
     G, D = distributed.wrap(G, cfg.train.sync_bn), distributed.wrap(D, cfg.train.sync_bn)
     stream = BatchStream(train_set.images, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
-    z_gen = torch.Generator(device).manual_seed(cfg.train.seed * 7919 + dist.rank)
+    z_gen = torch.Generator(device).manual_seed(cfg.train.seed * 7919)  # one stream for all ranks: see train()
     return Run(cfg, run_dir, device, G, D, opt_g, opt_d, stream, z_gen)
 
 
@@ -151,8 +162,12 @@ def autocast(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContext
 ########################################################################################
 # the loop
 
-def train(run: Run, tracker: Tracker) -> str:
-    """Train from run.step to cfg.train.steps; returns the status (completed | diverged | interrupted)."""
+def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Evaluator | None = None) -> str:
+    """Train from run.step to cfg.train.steps; returns the status (completed | diverged | interrupted).
+
+    `probe` (gradient sparsity, every train.probe_every steps) and `evaluator` (sample quality, every
+    eval.every steps and at the end) are optional: pass them on rank 0 only.
+    """
     cfg, t = run.cfg, run.cfg.train
     dist = distributed.context()
     amp = autocast(cfg, run.device)
@@ -161,9 +176,6 @@ def train(run: Run, tracker: Tracker) -> str:
     if t.compile:
         G_fwd, D_fwd, D_local = torch.compile(G_fwd), torch.compile(D_fwd), torch.compile(D_local)
     z_fixed = fixed_noise(64, cfg.model.nz, t.seed, run.device)
-    probe = _make_probe(run) if t.probe_every and dist.rank == 0 else None
-    evaluator = _make_evaluator(run) if cfg.eval.enabled and dist.rank == 0 else None
-    local_batch = t.batch_size // dist.world
 
     bar = tqdm(total=t.steps, initial=run.step, desc=run_name(cfg), disable=dist.rank != 0,
                dynamic_ncols=True, mininterval=1.0)
@@ -173,7 +185,10 @@ def train(run: Run, tracker: Tracker) -> str:
             for _ in range(t.d_steps):
                 real = run.stream.next().contiguous(memory_format=torch.channels_last if t.channels_last
                                                     else torch.contiguous_format)
-                z = torch.randn(local_batch, cfg.model.nz, 1, 1, device=run.device, generator=run.z_gen)
+                # every rank draws the global z from one stream and keeps its share, as BatchStream does with
+                # the images: N ranks together see exactly the z of a 1-process run, and resume stays exact
+                z = torch.randn(t.batch_size, cfg.model.nz, 1, 1, device=run.device,
+                                generator=run.z_gen)[dist.rank::dist.world]  # (B / N, nz, 1, 1)
                 d_stats, fake = d_step(G_fwd, D_fwd, run.opt_d, real, z, amp)
             g_stats = g_step(D_local, run.opt_g, fake, amp)
             run.step += 1
@@ -185,7 +200,8 @@ def train(run: Run, tracker: Tracker) -> str:
                 now = time.perf_counter()
                 step_ms = 1000 * (now - tick) / max(step - tick_step, 1)
                 tick, tick_step = now, step
-                row = {k: v.item() for k, v in {**d_stats, **g_stats}.items()}  # the only host syncs
+                # the only host syncs; under DDP the mean over ranks (= the global-batch value; every rank agrees)
+                row = distributed.mean_over_ranks({**d_stats, **g_stats})
                 row.update({"perf/step_ms": step_ms, "perf/img_per_s": 1000 * t.batch_size * t.d_steps / step_ms})
                 if not all(math.isfinite(v) for v in row.values()):
                     tracker.log(row, step)
@@ -200,7 +216,7 @@ def train(run: Run, tracker: Tracker) -> str:
                 for key, values in histograms.items():
                     tracker.log_histogram(key, values, step)
             if evaluator is not None and ((cfg.eval.every and step % cfg.eval.every == 0) or step == t.steps):
-                row.update(evaluator.evaluate(distributed.unwrap(run.G)))
+                row.update(evaluator.evaluate(distributed.unwrap(run.G), cfg.model.nz))
             if row:
                 tracker.log(row, step)
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
@@ -218,22 +234,12 @@ def train(run: Run, tracker: Tracker) -> str:
     return status
 
 
-def _make_probe(run: Run):
-    from gan.probes import Probe  # measurement only on rank 0
-
+def make_probe(run: Run) -> Probe:
+    """The fixed probe batch: probe_batch real test images (a seeded choice) and G(z_probe) with a fixed z_probe."""
     real = load_split(run.cfg.data, train=False, device=run.device).images
-    g = torch.Generator().manual_seed(4242)
-    idx = torch.randperm(len(real), generator=g)[:run.cfg.train.probe_batch].to(run.device)
-    from gan.data import to_float
-
-    z = fixed_noise(run.cfg.train.probe_batch, run.cfg.model.nz, 4242, run.device)
-    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), to_float(real[idx]), z)
-
-
-def _make_evaluator(run: Run):
-    from gan.quality import Evaluator
-
-    return Evaluator(run.cfg, run.device)
+    idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(4242))[:run.cfg.train.probe_batch]
+    z = fixed_noise(len(idx), run.cfg.model.nz, 4242, run.device)  # (P, nz, 1, 1)
+    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), to_float(real[idx.to(run.device)]), z)
 
 
 def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, name: str, log: bool = True) -> None:
@@ -251,7 +257,7 @@ def _checkpoint(run: Run, tracker: Tracker) -> None:
     try:
         save_checkpoint(run.state(), run.dir / "checkpoints" / "last.pt")
     except CheckpointWriteError as err:
-        tqdm.write(f"warning: {err.strerror}")
+        tqdm.write(f"warning: {err.strerror}", file=sys.stderr)  # the run goes on; the next checkpoint may succeed
 
 
 ########################################################################################
@@ -282,10 +288,15 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
             if getattr(new, section) != getattr(cfg, section):
                 raise UserError(f"'{section}.*' cannot change on --resume (the weights were trained with it); "
                                 "start a new run instead")
+        if new.train.steps < int(state["step"]):
+            raise UserError(f"train.steps={new.train.steps} is below the {state['step']} steps this run has done; "
+                            "pass a larger train.steps (or none) to --resume")
+        if not Path(resume).is_dir():
+            raise UserError(f"--resume takes the run directory that holds checkpoints/last.pt, not the file '{resume}'")
         return new, Path(resume), state
     cfg = load_config(config_path, overrides)
     run_dir = Path(out) if out else Path("runs") / run_name(cfg)
-    if (run_dir / "checkpoints" / "last.pt").exists():
+    if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "summary.json").exists():
         raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}` "
                         "or pass another --out")
     return cfg, run_dir, None
@@ -293,31 +304,42 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
 
 def main_train(config_path: str | None, overrides: list[str], out: str | None, resume: str | None) -> int:
     """`gan train`: returns the exit code (0 completed, 1 diverged, 130 interrupted)."""
-    cfg, run_dir, state = prepare_run_dir(config_path, overrides, out, resume)
+    # under torchrun, a user error seen by one rank only (a file missing on one node, a rank-0 write) must
+    # stop every rank: same_outcome raises it everywhere instead of leaving the others in a collective
+    with distributed.same_outcome():
+        cfg, run_dir, state = prepare_run_dir(config_path, overrides, out, resume)
     dist = distributed.context()
-    if dist.rank == 0:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, run_dir / "config.yaml")
-        except OSError as err:
-            raise UserError(f"cannot write to '{run_dir}' ({err.strerror}); pass a writable --out") from None
-    run = build_run(cfg, run_dir)
-    if state is not None:
-        run.load_state(state)
+    run = build_run(cfg, run_dir)  # bad data or a checkpoint of another architecture fail before anything is written
+    with distributed.same_outcome():
+        if state is not None:
+            run.load_state(state)  # every rank loads the same checkpoint (z stream and batch stream are global)
         if dist.rank == 0:
-            truncate_metrics(run_dir, run.step)  # rows after the checkpoint are recomputed identically
-    tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                save_config(cfg, run_dir / "config.yaml")
+            except OSError as err:
+                raise UserError(f"cannot write to '{run_dir}' ({err.strerror}); pass a writable --out") from None
+            # rows after the checkpoint are recomputed identically;
+            # a run killed before its first checkpoint starts afresh
+            truncate_metrics(run_dir, run.step)
+        tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0)
     run.wandb_run_id = tracker.run_id
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
     try:
-        status = train(run, tracker)
+        probe = make_probe(run) if cfg.train.probe_every and dist.rank == 0 else None
+        evaluator = Evaluator(cfg, run.device) if cfg.eval.enabled and dist.rank == 0 else None
+        status = train(run, tracker, probe, evaluator)
     finally:
         signal.signal(signal.SIGTERM, previous)
     final, mean = summarize(read_metrics(run_dir)) if dist.rank == 0 else ({}, {})
+    quality_ref = {}  # what real images score against the test split: the floor beside the run's quality
+    if evaluator is not None and status == "completed":
+        quality_ref = {**reference_floor(cfg, run.device, evaluator=evaluator),
+                       "quality/ref/classifier_test_acc": evaluator.classifier_meta.get("test_acc")}
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
-                    "final": final, "mean": mean, "wandb_run_id": tracker.run_id})
+                    "final": final, "mean": mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     return STATUS_EXIT[status]

@@ -1,0 +1,332 @@
+"""gan/probes.py: metric definitions pinned on hand-built tensors; a Probe that measures and leaves no trace."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan import probes
+from gan.config import ModelConfig
+from gan.models import build_models
+from gan.probes import Probe, dead_frac, gini, hoyer, neg_frac, zero_frac
+
+NZ, B = 16, 8
+
+
+#####################################################################
+# pure metrics
+
+@pytest.mark.parametrize("n", [2, 7, 1000])
+def test_one_hot_is_maximally_sparse(n):
+    x = torch.zeros(n)
+    x[n // 2] = -2.5  # the sign does not matter
+    assert hoyer(x) == pytest.approx(1.0, abs=1e-12)
+    assert gini(x) == pytest.approx(1 - 1 / n, abs=1e-12)
+
+
+def test_constant_vector_is_dense():
+    x = torch.full((50,), -0.3)
+    assert hoyer(x) == pytest.approx(0.0, abs=1e-12)
+    assert gini(x) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_all_zero_is_one_by_definition():
+    for x in (torch.zeros(10), torch.zeros(3, 4), torch.tensor([0.0, -0.0]), torch.zeros(1)):
+        assert hoyer(x) == 1.0
+        assert gini(x) == 1.0
+
+
+def test_two_level_vector_by_hand():
+    x = torch.tensor([-3.0, 1.0, -1.0, 1.0])
+    # |x| sorted: c = (1, 1, 1, 3), |c|_1 = 6, n = 4
+    # Gini = 1 - 2 * [1/6 * 3.5/4 + 1/6 * 2.5/4 + 1/6 * 1.5/4 + 3/6 * 0.5/4] = 1 - 2 * 9/24 = 0.25
+    assert gini(x) == pytest.approx(0.25, abs=1e-12)
+    # Hoyer = (sqrt(4) - 6 / sqrt(12)) / (sqrt(4) - 1) = 2 - sqrt(3)
+    assert hoyer(x) == pytest.approx(2 - math.sqrt(3), abs=1e-12)
+
+
+def _gini_by_definition(x: torch.Tensor) -> float:
+    c = x.double().abs().flatten().sort().values
+    n = c.numel()
+    k = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(1 - 2 * ((c / c.sum()) * ((n - k + 0.5) / n)).sum())
+
+
+def test_gini_matches_the_definition_with_ties_and_zeros():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(-3, 4, (1001,), generator=g).float() * 0.25  # many ties, many zeros
+    y = torch.randn(4096, generator=g) * torch.rand(4096, generator=g) ** 4  # heavy-tailed, no zeros
+    for v in (x, y, y.view(64, 64), y.to(torch.bfloat16)):
+        assert gini(v) == pytest.approx(_gini_by_definition(v.float()), abs=1e-12)
+
+
+def test_one_sort_split_equals_separate_sorts():
+    """The real / fake Ginis come from one sort of both halves: check against each half on its own."""
+    g = torch.Generator().manual_seed(1)
+    real = torch.randint(0, 5, (300,), generator=g).float()  # ties across the halves, zeros in both
+    fake = torch.randint(0, 5, (200,), generator=g).float() * 0.5
+    sums = probes._sums(torch.cat([real, fake]), split=real.numel())
+    for scope, part in (("", torch.cat([real, fake])), ("real", real), ("fake", fake)):
+        zero_t, hoyer_t, gini_t = probes._zero_hoyer_gini(sums[scope])
+        assert gini_t.item() == pytest.approx(_gini_by_definition(part), abs=1e-12)
+        assert hoyer_t.item() == pytest.approx(hoyer(part), abs=1e-12)
+        assert zero_t.item() == zero_frac(part)
+
+
+def test_zero_and_negative_fractions():
+    x = torch.tensor([0.0, -0.0, 1.0, -2.0])
+    assert zero_frac(x) == 0.5
+    assert neg_frac(x) == 0.25  # -0.0 is not < 0
+
+
+def test_dead_frac_by_hand():
+    pre = torch.ones(2, 4, 2, 2)
+    pre[:, 0] = -1.0  # channel 0: negative everywhere -> dead
+    pre[:, 1] = -1.0
+    pre[1, 1, 0, 1] = 0.5  # channel 1: one positive entry in one sample -> alive
+    pre[:, 2] = 0.0  # channel 2: zero is not < 0 -> alive
+    assert dead_frac(pre) == 0.25
+    flat = torch.tensor([[-1.0, 2.0, -3.0], [-1.0, -2.0, 0.0]])  # (N, C): only channel 0 dead
+    assert dead_frac(flat) == pytest.approx(1 / 3)
+
+
+def test_empty_tensor_is_an_error():
+    with pytest.raises(ValueError):
+        gini(torch.zeros(0))
+
+
+#####################################################################
+# the probe
+
+def _nets(d_act: str = "relu", d_norm: str = "batch", extra: int = 0):
+    torch.manual_seed(0)
+    G, D = build_models(ModelConfig(nz=NZ, ngf=8, ndf=8, d_act=d_act, d_norm=d_norm, d_extra_layers=extra), 1, 32)
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(B, 1, 32, 32, generator=g) * 2 - 1
+    z = torch.randn(B, NZ, 1, 1, generator=g)
+    return G, D, real, z
+
+
+def _kill_channel(D: nn.Module, layer: str, channel: int) -> None:
+    """Push one channel's pre-activation far below zero (about 500 of its standard deviations) through the
+    norm's bias, or the conv's bias without a norm. Not -1e4: under LeakyReLU that would saturate the logits."""
+    block = getattr(D.blocks, layer)
+    with torch.no_grad():
+        bias = block.norm.bias if isinstance(block.norm, nn.BatchNorm2d) else block.conv.bias
+        bias[channel] = -100.0
+
+
+def _d_loss_weight_grad(G, D, real, z, layer: str) -> torch.Tensor:
+    """Reference: the D loss's gradient of D.<layer>.conv.weight by a plain backward on copies."""
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    fake = G(z).detach()
+    lr, lf = D(real), D(fake)
+    loss = F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + F.binary_cross_entropy_with_logits(
+        lf, torch.zeros_like(lf))
+    loss.backward()
+    return getattr(D.blocks, layer).conv.weight.grad
+
+
+@pytest.mark.parametrize("d_norm", ["batch", "none"])
+def test_dead_relu_channel_passes_no_gradient(d_norm):
+    G, D, real, z = _nets("relu", d_norm)
+    _kill_channel(D, "conv2", 5)
+    s, _ = Probe(G, D, real, z).measure()
+    C = getattr(D.blocks, "conv2").conv.out_channels  # 16
+    for scope in ("", "real/", "fake/"):
+        assert s[f"probe/D/{scope}conv2/dead_frac"] == 1 / C
+        assert s[f"probe/D/{scope}conv1/dead_frac"] == 0.0
+    # exactly that channel's weight rows are zero, and nothing else
+    assert s["probe/D/conv2/param_grad_zero_frac"] == pytest.approx(1 / C, abs=1e-15)
+    w_grad = _d_loss_weight_grad(G, D, real, z, "conv2")
+    assert torch.count_nonzero(w_grad[5]) == 0
+    assert torch.count_nonzero(w_grad) == w_grad.numel() - w_grad[5].numel()
+
+
+def test_same_dead_channel_under_leaky_relu_still_passes_gradient():
+    G, D, real, z = _nets("leaky_relu:0.2", "batch")
+    _kill_channel(D, "conv2", 5)
+    s, _ = Probe(G, D, real, z).measure()
+    assert s["probe/D/conv2/dead_frac"] == 1 / 16  # the pre-activation is just as negative ...
+    assert s["probe/D/grad_zero_frac"] == 0.0  # ... but every unit passes gradient
+    assert s["probe/D/param_grad_zero_frac"] == 0.0
+    for name in ("conv1", "conv2", "conv3"):
+        assert s[f"probe/D/{name}/grad_zero_frac"] == 0.0
+        assert s[f"probe/D/{name}/param_grad_zero_frac"] == 0.0
+
+
+def test_values_match_a_plain_backward_reference():
+    """Every gradient metric equals the metric of gradients taken with retain_grad on copies of the nets."""
+    G, D, real, z = _nets("relu", "batch")
+    s, hist = Probe(G, D, real, z).measure()
+
+    Gc, Dc = copy.deepcopy(G), copy.deepcopy(D)
+    pres: dict[str, list[torch.Tensor]] = {}
+
+    def keep(name):
+        def hook(_m, args):
+            args[0].retain_grad()
+            pres.setdefault(name, []).append(args[0])
+        return hook
+
+    for net in (Gc, Dc):
+        for name, block in net.blocks.named_children():
+            block.act.register_forward_pre_hook(keep(name))
+    fake = Gc(z)
+    lr, lf = Dc(real), Dc(fake.detach())
+    (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr), reduction="sum")
+     + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf), reduction="sum")).backward()
+    for name in ("conv1", "conv2", "conv3"):
+        p_r, p_f = pres[name]
+        both = torch.cat([p_r.grad.flatten(), p_f.grad.flatten()])
+        for scope, grad, pre in (("", both, torch.cat([p_r.flatten(), p_f.flatten()])),
+                                 ("real/", p_r.grad, p_r), ("fake/", p_f.grad, p_f)):
+            key = f"probe/D/{scope}{name}"
+            assert s[f"{key}/grad_gini"] == pytest.approx(gini(grad), abs=1e-12)
+            assert s[f"{key}/grad_hoyer"] == pytest.approx(hoyer(grad), abs=1e-12)
+            assert s[f"{key}/grad_zero_frac"] == zero_frac(grad)
+            assert s[f"{key}/neg_frac"] == neg_frac(pre)
+        assert s[f"probe/D/{name}/param_grad_zero_frac"] == zero_frac(getattr(Dc.blocks, name).conv.weight.grad)
+    assert s["probe/D/grad_gini"] == pytest.approx(
+        sum(s[f"probe/D/conv{i}/grad_gini"] for i in (1, 2, 3)) / 3, abs=1e-15)
+
+    fake.retain_grad()
+    lf = Dc(fake)
+    F.binary_cross_entropy_with_logits(lf, torch.ones_like(lf), reduction="sum").backward()
+    gx = fake.grad  # per-sample dL_G/dx, (B, 1, 32, 32)
+    assert s["probe/input_grad/norm"] == pytest.approx(gx.flatten(1).norm(dim=1).mean().item(), rel=1e-6)
+    assert s["probe/input_grad/gini"] == pytest.approx(gini(gx), abs=1e-12)
+    assert s["probe/input_grad/hoyer"] == pytest.approx(hoyer(gx), abs=1e-12)
+    assert s["probe/input_grad/zero_frac"] == zero_frac(gx)
+    for name, (pre,) in ((n, p) for n, p in pres.items() if n.startswith("block")):
+        assert s[f"probe/G/{name}/grad_zero_frac"] == zero_frac(pre.grad)
+        assert s[f"probe/G/{name}/grad_hoyer"] == pytest.approx(hoyer(pre.grad), abs=1e-12)
+        assert s[f"probe/G/{name}/dead_frac"] == dead_frac(pre)
+    assert torch.equal(hist["probe/input_grad/abs"].sort().values, gx.abs().flatten().sort().values)
+
+
+def _snapshot(G: nn.Module, D: nn.Module) -> dict:
+    nets = (G, D)
+    return {"state": [{k: v.clone() for k, v in net.state_dict().items()} for net in nets],
+            "grads": [(p.grad, None if p.grad is None else p.grad.clone()) for net in nets for p in net.parameters()],
+            "requires_grad": [p.requires_grad for net in nets for p in net.parameters()],
+            "modes": [m.training for net in nets for m in net.modules()],
+            "rng": torch.get_rng_state()}
+
+
+def _assert_same(before: dict, G: nn.Module, D: nn.Module) -> None:
+    after = _snapshot(G, D)
+    for sd0, sd1 in zip(before["state"], after["state"]):
+        assert sd0.keys() == sd1.keys()
+        for k in sd0:
+            assert torch.equal(sd0[k], sd1[k]), k
+    for (obj0, val0), (obj1, _) in zip(before["grads"], after["grads"]):
+        assert obj0 is obj1  # the same .grad tensor object (or None) ...
+        assert val0 is None or torch.equal(val0, obj1)  # ... with the same values
+    assert before["requires_grad"] == after["requires_grad"]
+    assert before["modes"] == after["modes"]
+    assert torch.equal(before["rng"], after["rng"])
+    assert not any(m._forward_pre_hooks or m._forward_hooks or m._backward_hooks
+                   for net in (G, D) for m in net.modules())
+
+
+@pytest.mark.parametrize("d_norm", ["batch", "spectral"])
+def test_measure_leaves_no_trace(d_norm):
+    G, D, real, z = _nets("relu", d_norm)
+    G(z), D(real)  # running stats and spectral-norm vectors away from their initial values
+    for i, p in enumerate(D.parameters()):
+        p.grad = torch.randn_like(p) if i % 2 else None
+    next(G.parameters()).grad = torch.ones_like(next(G.parameters()))
+    D.eval()
+    G.blocks.block2.eval()
+    D.blocks.conv1.conv.requires_grad_(False)
+    before = _snapshot(G, D)
+    Probe(G, D, real, z).measure()
+    _assert_same(before, G, D)
+
+
+def test_no_trace_after_an_exception():
+    G, D, real, z = _nets("relu", "batch")
+    G.eval()
+    before = _snapshot(G, D)
+    bad_real = torch.zeros(B, 2, 32, 32)  # D fails on it after G(z) has run (and touched BN statistics)
+    with pytest.raises(RuntimeError):
+        Probe(G, D, bad_real, z).measure()
+    _assert_same(before, G, D)
+
+
+def _train(G, D, real, z, steps: int, probe: Probe | None) -> None:
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    torch.manual_seed(123)
+    for _ in range(steps):
+        if probe is not None:
+            probe.measure()
+        fake = G(torch.randn(B, NZ, 1, 1))
+        lr, lf = D(real), D(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr))
+                  + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        lg = D(fake)
+        loss_g = F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+
+@pytest.mark.parametrize("d_norm", ["batch", "spectral"])
+def test_run_with_probes_is_bit_identical_to_run_without(d_norm):
+    G1, D1, real, z = _nets("leaky_relu:0.2", d_norm)
+    G2, D2 = copy.deepcopy(G1), copy.deepcopy(D1)
+    _train(G1, D1, real, z, 3, None)
+    _train(G2, D2, real, z, 3, Probe(G2, D2, real[:4], z[:4]))
+    for a, b in ((G1, G2), (D1, D2)):
+        for (k, v1), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(v1, v2), k
+
+
+@pytest.mark.parametrize("d_act,d_norm,extra,amp", [
+    ("relu", "batch", 0, None),
+    ("leaky_relu:0.2", "none", 1, None),
+    ("elu", "spectral", 0, None),
+    ("gelu", "layer", 0, None),
+    ("leaky_relu:0.2", "batch", 0, torch.bfloat16),
+])
+def test_every_value_is_a_finite_float_under_a_documented_key(d_act, d_norm, extra, amp):
+    G, D, real, z = _nets(d_act, d_norm, extra)
+    s, hist = Probe(G, D, real, z, autocast_dtype=amp, hist_max=1000).measure()
+    assert all(isinstance(v, float) and math.isfinite(v) for v in s.values())
+    d_names = [n for n, _ in D.blocks.named_children()]
+    assert d_names == ["conv1", "conv2", "conv3"] + [f"extra{i + 1}" for i in range(extra)]
+    d_metrics = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer", "grad_gini")
+    expected = {"probe/loss/D", "probe/loss/G", "probe/input_grad/norm", "probe/input_grad/hoyer",
+                "probe/input_grad/gini", "probe/input_grad/zero_frac"}
+    for scope in ("", "real/", "fake/"):
+        for m in d_metrics:
+            expected |= {f"probe/D/{scope}{m}"} | {f"probe/D/{scope}{n}/{m}" for n in d_names}
+    expected |= {"probe/D/param_grad_zero_frac"} | {f"probe/D/{n}/param_grad_zero_frac" for n in d_names}
+    for m in ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer"):
+        expected |= {f"probe/G/{m}"} | {f"probe/G/block{i}/{m}" for i in (1, 2, 3)}
+    assert set(s) == expected
+    assert all(0.0 <= v <= 1.0 for k, v in s.items() if not k.startswith(("probe/loss", "probe/input_grad/norm")))
+    (values,) = hist.values()
+    assert values.dim() == 1 and values.device.type == "cpu" and 0 < values.numel() <= 1000
+
+
+def test_probe_unwraps_ddp_like_wrappers():
+    G, D, real, z = _nets()
+
+    class Wrapper(nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    s, _ = Probe(Wrapper(G), Wrapper(D), real, z).measure()
+    assert "probe/D/conv2/dead_frac" in s
