@@ -124,11 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before or after the loop (the loop itself checkpoints and returns 130)
+        print("interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which checkpoints and exits 130 itself)
+        print("interrupted", file=sys.stderr)
+        return 130
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM,
+                         errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG):  # a path the user gave
             where = f" '{err.filename}'" if err.filename else ""
-            print(f"error: cannot write{where}: {os.strerror(err.errno)}; free space or choose another directory",
-                  file=sys.stderr)
+            fix = "free space or choose another directory" if err.errno in (errno.ENOSPC, errno.EDQUOT) \
+                else "choose another path"
+            print(f"error: cannot write{where}: {os.strerror(err.errno)}; {fix}", file=sys.stderr)
             return 2
         raise
 

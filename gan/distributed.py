@@ -117,6 +117,16 @@ def mean_over_ranks(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(keys, (values / ctx.world).tolist()))
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on any rank (one tiny all-reduce; every rank must call it)."""
+    ctx = context()
+    if ctx.world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
 ########################################################################################
 # BatchNorm over every rank
 

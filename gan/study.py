@@ -55,10 +55,12 @@ def load_study(path: str | Path) -> StudySpec:
         raise UserError(f"study file '{path}' does not exist; see configs/study/quick.yaml for an example")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         raise UserError(f"study file '{path}' is not valid YAML; fix the syntax") from None
-    unknown = set(raw) - {"name", "base", "overrides", "axes", "description"}
-    if not isinstance(raw, dict) or unknown:
+    if not isinstance(raw, dict):
+        raise UserError(f"study file '{path}' must hold a mapping with name, base, overrides and axes")
+    unknown = {str(k) for k in raw} - {"name", "base", "overrides", "axes", "description"}
+    if unknown:
         raise UserError(f"study file '{path}' may only hold name, base, overrides, axes and description "
                         f"(found {', '.join(sorted(unknown)) or type(raw).__name__})")
     axes = raw.get("axes") or {}
@@ -72,7 +74,16 @@ def load_study(path: str | Path) -> StudySpec:
         raise UserError(f"study file '{path}': base config '{base}' does not exist (paths are relative to "
                         "the directory `gan study` runs in)")
     spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes)
-    for run in plan(spec):
+    if spec.name in (".", "..") or not all(c.isalnum() or c in "._:-" for c in spec.name):
+        raise UserError(f"study file '{path}': study name '{spec.name}' may only hold letters, digits, '.', '_', "
+                        "':' and '-' (it names the folder studies/<name>)")
+    runs = plan(spec)
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})[0]
+        raise UserError(f"study file '{path}': two runs would share the folder '{twice}' (axis values that differ "
+                        "only in characters a folder name cannot hold); make the values distinct")
+    for run in runs:
         load_config(spec.base, _as_overrides(run.settings))  # raises UserError naming the bad key
     return spec
 
@@ -83,7 +94,8 @@ def _as_overrides(settings: dict[str, Any]) -> list[str]:
 
 def _slug(key: str, value: Any) -> str:
     short = key.split(".")[-1]
-    return f"{short}-{value}".replace("/", "_").replace(" ", "")
+    slug = f"{short}-{value}".replace("/", "_").replace(" ", "").replace("+", "")  # 1e+30 -> 1e30
+    return "".join(c if c.isalnum() or c in "._:-" else "_" for c in slug)  # a valid run name (config.validate)
 
 
 def plan(spec: StudySpec) -> list[PlannedRun]:

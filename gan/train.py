@@ -162,6 +162,31 @@ def autocast(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContext
 ########################################################################################
 # the loop
 
+def step_modules(run: Run) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(G, D, D_local) as the loop calls them, each under torch.compile when train.compile.
+
+    D_local is D without the DDP wrapper, for the G step (see g_step).
+    """
+    nets = (run.G, run.D, distributed.unwrap(run.D))
+    return tuple(torch.compile(m) for m in nets) if run.cfg.train.compile else nets
+
+
+def train_step(run: Run, nets: tuple[nn.Module, nn.Module, nn.Module],
+               amp: contextlib.AbstractContextManager) -> dict[str, torch.Tensor]:
+    """One step: train.d_steps D updates on fresh batches, then one G update; detached stats, no host sync."""
+    cfg, t, dist = run.cfg, run.cfg.train, distributed.context()
+    G, D, D_local = nets
+    for _ in range(t.d_steps):
+        real = run.stream.next().contiguous(memory_format=torch.channels_last if t.channels_last
+                                            else torch.contiguous_format)
+        # every rank draws the global z from one stream and keeps its share, as BatchStream does with
+        # the images: N ranks together see exactly the z of a 1-process run, and resume stays exact
+        z = torch.randn(t.batch_size, cfg.model.nz, 1, 1, device=run.device,
+                        generator=run.z_gen)[dist.rank::dist.world]  # (B / N, nz, 1, 1)
+        d_stats, fake = d_step(G, D, run.opt_d, real, z, amp)
+    return {**d_stats, **g_step(D_local, run.opt_g, fake, amp)}
+
+
 def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Evaluator | None = None) -> str:
     """Train from run.step to cfg.train.steps; returns the status (completed | diverged | interrupted).
 
@@ -171,26 +196,16 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
     cfg, t = run.cfg, run.cfg.train
     dist = distributed.context()
     amp = autocast(cfg, run.device)
-    # D_local: D without the DDP wrapper, for the G step (see g_step)
-    G_fwd, D_fwd, D_local = run.G, run.D, distributed.unwrap(run.D)
-    if t.compile:
-        G_fwd, D_fwd, D_local = torch.compile(G_fwd), torch.compile(D_fwd), torch.compile(D_local)
+    nets = step_modules(run)
     z_fixed = fixed_noise(64, cfg.model.nz, t.seed, run.device)
 
     bar = tqdm(total=t.steps, initial=run.step, desc=run_name(cfg), disable=dist.rank != 0,
                dynamic_ncols=True, mininterval=1.0)
     status, tick, tick_step = "completed", time.perf_counter(), run.step
+    stop = StopRequest()
     try:
         while run.step < t.steps:
-            for _ in range(t.d_steps):
-                real = run.stream.next().contiguous(memory_format=torch.channels_last if t.channels_last
-                                                    else torch.contiguous_format)
-                # every rank draws the global z from one stream and keeps its share, as BatchStream does with
-                # the images: N ranks together see exactly the z of a 1-process run, and resume stays exact
-                z = torch.randn(t.batch_size, cfg.model.nz, 1, 1, device=run.device,
-                                generator=run.z_gen)[dist.rank::dist.world]  # (B / N, nz, 1, 1)
-                d_stats, fake = d_step(G_fwd, D_fwd, run.opt_d, real, z, amp)
-            g_stats = g_step(D_local, run.opt_g, fake, amp)
+            stats = train_step(run, nets, amp)
             run.step += 1
             step, row = run.step, {}
 
@@ -201,7 +216,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 step_ms = 1000 * (now - tick) / max(step - tick_step, 1)
                 tick, tick_step = now, step
                 # the only host syncs; under DDP the mean over ranks (= the global-batch value; every rank agrees)
-                row = distributed.mean_over_ranks({**d_stats, **g_stats})
+                row = distributed.mean_over_ranks(stats)
                 row.update({"perf/step_ms": step_ms, "perf/img_per_s": 1000 * t.batch_size * t.d_steps / step_ms})
                 if not all(math.isfinite(v) for v in row.values()):
                     tracker.log(row, step)
@@ -224,10 +239,14 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps:
                 _checkpoint(run, tracker)
             bar.update(1)
-    except KeyboardInterrupt:
+            if distributed.any_rank(stop.requested):  # between steps: the checkpoint resumes exactly
+                status = "interrupted"
+                _checkpoint(run, tracker)
+                break
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last checkpoint (between steps) stays
         status = "interrupted"
-        _checkpoint(run, tracker)
     finally:
+        stop.restore()
         bar.close()
     if status != "diverged" and dist.rank == 0:
         _save_samples(run, tracker, z_fixed, "final.png", log=False)
@@ -324,14 +343,10 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
             truncate_metrics(run_dir, run.step)
         tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0)
     run.wandb_run_id = tracker.run_id
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
-    try:
-        probe = make_probe(run) if cfg.train.probe_every and dist.rank == 0 else None
-        evaluator = Evaluator(cfg, run.device) if cfg.eval.enabled and dist.rank == 0 else None
-        status = train(run, tracker, probe, evaluator)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    probe = make_probe(run) if cfg.train.probe_every and dist.rank == 0 else None
+    evaluator = Evaluator(cfg, run.device) if cfg.eval.enabled and dist.rank == 0 else None
+    status = train(run, tracker, probe, evaluator)
     final, mean = summarize(read_metrics(run_dir)) if dist.rank == 0 else ({}, {})
     quality_ref = {}  # what real images score against the test split: the floor beside the run's quality
     if evaluator is not None and status == "completed":
@@ -345,8 +360,27 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
     return STATUS_EXIT[status]
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step (a checkpoint taken mid-step, with D
+    already updated and G not, would not resume exactly); a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:

@@ -149,3 +149,33 @@ def test_d_steps_two_makes_two_d_updates_per_g_update(tmp_path):
     assert train(run, Tracker(cfg, tmp_path, enabled=False)) == "completed"
     assert "".join(calls) == "DDG" * 3
     assert run.stream.position == 2 * 3 * 16 % len(run.stream.images) or run.stream.epoch > 0
+
+
+@pytest.mark.slow
+def test_sigterm_stops_between_steps_and_resume_is_exact(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    args = [*TINY, "train.steps=40", "train.ckpt_every=1000", "train.sample_every=0", "train.log_every=1"]
+    straight = tmp_path / "straight"
+    assert main_train(None, args, str(straight), None) == 0
+    run_dir = tmp_path / "stopped"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as this process (conftest): thread count changes float sums
+    proc = subprocess.Popen([sys.executable, "-m", "gan", "train", *args, "--out", str(run_dir)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_metrics(run_dir)) < 3:
+        time.sleep(0.05)
+    proc.terminate()  # SIGTERM, as a cluster scheduler or `gan study` would send
+    assert proc.wait(timeout=120) == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and 3 <= summary["step"] < 40
+    assert load_checkpoint(run_dir)["step"] == summary["step"]
+    assert main_train(None, [], None, str(run_dir)) == 0
+    a, b = _weights(straight), _weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows_without_timing(straight) == _rows_without_timing(run_dir)
