@@ -14,6 +14,7 @@ import yaml
 
 from gan import report
 from gan.errors import UserError
+from gan.figures import FIGURES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAYERS = ("conv1", "conv2", "conv3")
@@ -107,7 +108,7 @@ def test_report_full_study(tmp_path):
     study = make_study(tmp_path / "study")
     md = _check_report(study)
     names = {p.stem for p in (study / "report" / "figures").glob("*.png")}
-    assert names == set(report.FIGURES)
+    assert names == set(FIGURES)
     # the claims table comes first, before any figure
     assert md.index("## Claims") < md.index("## Figures")
     assert md.index("| # | claim |") < md.index("![")

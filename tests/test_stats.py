@@ -1,4 +1,4 @@
-"""Statistics on synthetic numbers with known answers."""
+"""Statistics and claims (gan/stats.py, gan/claims.py) on synthetic numbers with known answers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from gan import stats
+from gan.claims import FCD, ClaimResult, evaluate_claims, pick_leaky
 from gan.errors import UserError
-from gan.stats import ACT, FCD, Estimate, make_results
+from gan.stats import ACT, Estimate, make_results
 
 SEEDS = (0, 1, 2, 3, 4)
 PAIRED = ("mean/probe/input_grad/hoyer", "mean/probe/input_grad/zero_frac", FCD, "final/quality/modes_covered",
@@ -32,7 +33,7 @@ def runs(value, acts=("relu", "leaky_relu:0.2"), seeds=SEEDS, **axes) -> list[di
     return rows
 
 
-def by_metric(claims, number) -> dict[str, stats.ClaimResult]:
+def by_metric(claims, number) -> dict[str, ClaimResult]:
     return {c.metric: c for c in claims if c.number == number}
 
 
@@ -90,10 +91,10 @@ def test_verdict_rules():
 
 
 def test_pick_leaky_prefers_default_slope():
-    assert stats.pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.2", "leaky_relu:0.3"]) == "leaky_relu:0.2"
-    assert stats.pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.25"]) == "leaky_relu:0.25"
-    assert stats.pick_leaky(["relu", "leaky_relu"]) == "leaky_relu"
-    assert stats.pick_leaky(["relu", "elu"]) is None
+    assert pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.2", "leaky_relu:0.3"]) == "leaky_relu:0.2"
+    assert pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.25"]) == "leaky_relu:0.25"
+    assert pick_leaky(["relu", "leaky_relu"]) == "leaky_relu"
+    assert pick_leaky(["relu", "elu"]) is None
 
 
 def test_bookkeeping_columns_are_not_axes():
@@ -118,7 +119,7 @@ def test_pairing_by_seed_removes_seed_spread():
 
 
 def test_identical_arms_are_inconclusive():
-    claims = stats.evaluate_claims(make_results(runs(lambda act, seed: seed_noise(seed))))
+    claims = evaluate_claims(make_results(runs(lambda act, seed: seed_noise(seed))))
     for number in (1, 2, 3):
         for c in by_metric(claims, number).values():
             assert (c.verdict, c.effect, c.ci_low, c.ci_high, c.n_pairs) == ("inconclusive", 0.0, 0.0, 0.0, len(SEEDS))
@@ -129,29 +130,29 @@ def test_clear_shift_is_supported_and_reversed_is_contradicted():
     noise = {(a, s): rng.normal(0, 0.01) for a in ("relu", "leaky_relu:0.2") for s in SEEDS}
     # every metric is 1.0 higher under relu: lower-is-better claims hold, modes_covered goes the wrong way
     good = make_results(runs(lambda act, seed: (1.0 if act == "relu" else 0.0) + noise[act, seed]))
-    c = {**by_metric(stats.evaluate_claims(good), 1), **by_metric(stats.evaluate_claims(good), 2),
-         **by_metric(stats.evaluate_claims(good), 3)}
+    c = {**by_metric(evaluate_claims(good), 1), **by_metric(evaluate_claims(good), 2),
+         **by_metric(evaluate_claims(good), 3)}
     assert c[FCD].verdict == "supported" and c[FCD].effect == pytest.approx(-1.0, abs=0.05)
     assert c[FCD].ci_high < 0 and c[FCD].n_pairs == len(SEEDS)
     assert c["final/quality/modes_covered"].verdict == "contradicted"
     assert all(c[m].verdict == "supported" for m in PAIRED if m != "final/quality/modes_covered")
     bad = make_results(runs(lambda act, seed: (1.0 if act != "relu" else 0.0) + noise[act, seed]))
-    assert by_metric(stats.evaluate_claims(bad), 2)[FCD].verdict == "contradicted"
+    assert by_metric(evaluate_claims(bad), 2)[FCD].verdict == "contradicted"
 
 
 def test_missing_axis_or_metric_is_not_tested():
     only_leaky = make_results(runs(lambda act, seed: 1.0, acts=("leaky_relu:0.2",)))
-    claims = stats.evaluate_claims(only_leaky)
+    claims = evaluate_claims(only_leaky)
     assert {c.verdict for c in claims} == {"not tested"}
     assert "relu" in claims[0].detail
     rows = runs(lambda act, seed: seed_noise(seed))
     for r in rows:
         del r["mean/probe/input_grad/hoyer"]
-    c = by_metric(stats.evaluate_claims(make_results(rows)), 1)
+    c = by_metric(evaluate_claims(make_results(rows)), 1)
     assert c["mean/probe/input_grad/hoyer"].verdict == "not tested"
     assert c["mean/probe/input_grad/zero_frac"].verdict == "inconclusive"
     # the axes the basic study lacks
-    claims = stats.evaluate_claims(make_results(rows))
+    claims = evaluate_claims(make_results(rows))
     assert [c.verdict for c in claims if c.number in (4, 5, 7, 8)] == ["not tested"] * 5
 
 
@@ -160,13 +161,13 @@ def test_failed_runs_are_left_out_and_few_pairs_decide_nothing():
     for r in rows:
         if r[ACT] == "relu" and r["train.seed"] >= 5:
             r["status"], r[FCD] = "diverged", float("nan")
-    c = by_metric(stats.evaluate_claims(make_results(rows)), 2)[FCD]
+    c = by_metric(evaluate_claims(make_results(rows)), 2)[FCD]
     assert c.n_pairs == 5 and c.verdict == "supported"
     four = [r for r in rows if r["train.seed"] < 4]  # 4 pairs, all agreeing: still too few
-    c = by_metric(stats.evaluate_claims(make_results(four)), 2)[FCD]
+    c = by_metric(evaluate_claims(make_results(four)), 2)[FCD]
     assert (c.n_pairs, c.verdict, c.effect) == (4, "inconclusive", -1.0) and "needs at least 5" in c.detail
     one = [r for r in rows if r["train.seed"] == 0]
-    c = by_metric(stats.evaluate_claims(make_results(one)), 2)[FCD]
+    c = by_metric(evaluate_claims(make_results(one)), 2)[FCD]
     assert (c.n_pairs, c.verdict) == (1, "inconclusive") and "no CI" in c.detail
 
 
@@ -177,11 +178,10 @@ def test_claim4_non_inferiority():
     def fcd(act, seed, ndf, equal=True):
         base = {32: 10.0, 16: 14.0}[ndf] if act == "relu" else {32: 9.0, 16: 10.0 if equal else 13.0}[ndf]
         return base + 0.1 * seed_noise(seed)
-    matched = stats.evaluate_claims(make_results(runs(fcd, model__ndf=(16, 32))))
+    matched = evaluate_claims(make_results(runs(fcd, model__ndf=(16, 32))))
     c = by_metric(matched, 4)[FCD]
     assert (c.verdict, c.effect, c.n_pairs) == ("supported", pytest.approx(0.0), len(SEEDS))
-    worse = stats.evaluate_claims(make_results(runs(lambda *a, **k: fcd(*a, **k, equal=False),
-                                                    model__ndf=(16, 32))))
+    worse = evaluate_claims(make_results(runs(lambda *a, **k: fcd(*a, **k, equal=False), model__ndf=(16, 32))))
     c = by_metric(worse, 4)[FCD]
     assert (c.verdict, c.effect) == ("contradicted", pytest.approx(3.0))  # margin = 10% of 10 = 1
     assert "margin" in c.detail
@@ -191,7 +191,7 @@ def test_claim5_depth_gap_difference():
     # gap relu - leaky = 1 + depth: 1 at depth 0, 3 at depth 2 -> effect 2
     data = runs(lambda act, seed, d_extra_layers: seed_noise(seed) + (1.0 + d_extra_layers) * (act == "relu"),
                 model__d_extra_layers=(0, 1, 2))
-    c = by_metric(stats.evaluate_claims(make_results(data)), 5)[FCD]
+    c = by_metric(evaluate_claims(make_results(data)), 5)[FCD]
     assert (c.verdict, c.effect, c.ci_low, c.n_pairs) == ("supported", 2.0, 2.0, len(SEEDS))
 
 
@@ -199,7 +199,7 @@ def test_claim6_step_time_ratio():
     rows = runs(lambda act, seed: 1.0)
     for r in rows:
         r["final/perf/step_ms"] = (20.0 + seed_noise(r["train.seed"])) * (1.1 if r[ACT] != "relu" else 1.0)
-    c = by_metric(stats.evaluate_claims(make_results(rows)), 6)["final/perf/step_ms"]
+    c = by_metric(evaluate_claims(make_results(rows)), 6)["final/perf/step_ms"]
     assert c.verdict == "supported" and c.effect == pytest.approx(1.1) and c.ci_low == pytest.approx(1.1)
 
 
@@ -207,15 +207,15 @@ def test_claim7_slopes_friedman():
     slopes = ("leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2")
     order = {"leaky_relu:0.01": 3.0, "leaky_relu:0.1": 2.0, "leaky_relu:0.2": 1.0}
     ordered = runs(lambda act, seed: order[act] + seed_noise(seed), acts=slopes)
-    c = by_metric(stats.evaluate_claims(make_results(ordered)), 7)[FCD]
+    c = by_metric(evaluate_claims(make_results(ordered)), 7)[FCD]
     assert c.verdict == "supported" and c.effect == pytest.approx(2.0) and "Friedman" in c.detail
     flat = runs(lambda act, seed: seed_noise(seed) + 0.01 * ((seed + len(act)) % 3), acts=slopes)
-    assert by_metric(stats.evaluate_claims(make_results(flat)), 7)[FCD].verdict == "inconclusive"
+    assert by_metric(evaluate_claims(make_results(flat)), 7)[FCD].verdict == "inconclusive"
     few = runs(lambda act, seed: order[act] + seed_noise(seed), acts=slopes, seeds=(0, 1, 2, 3))
-    c = by_metric(stats.evaluate_claims(make_results(few)), 7)[FCD]
+    c = by_metric(evaluate_claims(make_results(few)), 7)[FCD]
     assert c.verdict == "inconclusive" and f"at least {stats.MIN_PAIRS} blocks" in c.detail
     one = runs(lambda act, seed: 1.0, acts=("relu", "leaky_relu:0.2"))
-    assert by_metric(stats.evaluate_claims(make_results(one)), 7)[FCD].verdict == "not tested"
+    assert by_metric(evaluate_claims(make_results(one)), 7)[FCD].verdict == "not tested"
 
 
 def test_claim8_interaction_known_answer():
@@ -228,13 +228,13 @@ def test_claim8_interaction_known_answer():
     est = stats.interaction(make_results(data), FCD, {ACT: "relu"}, {ACT: "leaky_relu:0.2"}, "model.d_norm",
                             "none", "batch")
     assert est.mean == pytest.approx(4.4) and est.n == 5 and 4.0 <= est.ci_low < 4.4 < est.ci_high <= 4.8
-    c8 = [c for c in stats.evaluate_claims(make_results(data)) if c.number == 8]
+    c8 = [c for c in evaluate_claims(make_results(data)) if c.number == 8]
     assert c8[0].verdict == "supported" and c8[0].effect == pytest.approx(4.4) and "d_norm=none" in c8[0].detail
     assert c8[1].verdict == "not tested" and "lr_d" in c8[1].detail
     # the same interaction for the learning rate; reversed direction is contradicted
     lr = runs(lambda act, seed, lr_d: seed_noise(seed) + (1.0 if lr_d > 1e-3 else 3.0) * (act == "relu"),
               train__lr_d=(2e-4, 2e-3))
-    c8 = [c for c in stats.evaluate_claims(make_results(lr)) if c.number == 8]
+    c8 = [c for c in evaluate_claims(make_results(lr)) if c.number == 8]
     assert c8[0].verdict == "not tested" and (c8[1].verdict, c8[1].effect) == ("contradicted", -2.0)
 
 
