@@ -21,11 +21,15 @@ so gradients are per-sample gradients whatever the probe batch size. It returns 
   probe/D/<split>/<layer>/<m> split in real, fake: the same but only that half of the batch
                               (every m except param_grad_zero_frac, which has no split)
   probe/D/<m>, probe/D/<split>/<m>   unweighted mean of the above over D's layers
+                              grad_gini needs a sort: a D layer with more than GINI_MAX = 2^18 gradient
+                              entries (real + fake) gets it from a fixed uniform random subset of that
+                              many (drawn once, in proportion from each half; standard error ~0.001).
+                              Every other metric is always exact; Probe(gini_max=None) makes Gini exact too.
   probe/G/<layer>/<m>, probe/G/<m>   G's ConvBlocks under the G loss: neg_frac, dead_frac, grad_zero_frac,
                               grad_hoyer (no split; no grad_gini and no weight gradient, to keep a probe
                               cheaper than 1.5 train steps)
   probe/input_grad/norm       mean over samples of the L2 norm of dL_G/dx at x = G(z) (per-sample loss)
-  probe/input_grad/{hoyer,gini,zero_frac}   sparsity of dL_G/dx over the whole fake batch
+  probe/input_grad/{hoyer,gini,zero_frac}   sparsity of dL_G/dx over the whole fake batch (exact)
   probe/loss/D, probe/loss/G  the two losses on the probe batch, averaged over samples as in training
   histograms: probe/input_grad/abs   |dL_G/dx| flattened, every k-th entry so at most `hist_max` values
 
@@ -50,6 +54,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 F64 = torch.float64
+GINI_MAX = 2 ** 18  # entries per D layer beyond which grad_gini is computed on a fixed subset (sort cost)
 _LAYER_METRICS = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer", "grad_gini", "param_grad_zero_frac")
 _SPLITS = ("real", "fake")
 
@@ -57,23 +62,21 @@ _SPLITS = ("real", "fake")
 ##################################################################### pure metrics
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    """x as a 1-D tensor in memory order, a view when x is dense (contiguous or channels_last).
-
-    Every metric here is order-free, so memory order is as good as logical order and saves a copy."""
+    """x as a 1-D tensor in memory order (every metric is order-free): a view for contiguous or channels_last."""
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return x.permute(0, 2, 3, 1).reshape(-1)
     return x.reshape(-1)
 
 
 def _abs_flat(xs: list[torch.Tensor]) -> torch.Tensor:
-    """|x| of the tensors, flattened and concatenated: float32 (n,)."""
-    flat = [_flat(x.detach()).float() for x in xs]
+    """|x| of the tensors, flattened and concatenated: (n,) float32 (float64 if the input is)."""
+    flat = [_flat(x.detach()).to(F64 if x.dtype == F64 else torch.float32) for x in xs]
     return torch.cat(flat).abs_() if len(flat) > 1 else flat[0].abs()
 
 
 def _ranks(n: int, device: torch.device, cache: dict | None) -> torch.Tensor:
     """The ranks 1..n as float64 (n,), cached per size (a probe's sizes never change)."""
-    key = (n, str(device))
+    key = ("ranks", n, str(device))
     if cache is not None and key in cache:
         return cache[key]
     k = torch.arange(1, n + 1, dtype=F64, device=device)
@@ -82,50 +85,60 @@ def _ranks(n: int, device: torch.device, cache: dict | None) -> torch.Tensor:
     return k
 
 
-def _sums(a: torch.Tensor, split: int | None = None, cache: dict | None = None,
-          ranked: bool = True) -> dict[str, dict]:
-    """Sparsity sums of the non-negative float32 values a (n,): scope -> {n, zeros, s = sum c, q = sum c^2,
-    w = sum_k k c_k over c = a sorted ascending}. Scope "" is all of a; with split = m also "real" = a[:m]
-    and "fake" = a[m:], whose ranks k count only their own members (one sort serves all three).
-    ranked=False skips the sort (no w, so no Gini) and the split."""
+def _gini_t(n: int, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Gini from n, S = sum_k c_k and W = sum_k k c_k over c ascending: 1 - 2 sum_k (c_k/S)((n - k + 1/2)/n)
+    = (2 W - (n + 1) S) / (n S); 1.0 when S = 0."""
+    return torch.where(s > 0, (2 * w - (n + 1) * s) / (n * s), torch.ones_like(s))
+
+
+def _ginis(a: torch.Tensor, split: int | None = None, cache: dict | None = None) -> dict[str, torch.Tensor]:
+    """Gini of the non-negative float32/64 values a (n,): scope "" is all of a; with split = m also "real" = a[:m]
+    and "fake" = a[m:] (one sort serves all three: a half's ranks count its own members in the merged order)."""
     n = a.numel()
-    if not ranked:
-        return {"": {"n": float(n), "zeros": n - torch.count_nonzero(a), "s": a.sum(dtype=F64),
-                     "q": torch.linalg.vector_norm(a, 2, dtype=F64).square(), "w": None}}
-    # Non-negative float32 values sort exactly like their int32 bit patterns, and an int32 sort is a
-    # radix sort on CPU (4x faster than sorting floats); the order is exact.
-    bits, idx = torch.sort(a.view(torch.int32))
-    c = bits.view(torch.float32).to(F64)  # (n,) ascending
+    # Non-negative floats sort exactly like their integer bit patterns, and an integer sort is a radix
+    # sort on CPU (4x faster than sorting floats); the order is exact.
+    bits, idx = torch.sort(a.view(torch.int64 if a.dtype == F64 else torch.int32))
+    c = bits.view(a.dtype).to(F64)  # (n,) ascending
     k = _ranks(n, a.device, cache)
-    n_zero = torch.searchsorted(bits, torch.ones(1, dtype=bits.dtype, device=bits.device))  # (1,): zeros sort first
-    whole = {"n": float(n), "zeros": n_zero[0], "s": c.sum(), "q": torch.dot(c, c), "w": torch.dot(c, k)}
+    s, w = c.sum(), torch.dot(c, k)
     if split is None:
-        return {"": whole}
+        return {"": _gini_t(n, s, w)}
     is_real = (idx < split).to(F64)  # (n,) 1 where the sorted value is a real one
     b = c * is_real  # the real values, 0 elsewhere
     r = torch.cumsum(is_real, 0)  # rank among the real values, at each sorted position
-    s_r, q_r, w_r = b.sum(), torch.dot(b, c), torch.dot(b, r)
-    z_r = r[(n_zero - 1).clamp(min=0)][0] * (n_zero[0] > 0)  # real values among the leading zeros
-    real = {"n": float(split), "zeros": z_r, "s": s_r, "q": q_r, "w": w_r}
-    # a fake value at sorted position k has rank k - r_k among the fakes: sum over fakes of (k - r_k) c_k
-    fake = {"n": float(n - split), "zeros": whole["zeros"] - z_r, "s": whole["s"] - s_r, "q": whole["q"] - q_r,
-            "w": whole["w"] - torch.dot(b, k) - (torch.dot(r, c) - w_r)}
-    return {"": whole, "real": real, "fake": fake}
+    s_r, w_r = b.sum(), torch.dot(b, r)
+    w_f = w - torch.dot(b, k) - (torch.dot(r, c) - w_r)  # a fake value at position k has rank k - r_k
+    return {"": _gini_t(n, s, w), "real": _gini_t(split, s_r, w_r), "fake": _gini_t(n - split, s - s_r, w_f)}
 
 
-def _zero_hoyer_gini(st: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(zero_frac, hoyer, gini) from _sums statistics; float64 0-d tensors, no host sync.
+def _dense(a: torch.Tensor) -> dict:
+    """Order-free statistics of the non-negative values a (n,): n, exact zeros, sum, sum of squares."""
+    a64 = a.to(F64)
+    return {"n": float(a.numel()), "zeros": a.numel() - torch.count_nonzero(a), "s": a64.sum(),
+            "q": torch.dot(a64, a64)}
 
-    Hoyer = (sqrt(n) - |c|_1/|c|_2)/(sqrt(n) - 1); Gini = 1 - 2 sum_k (c_k/S)((n - k + 1/2)/n)
-    = (2 sum_k k c_k - (n + 1) S)/(n S). Both 1.0 when all zero; Hoyer 1.0 when n = 1."""
-    n, s, q, w = st["n"], st["s"], st["q"], st["w"]
+
+def _zero_hoyer(st: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(zero_frac, hoyer) from _dense statistics; float64 0-d tensors, no host sync.
+
+    Hoyer = (sqrt(n) - |x|_1/|x|_2)/(sqrt(n) - 1); 1.0 when x is all zero or n = 1."""
+    n, s, q = st["n"], st["s"], st["q"]
     one = torch.ones_like(s)
-    if n > 1:
-        hoyer_t = torch.where(q > 0, (math.sqrt(n) - s / q.sqrt()) / (math.sqrt(n) - 1), one)
-    else:
-        hoyer_t = one
-    gini_t = None if w is None else torch.where(s > 0, (2 * w - (n + 1) * s) / (n * s), one)
-    return st["zeros"].to(F64) / n, hoyer_t, gini_t
+    hoyer_t = torch.where(q > 0, (math.sqrt(n) - s / q.sqrt()) / (math.sqrt(n) - 1), one) if n > 1 else one
+    return st["zeros"].to(F64) / n, hoyer_t
+
+
+def _subset(n_real: int, n_fake: int, cap: int, device: torch.device, cache: dict) -> tuple[torch.Tensor, int]:
+    """A fixed uniform random subset of cap positions of a = [real (n_real), fake (n_fake)], drawn from each
+    half in proportion with a private generator (no global RNG use), sorted; and its real count."""
+    key = ("subset", n_real, n_fake, cap, str(device))
+    if key not in cache:
+        g = torch.Generator().manual_seed(n_real * 1_000_003 + n_fake)
+        k_real = round(cap * n_real / (n_real + n_fake))
+        real = torch.randperm(n_real, generator=g)[:k_real].sort().values
+        fake = torch.randperm(n_fake, generator=g)[:cap - k_real].sort().values + n_real
+        cache[key] = (torch.cat([real, fake]).to(device), k_real)
+    return cache[key]
 
 
 def _check(x: torch.Tensor, name: str) -> None:
@@ -136,14 +149,13 @@ def _check(x: torch.Tensor, name: str) -> None:
 def hoyer(x: torch.Tensor) -> float:
     """Hoyer sparsity of x (any shape, flattened): 0 constant .. 1 one-hot; 1.0 when all zero."""
     _check(x, "hoyer")
-    a = _abs_flat([x])
-    return _zero_hoyer_gini(_sums(a, ranked=False)[""])[1].item()
+    return _zero_hoyer(_dense(_abs_flat([x])))[1].item()
 
 
 def gini(x: torch.Tensor) -> float:
     """Gini index of |x| (Hurley & Rickard 2009): 0 constant .. 1 - 1/n one-hot; 1.0 when all zero."""
     _check(x, "gini")
-    return _zero_hoyer_gini(_sums(_abs_flat([x]))[""])[2].item()
+    return _ginis(_abs_flat([x]))[""].item()
 
 
 def zero_frac(x: torch.Tensor) -> float:
@@ -247,25 +259,35 @@ def _capture(blocks: list[tuple[str, nn.Module]]) -> Iterator[dict[str, list[tor
 
 
 def _layer(pres: list[torch.Tensor], grads: list[torch.Tensor | None], cache: dict,
-           ranked: bool = True) -> dict[str, dict]:
+           gini_max: int | None = None, ranked: bool = True) -> dict[str, dict]:
     """Metrics of one layer: scope -> metric -> 0-d tensor. pres/grads: one (pre-activation, dLoss/dpre)
     pair, or the real and the fake pair (scopes "", "real", "fake"; "" is both halves together).
-    ranked=False leaves out grad_gini (it needs a sort of the whole gradient)."""
+    grad_gini uses a fixed subset of gini_max entries when there are more; ranked=False leaves it out."""
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(pres, grads)]
-    split = grads[0].numel() if len(grads) == 2 else None
-    sums = _sums(_abs_flat(grads), split, cache, ranked)
+    a = _abs_flat(grads)  # |dLoss/dpre| of every part, concatenated: (n,)
+    sizes = [g.numel() for g in grads]
+    halves = [a[:sizes[0]], a[sizes[0]:]] if len(grads) == 2 else [a]
+    dense = [_dense(h) for h in halves]
     negs = [torch.count_nonzero(p.detach() < 0) for p in pres]
     cmaxs = [_channel_max(p) for p in pres]
-    parts = {"": (sum(negs), torch.stack(cmaxs).amax(0), sum(p.numel() for p in pres))}
-    if split is not None:
-        parts.update({"real": (negs[0], cmaxs[0], pres[0].numel()), "fake": (negs[1], cmaxs[1], pres[1].numel())})
+    parts = {"": (sum(negs), torch.stack(cmaxs).amax(0), {k: sum(d[k] for d in dense) for k in dense[0]})}
+    if len(grads) == 2:
+        parts.update({"real": (negs[0], cmaxs[0], dense[0]), "fake": (negs[1], cmaxs[1], dense[1])})
+    ginis = {}
+    if ranked:
+        split = sizes[0] if len(grads) == 2 else None
+        if gini_max is not None and a.numel() > gini_max:
+            index, split_s = _subset(sizes[0], a.numel() - sizes[0], gini_max, a.device, cache)
+            ginis = _ginis(a[index], split_s if split is not None else None, cache)
+        else:
+            ginis = _ginis(a, split, cache)
     out = {}
-    for scope, (neg, cmax, n) in parts.items():
-        zero_t, hoyer_t, gini_t = _zero_hoyer_gini(sums[scope])
-        out[scope] = {"neg_frac": neg.to(F64) / n, "dead_frac": (cmax < 0).to(F64).mean(),
+    for scope, (neg, cmax, st) in parts.items():
+        zero_t, hoyer_t = _zero_hoyer(st)
+        out[scope] = {"neg_frac": neg.to(F64) / st["n"], "dead_frac": (cmax < 0).to(F64).mean(),
                       "grad_zero_frac": zero_t, "grad_hoyer": hoyer_t}
-        if gini_t is not None:
-            out[scope]["grad_gini"] = gini_t
+        if scope in ginis:
+            out[scope]["grad_gini"] = ginis[scope]
     return out
 
 
@@ -281,16 +303,19 @@ class Probe:
 
     real: float (B, nc, S, S) in [-1, 1]; z: (B, nz, 1, 1), the fixed z_probe. Build once per run, then
     call `measure()` on probe steps. autocast_dtype (e.g. torch.bfloat16) runs the forward passes under
-    autocast like a bf16 training run; metrics are always computed in float32/float64.
+    autocast like a bf16 training run; metrics are always computed in float32/float64. gini_max: a D
+    layer's grad_gini (real and fake together) is computed on a fixed uniform subset of this many entries
+    when the layer has more (None: always exact); hist_max: most values in a histogram.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, *,
-                 autocast_dtype: torch.dtype | None = None, hist_max: int = 65536):
+                 autocast_dtype: torch.dtype | None = None, gini_max: int | None = GINI_MAX,
+                 hist_max: int = 65536):
         self.G, self.D = _unwrap(G), _unwrap(D)
         self.real, self.z = real.detach(), z.detach()
         self.autocast_dtype = autocast_dtype
-        self.hist_max = hist_max
-        self._cache: dict = {}  # rank vectors per tensor size (fixed for a run)
+        self.gini_max, self.hist_max = gini_max, hist_max
+        self._cache: dict = {}  # rank vectors and Gini subsets per tensor size (sizes are fixed for a run)
 
     def measure(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """One probe: (scalars keyed as in the module docstring, histogram values as 1-D CPU tensors)."""
@@ -334,7 +359,7 @@ class Probe:
         out = {"probe/loss/D": cap["loss/D"], "probe/loss/G": cap["loss/G"]}
         layers: dict[str, dict[str, dict]] = {"D": {}, "G": {}}  # net -> layer -> scope -> metric -> 0-d tensor
         for name, (pres, grads, w_grad, w) in cap["D"].items():
-            layers["D"][name] = _layer(pres, grads, self._cache)
+            layers["D"][name] = _layer(pres, grads, self._cache, self.gini_max)
             layers["D"][name][""]["param_grad_zero_frac"] = _param_zero_frac(w_grad, w)
         for name, (pres, grads) in cap["G"].items():
             layers["G"][name] = _layer(pres, grads, self._cache, ranked=False)
@@ -351,7 +376,8 @@ class Probe:
 
         g_x = cap["x_grad"]  # dL_G/dx, (B, nc, S, S)
         a = _abs_flat([g_x])
-        zero_t, hoyer_t, gini_t = _zero_hoyer_gini(_sums(a, None, self._cache)[""])
+        zero_t, hoyer_t = _zero_hoyer(_dense(a))
+        gini_t = _ginis(a, None, self._cache)[""]  # (B * nc * S * S) entries: small, always exact
         per_sample = torch.linalg.vector_norm(g_x.float(), 2, dim=tuple(range(1, g_x.dim())), dtype=F64)  # (B,)
         out.update({"probe/input_grad/norm": per_sample.mean(), "probe/input_grad/hoyer": hoyer_t,
                     "probe/input_grad/gini": gini_t, "probe/input_grad/zero_frac": zero_t})

@@ -258,7 +258,10 @@ def make_probe(run: Run) -> Probe:
     real = load_split(run.cfg.data, train=False, device=run.device).images
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(4242))[:run.cfg.train.probe_batch]
     z = fixed_noise(len(idx), run.cfg.model.nz, 4242, run.device)  # (P, nz, 1, 1)
-    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), to_float(real[idx.to(run.device)]), z)
+    layout = torch.channels_last if run.cfg.train.channels_last else torch.contiguous_format  # as training sees it
+    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=layout)  # (P, nc, S, S)
+    dtype = torch.bfloat16 if run.cfg.train.precision == "bf16" else None
+    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, autocast_dtype=dtype)
 
 
 def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, name: str, log: bool = True) -> None:
