@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -171,6 +172,26 @@ def test_classifier_is_cached_and_reused(tmp_path, monkeypatch):
     assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), again.state_dict().values()))
 
 
+def test_unreadable_cache_is_rebuilt(tmp_path):
+    cfg = _cfg(tmp_path)
+    path = tmp_path / "gan_cache" / "classifier-fake512-32px-v1.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="unreadable classifier cache"):
+        _, meta = quality.load_classifier(cfg.data)
+    assert torch.load(path, weights_only=True)["meta"]["test_acc"] == meta["test_acc"]
+
+
+def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    tiny = ImageSet(torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=g), torch.arange(16) % 10, 10)
+    monkeypatch.setattr(quality, "load_split", lambda cfg, train, device="cpu": tiny)
+    monkeypatch.setitem(quality.EPOCHS, "cifar10", 1)
+    net, meta = quality.load_classifier(_cfg(tmp_path, "data.name=cifar10", "data.image_size=64").data)
+    assert meta["nc"] == 3 and meta["image_size"] == 64 and meta["path"].endswith("classifier-cifar10-64px-v1.pt")
+    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10)
+
+
 def test_default_cache_dir_is_under_data_root(tmp_path, monkeypatch):
     monkeypatch.delenv("GAN_CACHE_DIR")
     assert quality.cache_dir(_cfg(tmp_path).data) == tmp_path / "data" / ".gan_cache"
@@ -196,6 +217,15 @@ def test_evaluate_restores_mode_buffers_and_rng(evaluator):
     G.train()
     evaluator.evaluate(G, use_running_stats=True)
     assert G.training
+
+
+def test_evaluate_samples_a_local_copy_without_sync_batchnorm(evaluator):
+    torch.manual_seed(0)
+    G, _ = build_models(evaluator.cfg.model, 1, 32)
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(G))  # DDP with train.sync_bn=true
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in synced.modules())
+    assert not any(isinstance(m, nn.SyncBatchNorm) for m in quality._local_copy(synced).modules())
+    assert evaluator.evaluate(synced) == evaluator.evaluate(G)
 
 
 class _OneImage(nn.Module):
@@ -241,6 +271,21 @@ def test_eval_run_writes_eval_json(shared_cache, tmp_path, monkeypatch, capsys):
     assert "quality/fcd" in capsys.readouterr().out
     with pytest.raises(UserError, match="no checkpoint"):
         quality.eval_run(tmp_path / "nowhere", [])
+
+
+@pytest.mark.slow
+def test_gan_eval_cli(shared_cache, tmp_path, monkeypatch):
+    from conftest import run_cli
+    monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
+    cfg = _cfg(tmp_path, "train.device=cpu")
+    G, D = build_models(cfg.model, 1, 32)
+    save_checkpoint({"G": G.state_dict(), "D": D.state_dict(), "config": config_to_dict(cfg), "step": 2},
+                    tmp_path / "run" / "checkpoints" / "last.pt")
+    done = run_cli("eval", str(tmp_path / "run"), "eval.n_samples=32")
+    assert done.returncode == 0, done.stderr
+    assert "quality/modes_covered" in done.stdout and (tmp_path / "run" / "eval.json").is_file()
+    missing = run_cli("eval", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no checkpoint")
 
 
 ########################################################################################
