@@ -18,8 +18,10 @@ import warnings
 import torch
 
 from gan import quality
+from gan.classifier import build_classifier
 from gan.config import RunConfig, apply_overrides
 from gan.models import build_models
+from gan.sampling import generate
 
 
 def main() -> None:
@@ -42,7 +44,7 @@ def main() -> None:
           f"{a.n} fake vs {a.n_real} real, nc={a.nc}, ngf={a.ngf}")
 
     t0 = time.perf_counter()
-    ev = quality.Evaluator(cfg, "cpu", classifier=quality.build_classifier(a.nc), real_images=real)
+    ev = quality.Evaluator(cfg, "cpu", classifier=build_classifier(a.nc), real_images=real)
     print(f"{'(once) real features':<28}{time.perf_counter() - t0:8.2f} s")
 
     t0 = time.perf_counter()  # imports (torchmetrics, prdc -> sklearn) on a tiny input, outside the timings
@@ -60,9 +62,7 @@ def main() -> None:
         return out
 
     z = torch.randn(a.n, cfg.model.nz, 1, 1, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        fakes = timed("generation (G forward)",
-                      lambda: torch.cat([G(zb) for zb in z.split(cfg.eval.batch_size)]))
+    fakes = timed("generation (G forward)", generate, G, z, cfg.eval.batch_size)  # as evaluate: train-mode BN
     feats, logits, _ = timed("classifier features", ev.embed, fakes.split(cfg.eval.batch_size))
     real_f = ev.real_feats
     timed("fcd (torchmetrics FID)", quality.frechet_distance, real_f, feats)

@@ -1,4 +1,4 @@
-"""Sample quality: a cached dataset classifier as feature network, FCD / KID / IS / PRDC / class coverage.
+"""Sample quality: FCD / KID / IS / PRDC / class coverage in the features of gan/classifier.py's classifier.
 
     ev = Evaluator(cfg, device)          # loads (or trains once) the classifier, embeds the real test split
     row = ev.evaluate(G, cfg.model.nz)   # {"quality/fcd": ..., "quality/kid": ..., ...}
@@ -19,211 +19,32 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import io
 import itertools
 import json
 import math
 import os
-import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_eval
-from tqdm.auto import tqdm
 
-from gan.config import DataConfig, RunConfig
-from gan.data import ImageSet, load_split, to_float, to_uint8
+from gan import distributed
+from gan.classifier import Classifier, cache_dir, cache_key, load_classifier, locked
+from gan.config import RunConfig
+from gan.data import load_split, to_float, to_uint8
 from gan.errors import UserError
+from gan.sampling import generate
 
-ARCH_VERSION = 1  # bump when Classifier or its training recipe changes: old caches are then ignored
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
 MIN_SAMPLES = 2048  # below this Frechet / kernel distances are visibly biased
 PRDC_MAX = 10_000  # prdc's three N x N float32 distance matrices: 1.2 GB at 10k, 30 GB at 50k
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
 ########################################################################################
-# the feature network
-
-
-class Classifier(nn.Module):
-    """VGG-style CNN on 32x32 inputs; x: (N, nc, S, S) in [-1, 1] -> logits (N, K).
-
-    `features(x)` is the penultimate layer (global-average-pooled last conv block, `num_features`-d).
-    64x64 inputs are area-downsampled to 32x32 first: every dataset here is natively <= 32x32.
-    """
-
-    def __init__(self, nc: int, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128),
-                 convs_per_block: int = 1):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c = nc
-        for w in widths:  # each block: convs at width w, then halve the resolution
-            for _ in range(convs_per_block):
-                layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-                c = w
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (N, widths[-1])
-        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(c, num_classes))
-        self.num_features = c  # torchmetrics reads this instead of probing with a 299x299 dummy
-
-    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.shape[-1] != 32:
-            x = F.adaptive_avg_pool2d(x, 32)
-        f = self.body(x)
-        return f, self.head(f)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features_and_logits(x)[0]
-
-    def fused(self) -> Classifier:
-        """An inference copy with each BatchNorm folded into its conv (same outputs, ~30% faster on CPU)."""
-        net = copy.deepcopy(self).eval()
-        layers, out = list(net.body), []
-        for layer in layers:
-            if isinstance(layer, nn.BatchNorm2d) and isinstance(out[-1], nn.Conv2d):
-                out[-1] = fuse_conv_bn_eval(out[-1], layer)
-            else:
-                out.append(layer)
-        net.body = nn.Sequential(*out)
-        return net.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features_and_logits(x)[1]
-
-
-# per channel count: architecture; per dataset: epochs (`fake`: 512 images, 32 steps)
-ARCHS: dict[int, dict[str, Any]] = {
-    1: {"widths": (32, 64, 128), "convs_per_block": 1, "augment": False},
-    3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
-}
-EPOCHS = {"mnist": 3, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
-
-
-def build_classifier(nc: int, num_classes: int = 10) -> Classifier:
-    arch = ARCHS[nc]
-    return Classifier(nc, num_classes, arch["widths"], arch["convs_per_block"])
-
-
-def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random translation by up to 4 px (black border) and horizontal flip per image; x: (B, C, S, S)."""
-    b, c, s, _ = x.shape
-    pad = F.pad(x, (4, 4, 4, 4), value=-1.0)  # (B, C, S+8, S+8)
-    oy, ox = (torch.randint(0, 9, (2, b, 1), generator=g)).to(x.device)
-    rows = (oy + torch.arange(s, device=x.device))[:, None, :, None]  # (B, 1, S, 1)
-    cols = (ox + torch.arange(s, device=x.device))[:, None, None, :]  # (B, 1, 1, S)
-    out = pad[torch.arange(b, device=x.device)[:, None, None, None],
-              torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-    flip = (torch.rand(b, generator=g) < 0.5).to(x.device)[:, None, None, None]
-    return torch.where(flip, out.flip(-1), out)
-
-
-@torch.inference_mode()
-def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy; images uint8 (N, C, S, S)."""
-    net.eval()
-    dev = next(net.parameters()).device
-    correct = sum(int((net(to_float(x.to(dev))).argmax(1) == y.to(dev)).sum())
-                  for x, y in zip(images.split(batch_size), labels.split(batch_size)))
-    return correct / max(len(labels), 1)
-
-
-def train_classifier(train: ImageSet, test: ImageSet, epochs: int, device: torch.device | str = "cpu",
-                     seed: int = 0, batch_size: int = 128,
-                     desc: str = "classifier") -> tuple[Classifier, dict[str, float]]:
-    """Adam + OneCycle on uint8 ImageSets; deterministic for a seed; returns (net in eval mode, info)."""
-    device = torch.device(device)
-    start = time.perf_counter()
-    steps_per_epoch = max(len(train) // batch_size, 1)
-    total = epochs * steps_per_epoch
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # init and dropout; the caller's RNG is left as it was
-        g = torch.Generator().manual_seed(seed)  # batches and augmentation
-        # channels_last: ~1.7x faster convolutions on this CPU, no harm on GPUs
-        net = build_classifier(train.nc, train.num_classes).to(device, memory_format=torch.channels_last)
-        opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=5e-4)
-        sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=total, pct_start=0.25)
-                 if total >= 8 else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))  # tiny test sets
-        augment = ARCHS[train.nc]["augment"]
-        net.train()
-        bar = tqdm(total=total, desc=desc, unit="step", leave=True)
-        for _ in range(epochs):
-            perm = torch.randperm(len(train), generator=g)
-            for i in range(steps_per_epoch):
-                idx = perm[i * batch_size:(i + 1) * batch_size]
-                x = to_float(train.images[idx.to(train.images.device)].to(device))  # (B, C, S, S)
-                y = train.labels[idx.to(train.labels.device)].to(device)
-                if augment:
-                    x = _augment(x, g)
-                x = x.contiguous(memory_format=torch.channels_last)
-                loss = F.cross_entropy(net(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.update()
-                if i % 20 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-        acc = accuracy(net, test.images, test.labels)
-        bar.set_postfix(test_acc=f"{acc:.4f}")
-        bar.close()
-    info = {"test_acc": acc, "train_time_s": time.perf_counter() - start, "epochs": epochs}
-    return net.eval(), info
-
-
-def cache_dir(data_cfg: DataConfig) -> Path:
-    """$GAN_CACHE_DIR, else <data.root>/.gan_cache."""
-    return Path(os.environ.get("GAN_CACHE_DIR") or Path(data_cfg.root) / ".gan_cache")
-
-
-def _cache_key(data_cfg: DataConfig) -> str:
-    name = f"fake{data_cfg.fake_size}" if data_cfg.name == "fake" else data_cfg.name
-    return f"{name}-{data_cfg.image_size}px-v{ARCH_VERSION}"
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Exclusive lock so parallel study jobs train (or write) a cache entry once, not once each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def load_classifier(data_cfg: DataConfig,
-                    device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
-    """The dataset's classifier from the cache, trained (and cached with its test accuracy) on first use."""
-    path = cache_dir(data_cfg) / f"classifier-{_cache_key(data_cfg)}.pt"
-    with _locked(path):
-        net = None
-        if path.is_file():
-            try:
-                blob = torch.load(path, map_location=device, weights_only=True)
-                net = build_classifier(blob["meta"]["nc"], blob["meta"]["num_classes"]).to(device)
-                net.load_state_dict(blob["state_dict"])
-                meta = dict(blob["meta"])
-            except Exception as err:  # truncated or foreign file: the cache is ours to rebuild
-                warnings.warn(f"ignoring unreadable classifier cache '{path}' ({err.__class__.__name__}); "
-                              "training it again", stacklevel=2)
-                net = None
-        if net is None:
-            train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
-            net, info = train_classifier(train, test, EPOCHS.get(data_cfg.name, 1), device,
-                                         desc=f"classifier {data_cfg.name} (once, cached)")
-            meta = {"dataset": data_cfg.name, "image_size": data_cfg.image_size, "arch_version": ARCH_VERSION,
-                    "nc": train.nc, "num_classes": train.num_classes, **info}
-            tmp = path.with_suffix(".tmp")
-            torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}, tmp)
-            tmp.replace(path)
-    meta["path"] = str(path)
-    return net.eval().requires_grad_(False), meta
+# the other feature network: Inception-v3 (eval.features=inception)
 
 
 def load_inception(device: torch.device | str = "cpu") -> nn.Module:
@@ -409,42 +230,22 @@ class Evaluator:
         return quality_metrics(self.real_feats, fake_feats, fake_logits, is_logits=is_logits, prefix=prefix,
                                distance_name=self.distance_name)
 
-    def evaluate(self, G: nn.Module, nz: int | None = None, n: int | None = None,
-                 use_running_stats: bool = False) -> dict[str, float]:
+    def evaluate(self, G: nn.Module, nz: int | None = None, n: int | None = None) -> dict[str, float]:
         """Quality of n (default eval.n_samples) samples of G (nz default model.nz) from fixed latents.
 
-        G runs in train mode by default, i.e. BatchNorm with batch statistics, as DCGAN's reference code
-        samples (and as D sees G during training); use_running_stats=True evaluates in eval mode instead.
-        A private copy of G does the sampling, so G's mode, parameters and buffers (BN running stats)
-        are untouched, and so is the global RNG.
+        G samples as it trains (BatchNorm on batch statistics, as in DCGAN's reference code and as D sees
+        it), but through a private copy without DDP / torch.compile wrappers: G's mode, parameters and
+        buffers are untouched, and so is the global RNG.
         """
-        n, nz = n or self.cfg.eval.n_samples, nz or self.cfg.model.nz
-        g = _local_copy(G).train(not use_running_stats)
+        n, nz, bs = n or self.cfg.eval.n_samples, nz or self.cfg.model.nz, self.cfg.eval.batch_size
+        g = copy.deepcopy(distributed.unwrap(G)).requires_grad_(False)
         g_device = next(itertools.chain(g.parameters(), g.buffers()), torch.empty(0, device=self.device)).device
         z_gen = torch.Generator().manual_seed(EVAL_SEED)  # CPU: the same latents on every device
-        sizes = [min(self.cfg.eval.batch_size, n - i) for i in range(0, n, self.cfg.eval.batch_size)]
-        with torch.no_grad():
-            fakes = (g(torch.randn(b, nz, 1, 1, generator=z_gen).to(g_device)) for b in sizes)
-            feats, logits, is_logits = self.embed(fakes)
+        # one draw per batch (not one of n, then split): the latents every earlier evaluation used
+        z = torch.cat([torch.randn(min(bs, n - i), nz, 1, 1, generator=z_gen) for i in range(0, n, bs)])
+        # one batch of images in memory at a time; BatchNorm statistics per batch of eval.batch_size
+        feats, logits, is_logits = self.embed(generate(g, zb.to(g_device), bs) for zb in z.split(bs))
         return self.metrics(feats, logits, is_logits)
-
-
-def _local_copy(G: nn.Module) -> nn.Module:
-    """A detached copy of G without DDP / torch.compile wrappers and with SyncBatchNorm as BatchNorm2d:
-    only rank 0 evaluates, so nothing may wait on a collective."""
-    g = getattr(G, "module", G)
-    g = copy.deepcopy(getattr(g, "_orig_mod", g))
-
-    def revert(m: nn.Module) -> nn.Module:
-        if isinstance(m, nn.SyncBatchNorm):
-            bn = nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-            bn.load_state_dict(m.state_dict())
-            return bn.to(next(itertools.chain(m.buffers(), m.parameters())).device)
-        for name, child in m.named_children():
-            setattr(m, name, revert(child))
-        return m
-
-    return revert(g).requires_grad_(False)
 
 
 def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
@@ -454,8 +255,8 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
     What a perfect generator would score at this sample size; cached on disk per dataset, size and features.
     """
     n = cfg.eval.n_samples
-    path = cache_dir(cfg.data) / f"reference-{_cache_key(cfg.data)}-{cfg.eval.features}-n{n}.json"
-    with _locked(path):
+    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}.json"
+    with locked(path):
         if path.is_file():
             return json.loads(path.read_text())
         ev = evaluator or Evaluator(cfg, device)
@@ -472,16 +273,6 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
 
 ########################################################################################
 # `gan eval DIR`
-
-
-def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Keys saved from a DDP ("module.") or torch.compile ("_orig_mod.") wrapper -> plain module keys."""
-    out = {}
-    for k, v in state.items():
-        for p in ("module.", "_orig_mod."):
-            k = k[len(p):] if k.startswith(p) else k
-        out[k] = v
-    return out
 
 
 def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
@@ -507,7 +298,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     ev = Evaluator(cfg, device)
     G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size)
     try:
-        G.load_state_dict(_strip_prefixes(ckpt["G"]))
+        G.load_state_dict(ckpt["G"])
     except RuntimeError:
         raise UserError(f"checkpoint '{ckpt_path}' does not fit the generator of this config; "
                         "do not override model.* keys in `gan eval`") from None

@@ -1,4 +1,4 @@
-"""gan/quality.py: metric definitions pinned on hand-built tensors, the cached classifier, the Evaluator API."""
+"""gan/quality.py: metric definitions pinned on hand-built tensors, the Evaluator API, `gan eval`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from gan import quality
+from gan import distributed, quality
 from gan.checkpoint import save_checkpoint
+from gan.classifier import build_classifier
 from gan.config import RunConfig, apply_overrides, config_to_dict
-from gan.data import ImageSet, load_split
+from gan.data import load_split, to_float
 from gan.errors import UserError
 from gan.models import build_models
 
@@ -121,7 +122,7 @@ def test_few_samples_warn():
 
 def test_real_vs_real_below_blurred_below_noise():
     torch.manual_seed(0)
-    net = quality.build_classifier(1).eval()
+    net = build_classifier(1).eval()
     real_a, _ = _blobs(300, 1)
     real_b, _ = _blobs(300, 2)
     blurred = gaussian_blur(real_b, kernel_size=7, sigma=2.0)
@@ -132,69 +133,6 @@ def test_real_vs_real_below_blurred_below_noise():
         kids = [quality.kernel_distance(fa, net.features(x))[0] for x in (real_b, blurred, noise)]
     assert dists[0] < dists[1] < dists[2], dists
     assert kids[0] < kids[1] < kids[2], kids
-
-
-########################################################################################
-# the classifier and its cache
-
-
-@pytest.mark.parametrize("nc,size", [(1, 32), (1, 64), (3, 32), (3, 64)])
-def test_classifier_shapes_for_mnist_and_cifar(nc, size):
-    net = quality.build_classifier(nc).eval()
-    f, logits = net.features_and_logits(torch.zeros(2, nc, size, size))
-    assert f.shape == (2, net.num_features) and logits.shape == (2, 10)
-
-
-def test_rgb_training_with_augmentation_is_deterministic_at_64px():
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (64, 3, 64, 64), dtype=torch.uint8, generator=g)
-    split = ImageSet(images, torch.arange(64) % 10, 10)
-    state = torch.get_rng_state()
-    a, info = quality.train_classifier(split, split, epochs=1, batch_size=32)
-    b, _ = quality.train_classifier(split, split, epochs=1, batch_size=32)
-    assert torch.equal(state, torch.get_rng_state())
-    assert 0.0 <= info["test_acc"] <= 1.0
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-
-
-def test_classifier_is_cached_and_reused(tmp_path, monkeypatch):
-    cfg = _cfg(tmp_path)
-    net, meta = quality.load_classifier(cfg.data)
-    assert (tmp_path / "gan_cache" / "classifier-fake512-32px-v1.pt").is_file()  # GAN_CACHE_DIR (conftest)
-    assert 0.0 <= meta["test_acc"] <= 1.0 and meta["nc"] == 1
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("the cached classifier was trained again")
-
-    monkeypatch.setattr(quality, "train_classifier", no_training)
-    again, meta2 = quality.load_classifier(cfg.data)
-    assert meta2["test_acc"] == meta["test_acc"]
-    assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), again.state_dict().values()))
-
-
-def test_unreadable_cache_is_rebuilt(tmp_path):
-    cfg = _cfg(tmp_path)
-    path = tmp_path / "gan_cache" / "classifier-fake512-32px-v1.pt"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="unreadable classifier cache"):
-        _, meta = quality.load_classifier(cfg.data)
-    assert torch.load(path, weights_only=True)["meta"]["test_acc"] == meta["test_acc"]
-
-
-def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypatch):
-    g = torch.Generator().manual_seed(0)
-    tiny = ImageSet(torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=g), torch.arange(16) % 10, 10)
-    monkeypatch.setattr(quality, "load_split", lambda cfg, train, device="cpu": tiny)
-    monkeypatch.setitem(quality.EPOCHS, "cifar10", 1)
-    net, meta = quality.load_classifier(_cfg(tmp_path, "data.name=cifar10", "data.image_size=64").data)
-    assert meta["nc"] == 3 and meta["image_size"] == 64 and meta["path"].endswith("classifier-cifar10-64px-v1.pt")
-    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10)
-
-
-def test_default_cache_dir_is_under_data_root(tmp_path, monkeypatch):
-    monkeypatch.delenv("GAN_CACHE_DIR")
-    assert quality.cache_dir(_cfg(tmp_path).data) == tmp_path / "data" / ".gan_cache"
 
 
 ########################################################################################
@@ -215,16 +153,23 @@ def test_evaluate_restores_mode_buffers_and_rng(evaluator):
     assert torch.equal(state, torch.get_rng_state())
     assert evaluator.evaluate(G) == m  # fixed latents, seeded subsets
     G.train()
-    evaluator.evaluate(G, use_running_stats=True)
+    assert evaluator.evaluate(G) == m  # G samples in train mode whatever mode it is left in
     assert G.training
 
 
-def test_evaluate_samples_a_local_copy_without_sync_batchnorm(evaluator):
+class _Wrapped(nn.Module):
+    """Stands in for DDP: the model is `.module`."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+
+def test_evaluate_unwraps_and_ignores_synced_batchnorm(evaluator):
+    """Under DDP with train.sync_bn=true, G's BatchNorms are SyncBatchNorm2d and rank 0 evaluates alone."""
     torch.manual_seed(0)
     G, _ = build_models(evaluator.cfg.model, 1, 32)
-    synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(G))  # DDP with train.sync_bn=true
-    assert any(isinstance(m, nn.SyncBatchNorm) for m in synced.modules())
-    assert not any(isinstance(m, nn.SyncBatchNorm) for m in quality._local_copy(synced).modules())
+    synced = _Wrapped(distributed.convert_sync_batchnorm(copy.deepcopy(G)))
     assert evaluator.evaluate(synced) == evaluator.evaluate(G)
 
 
@@ -240,7 +185,6 @@ class _OneImage(nn.Module):
 
 
 def test_one_class_generator_through_the_evaluator(evaluator, tmp_path):
-    from gan.data import to_float
     image = to_float(load_split(_cfg(tmp_path).data, train=False).images[:1])
     m = evaluator.evaluate(_OneImage(image))
     assert m["quality/modes_covered"] == 1.0
@@ -298,7 +242,7 @@ def test_inception_without_torch_fidelity_is_a_user_error(tmp_path, monkeypatch)
         quality.load_inception()
     with pytest.raises(UserError, match="eval.features=classifier"):
         quality.Evaluator(_cfg(tmp_path, "eval.features=inception"), "cpu",
-                          classifier=quality.build_classifier(1), real_images=torch.zeros(4, 1, 32, 32))
+                          classifier=build_classifier(1), real_images=torch.zeros(4, 1, 32, 32))
 
 
 def test_inception_weights_offline_is_a_user_error(monkeypatch):
