@@ -215,6 +215,15 @@ def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
 ########################################################################################
 # wrapping
 
+def pick_device(spec: str) -> torch.device:
+    """train.device -> torch.device for a single process ("auto": CUDA when available); torchrun ranks use context()."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device={spec} but no CUDA GPU is visible; use train.device=cpu")
+    return torch.device(spec)
+
+
 def wrap(model: nn.Module, sync_bn: bool) -> nn.Module:
     """DistributedDataParallel under torchrun (optionally with SyncBatchNorm2d); the model itself otherwise.
 

@@ -179,15 +179,6 @@ def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_log
 # evaluating a generator
 
 
-def resolve_device(spec: str) -> torch.device:
-    """train.device -> torch.device ("auto": CUDA when available)."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={spec} but no CUDA GPU is visible; pass train.device=cpu")
-    return torch.device(spec)
-
-
 class Evaluator:
     """The feature network(s) and the real test split's features, built once per run.
 
@@ -294,7 +285,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     run_dir = Path(run_dir) if Path(run_dir).is_dir() else ckpt_path.parent.parent
     ckpt = load_checkpoint(ckpt_path)
     cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
-    device = resolve_device(cfg.train.device)
+    device = distributed.pick_device(cfg.train.device)
     ev = Evaluator(cfg, device)
     G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size)
     try:

@@ -122,21 +122,13 @@ class Run:
         self.step, self.wandb_run_id = int(state["step"]), state.get("wandb_run_id")
 
 
-def pick_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={spec} but no CUDA GPU is visible; use train.device=cpu")
-    return torch.device(spec)
-
-
 def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     """Data, models and optimizers for cfg, seeded; weights as initialised (a resume loads over them)."""
     dist = distributed.context()
     if cfg.train.batch_size % dist.world:
         raise UserError(f"train.batch_size={cfg.train.batch_size} is the global batch and must split evenly over "
                         f"{dist.world} processes; pass a multiple of {dist.world}")
-    device = dist.device if dist.world > 1 else pick_device(cfg.train.device)
+    device = dist.device if dist.world > 1 else distributed.pick_device(cfg.train.device)
     with distributed.same_outcome():  # e.g. the data is missing on one node only: every rank stops, none hangs
         train_set = load_split(cfg.data, train=True, device=device)
     torch.manual_seed(cfg.train.seed)
