@@ -33,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--g-act", default="relu", help="G activation spec")
     p.add_argument("--probe-every", type=int, default=100, help="train steps per probe in the on/off comparison")
     p.add_argument("--pairs", type=int, default=30, help="alternating (probe, step) pairs for the per-call ratio")
-    p.add_argument("--reps", type=int, default=3, help="alternating (on, off) block pairs for the overall overhead")
+    p.add_argument("--reps", type=int, default=6, help="alternating (on, off) block pairs for the overall overhead")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (0: torch's default); 1 gives steadier numbers on a busy machine")
