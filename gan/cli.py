@@ -30,7 +30,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_sample(a: argparse.Namespace) -> int:
-    from gan.train import sample_grid
+    from gan.sampling import sample_grid
 
     if a.n <= 0:
         raise UserError(f"--n must be positive, got {a.n}")

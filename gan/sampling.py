@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.utils import make_grid, save_image
+
+from gan.checkpoint import load_checkpoint
+from gan.config import config_from_dict
+from gan.data import CHANNELS
+from gan.errors import UserError
+from gan.models import build_models
 
 
 @torch.no_grad()
@@ -45,3 +52,18 @@ def fixed_noise(n: int, nz: int, seed: int, device: str | torch.device = "cpu") 
     """The same z for every run with this seed, so grids compare across steps and arms. (n, nz, 1, 1)"""
     g = torch.Generator().manual_seed(10_000 + seed)
     return torch.randn(n, nz, 1, 1, generator=g).to(device)
+
+
+def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
+    """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
+    state = load_checkpoint(run_dir_or_ckpt)
+    cfg = config_from_dict(state["config"])
+    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError:
+        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
+    path = Path(out) if out else Path(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".") / "grid.png"
+    save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
+    print(f"wrote {n} samples from step {state['step']} to {path}")
+    return 0

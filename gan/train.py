@@ -12,7 +12,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -376,20 +376,3 @@ class StopRequest:
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
-    """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
-    state = load_checkpoint(run_dir_or_ckpt)
-    cfg = config_from_dict(state["config"])
-    from gan.data import CHANNELS
-
-    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
-    try:
-        G.load_state_dict(state["G"])
-    except RuntimeError:
-        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
-    path = Path(out) if out else Path(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".") / "grid.png"
-    save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
-    print(f"wrote {n} samples from step {state['step']} to {path}")
-    return 0
