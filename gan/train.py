@@ -133,8 +133,7 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
         train_set = load_split(cfg.data, train=True, device=device)
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
-    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
+    G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
     betas = (cfg.train.beta1, cfg.train.beta2)
     fused = device.type == "cuda"  # fused Adam on GPU; foreach on CPU (the exact multi-tensor path)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g_value, betas=betas, foreach=not fused, fused=fused)
@@ -143,6 +142,11 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     stream = BatchStream(train_set.images, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
     z_gen = torch.Generator(device).manual_seed(cfg.train.seed * 7919)  # one stream for all ranks: see train()
     return Run(cfg, run_dir, device, G, D, opt_g, opt_d, stream, z_gen)
+
+
+def memory_format(cfg: RunConfig) -> torch.memory_format:
+    """The layout of weights and batches: channels_last (faster convolutions, exact) unless switched off."""
+    return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
 
 
 def autocast(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
@@ -169,8 +173,7 @@ def train_step(run: Run, nets: tuple[nn.Module, nn.Module, nn.Module],
     cfg, t, dist = run.cfg, run.cfg.train, distributed.context()
     G, D, D_local = nets
     for _ in range(t.d_steps):
-        real = run.stream.next().contiguous(memory_format=torch.channels_last if t.channels_last
-                                            else torch.contiguous_format)
+        real = run.stream.next().contiguous(memory_format=memory_format(cfg))
         # every rank draws the global z from one stream and keeps its share, as BatchStream does with
         # the images: N ranks together see exactly the z of a 1-process run, and resume stays exact
         z = torch.randn(t.batch_size, cfg.model.nz, 1, 1, device=run.device,
@@ -200,8 +203,10 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             stats = train_step(run, nets, amp)
             run.step += 1
             step, row = run.step, {}
+            due_ckpt = (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps
 
-            if step % t.log_every == 0 or step == t.steps:
+            # a checkpoint step is always a checked step: a non-finite loss never reaches last.pt
+            if step % t.log_every == 0 or due_ckpt:
                 if run.device.type == "cuda":
                     torch.cuda.synchronize()
                 now = time.perf_counter()
@@ -228,7 +233,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 tracker.log(row, step)
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
                 _save_samples(run, tracker, z_fixed, f"step_{step:06d}.png")
-            if (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps:
+            if due_ckpt:
                 _checkpoint(run, tracker)
             bar.update(1)
             if distributed.any_rank(stop.requested):  # between steps: the checkpoint resumes exactly
@@ -250,8 +255,7 @@ def make_probe(run: Run) -> Probe:
     real = load_split(run.cfg.data, train=False, device=run.device).images
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(4242))[:run.cfg.train.probe_batch]
     z = fixed_noise(len(idx), run.cfg.model.nz, 4242, run.device)  # (P, nz, 1, 1)
-    layout = torch.channels_last if run.cfg.train.channels_last else torch.contiguous_format  # as training sees it
-    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=layout)  # (P, nc, S, S)
+    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=memory_format(run.cfg))  # (P, nc, S, S)
     dtype = torch.bfloat16 if run.cfg.train.precision == "bf16" else None
     return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, autocast_dtype=dtype)
 

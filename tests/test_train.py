@@ -179,3 +179,23 @@ def test_sigterm_stops_between_steps_and_resume_is_exact(tmp_path):
     a, b = _weights(straight), _weights(run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert _rows_without_timing(straight) == _rows_without_timing(run_dir)
+
+
+def test_checkpoint_steps_are_checked_even_between_log_steps(tmp_path, monkeypatch):
+    """ckpt_every=3 with log_every=5: a NaN at step 6 must not be written over the step-3 checkpoint."""
+    real_d_step = gan.train.d_step
+    calls = {"n": 0}
+
+    def exploding_d_step(*args, **kwargs):
+        stats, fake = real_d_step(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] >= 6:
+            stats["loss/D"] = stats["loss/D"] * float("nan")
+        return stats, fake
+
+    monkeypatch.setattr(gan.train, "d_step", exploding_d_step)
+    run_dir = tmp_path / "run"
+    args = TINY + ["train.steps=12", "train.log_every=5", "train.ckpt_every=3"]
+    assert main_train(None, args, str(run_dir), None) == 1
+    assert json.loads((run_dir / "summary.json").read_text())["step"] == 6
+    assert load_checkpoint(run_dir)["step"] == 3
