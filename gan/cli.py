@@ -124,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before or after the loop (the loop itself checkpoints and returns 130)
-        print("interrupted", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (which checkpoints and exits 130 itself)
         print("interrupted", file=sys.stderr)
         return 130
