@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from gan.config import load_config
+from gan.config import load_config, run_name
 from gan.errors import UserError
 
 FINISHED = ("completed", "diverged")
@@ -44,8 +44,12 @@ class StudySpec:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    name: str  # directory name under runs/, also the W&B run name
+    name: str  # directory name under runs/, from the axis values: `d_act-relu__seed-0`
     settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
+    wandb_name: str  # DESIGN's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
+
+
+NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -83,8 +87,6 @@ def load_study(path: str | Path) -> StudySpec:
         twice = sorted({n for n in names if names.count(n) > 1})[0]
         raise UserError(f"study file '{path}': two runs would share the folder '{twice}' (axis values that differ "
                         "only in characters a folder name cannot hold); make the values distinct")
-    for run in runs:
-        load_config(spec.base, _as_overrides(run.settings))  # raises UserError naming the bad key
     return spec
 
 
@@ -99,13 +101,15 @@ def _slug(key: str, value: Any) -> str:
 
 
 def plan(spec: StudySpec) -> list[PlannedRun]:
-    """The product of the axes, in a stable order; run names from the axis values."""
+    """The product of the axes, in a stable order; each run's config is validated (UserError names the key)."""
     keys = list(spec.axes)
     runs = []
     for values in itertools.product(*(spec.axes[k] for k in keys)):
         settings = {**spec.overrides, **dict(zip(keys, values))}
         name = "__".join(_slug(k, v) for k, v in zip(keys, values)) or "run"
-        runs.append(PlannedRun(name, settings))
+        cfg = load_config(spec.base, _as_overrides(settings))
+        extra = [_slug(k, v) for k, v in zip(keys, values) if k not in NAMED_BY_RUN_NAME]
+        runs.append(PlannedRun(name, settings, "-".join([run_name(cfg), *extra])))
     return runs
 
 
@@ -124,7 +128,7 @@ def run_status(run_dir: Path) -> str:
 
 def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
     cmd = [sys.executable, "-m", "gan", "train"]
-    settings = {**run.settings, "name": run.name, "track.group": spec.name}
+    settings = {**run.settings, "name": run.wandb_name, "track.group": spec.name}
     if status == "interrupted":
         steps = [f"train.steps={settings['train.steps']}"] if "train.steps" in settings else []
         return cmd + ["--resume", str(run_dir), *steps]
