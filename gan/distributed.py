@@ -64,17 +64,22 @@ def context() -> DistContext:
     return _CONTEXT
 
 
-def close() -> None:
-    """Destroy the process group and end its threads (idempotent; registered with atexit by `context`).
+def close(wait_for_peers: bool = False) -> None:
+    """Destroy the process group (idempotent; registered with atexit by `context`).
 
-    DDP reducers caught in reference cycles hold the group, so without the gc.collect() gloo's worker
-    threads outlive destroy_process_group and can free a finished collective's tensors while the
-    interpreter shuts down: the process then aborts (SIGABRT) after a successful run (3 in 40
-    two-process runs before this fix; core dump: ~AsyncAllgatherWork in ProcessGroupGloo::runLoop).
+    Gloo's worker threads free a finished collective's tensors a moment after the caller has been told
+    it is done. If that moment falls in the interpreter's shutdown, the thread cannot take the GIL and
+    the process aborts: SIGABRT after a successful run, ~1 in 15 two-process runs here (0 in 140 with
+    this fix; torch's own fix, pytorch/pytorch#179291, was abandoned). destroy_process_group does not
+    join those threads once a DistributedDataParallel has held the group (torch keeps a reference), so:
+    collect garbage, and, when every rank ends the same way (`wait_for_peers`), meet the others in a
+    barrier, so the last collective is long finished, and released, before anyone shuts down.
     """
     global _CONTEXT
     if dist.is_available() and dist.is_initialized():
         gc.collect()
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
     _CONTEXT = None
 

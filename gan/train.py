@@ -356,6 +356,7 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
                     "final": final, "mean": mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
+    distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down
     return STATUS_EXIT[status]
 
 

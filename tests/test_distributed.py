@@ -68,8 +68,10 @@ def _worker(rank: int, world: int, port: int) -> None:
         _check_same_outcome(rank)
         _check_sync_batchnorm(rank, world)
         _check_gan_step_reduces_each_gradient_once(rank, world)
-    finally:
+    except BaseException:
         distributed.close()
+        raise
+    distributed.close(wait_for_peers=True)
 
 
 def _check_same_outcome(rank: int) -> None:
