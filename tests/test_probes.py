@@ -1,4 +1,5 @@
-"""gan/probes.py: metric definitions pinned on hand-built tensors; a Probe that measures and leaves no trace."""
+"""gan/sparsity.py: metric definitions pinned on hand-built tensors; gan/probes.py: a Probe that measures and
+leaves no trace."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan import probes
+from gan import sparsity
 from gan.config import ModelConfig
 from gan.models import build_models
-from gan.probes import Probe, dead_frac, gini, hoyer, neg_frac, zero_frac
+from gan.probes import Probe
+from gan.sparsity import dead_frac, gini, hoyer, neg_frac, zero_frac
 
 NZ, B = 16, 8
 
@@ -70,7 +72,7 @@ def test_one_sort_split_equals_separate_sorts():
     g = torch.Generator().manual_seed(1)
     real = torch.randint(0, 5, (300,), generator=g).float()  # ties across the halves, zeros in both
     fake = torch.randint(0, 5, (200,), generator=g).float() * 0.5
-    ginis = probes._ginis(torch.cat([real, fake]), split=real.numel())
+    ginis = sparsity.ginis(torch.cat([real, fake]), split=real.numel())
     for scope, part in (("", torch.cat([real, fake])), ("real", real), ("fake", fake)):
         assert ginis[scope].item() == pytest.approx(_gini_by_definition(part), abs=1e-12)
 
@@ -333,7 +335,7 @@ def test_gini_on_a_fixed_subset_above_gini_max():
             assert first[key] == pytest.approx(value, abs=0.02), key
         else:
             assert first[key] == value, key
-    index, k_real = probes._subset(300, 100, 40, torch.device("cpu"), {})
+    index, k_real = sparsity.subset(300, 100, 40, torch.device("cpu"), {})
     assert k_real == 30 and index.numel() == 40 and index.unique().numel() == 40
     assert bool((index[:30] < 300).all() and (index[30:] >= 300).all() and (index < 400).all())
 
