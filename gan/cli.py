@@ -60,7 +60,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
-    from gan.tracking import sweep
+    from gan.sweep import sweep
 
     return sweep(a.sweep, create=a.create)
 

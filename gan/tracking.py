@@ -2,12 +2,13 @@
 
 The only module that imports wandb (lazily, so `track.wandb=disabled` costs nothing). A W&B failure
 never stops training: the first exception from wandb logs one warning and switches W&B off for the
-run, while `metrics.jsonl` carries on. Also here: reading an offline run back, sweeps, dashboards.
+run, while `metrics.jsonl` carries on. Also here, as the parts that need wandb: reading a run's .wandb
+log back, rendering a sweep agent's command line and creating a sweep on W&B, dashboards. The
+metrics.jsonl / summary.json files themselves are gan/metrics_log.py; the sweep file is gan/sweep.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -18,16 +19,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gan.config import RunConfig, apply_overrides, config_to_dict, load_config, run_name
+from gan.config import RunConfig, config_to_dict, run_name
 from gan.errors import UserError
+from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, repair_tail, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
 TABLE_COLUMNS = ("quality/fcd", "probe/D/dead_frac", "probe/input_grad/hoyer", "probe/input_grad/zero_frac")
 _SECRET = re.compile(r"api_?key|token|secret|password", re.IGNORECASE)
 
@@ -79,7 +76,7 @@ class Tracker:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / METRICS_FILE
-        _repair_tail(path)
+        repair_tail(path)
         self._file = open(path, "a", encoding="utf-8")
         self.mode = resolve_mode(cfg.track.wandb)
         if self.mode != "disabled":
@@ -202,7 +199,7 @@ class Tracker:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-        _write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         if self._run is not None:
             self._wb(self._finish_wandb, summary)
         self._run, self._wandb = None, None
@@ -224,68 +221,6 @@ class Tracker:
         tables["final/samples"] = wandb.Table(columns=cols, data=[cells])
         run.log({STEP_KEY: int(summary.get("step", 0)), **tables})
         run.finish(exit_code=0 if summary.get("status", "completed") == "completed" else 1)
-
-
-########################################################################################
-# metrics.jsonl and summary.json
-
-def _repair_tail(path: Path) -> None:
-    """A crash mid-write leaves a torn last line: complete it if it parses, else cut it, so appends stay valid."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return
-    head, sep, tail = data.rpartition(b"\n")
-    try:
-        json.loads(tail)
-        with open(path, "ab") as f:
-            f.write(b"\n")
-    except ValueError:
-        with open(path, "r+b") as f:
-            f.truncate(len(head) + len(sep))
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of metrics.jsonl (a torn last line is dropped; a damaged line inside is skipped with a warning)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            if i < len(lines) - 1:
-                log.warning("%s line %d is not JSON; skipped", path, i + 1)
-    return rows
-
-
-def truncate_metrics(run_dir: str | Path, step: int) -> int:
-    """Keep only rows with step <= `step` (a resume recomputes the rest); returns the rows kept."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return 0
-    rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return len(rows)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 ########################################################################################
@@ -324,63 +259,7 @@ def read_wandb_history(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 ########################################################################################
-# sweeps: a W&B grid whose agents run `gan train BASE key=value ...` on many machines
-
-def _sweep_path(sweep_yaml: str) -> Path:
-    p = Path(sweep_yaml)
-    if not p.exists() and p.suffix == "" and "/" not in sweep_yaml:
-        p = Path("configs") / "sweep" / f"{sweep_yaml}.yaml"  # `gan sweep activations`
-    if not p.is_file():
-        raise UserError(f"sweep file '{sweep_yaml}' does not exist; pass e.g. configs/sweep/activations.yaml")
-    return p
-
-
-def load_sweep(sweep_yaml: str) -> dict[str, Any]:
-    """Our sweep YAML (W&B's format plus `base`) -> W&B sweep dict with `command`; every value is validated."""
-    path = _sweep_path(sweep_yaml)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"sweep file '{path}' is not valid YAML; fix the syntax") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("base"), str):
-        raise UserError(f"sweep file '{path}' needs `base: <config.yaml>` and `parameters:` (see configs/sweep/)")
-    if not isinstance(raw.get("parameters"), dict) or not raw["parameters"]:
-        raise UserError(f"sweep file '{path}' needs a non-empty `parameters:` mapping of dotted config keys")
-    base = raw["base"]
-    base_cfg = load_config(base)
-    params: dict[str, dict[str, Any]] = {}
-    for key, spec in raw["parameters"].items():
-        if isinstance(spec, list):  # study-style `key: [a, b]`
-            spec = {"values": spec}
-        elif not isinstance(spec, dict):
-            spec = {"value": spec}
-        params[str(key)] = spec
-    sweep = {k: v for k, v in raw.items() if k != "base"}
-    sweep.setdefault("method", "grid")
-    sweep["parameters"] = params
-    sweep.setdefault("project", base_cfg.track.project)
-    if base_cfg.track.entity and "entity" not in sweep:
-        sweep["entity"] = base_cfg.track.entity
-    sweep.setdefault("command", ["${env}", "gan", "train", base, "${args_no_hyphens}"])
-    if "${args_no_hyphens}" not in sweep["command"]:
-        raise UserError(f"sweep file '{path}': `command` must pass the parameters as ${{args_no_hyphens}} "
-                        "(gan train takes key=value, not --key=value)")
-    as_args = {"command": ["${args_no_hyphens}"]}
-    for key, spec in params.items():  # each value as `gan train` will parse it from the agent's command line
-        for value in spec.get("values", [spec["value"]] if "value" in spec else []):
-            try:
-                apply_overrides(base_cfg, agent_command_line(as_args, {key: value}))
-            except UserError as err:
-                raise UserError(f"sweep file '{path}': {err}") from None
-    return sweep
-
-
-def grid_points(sweep_cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every parameter set of a grid sweep, constants included (the server may hand them out in another order)."""
-    keys = list(sweep_cfg["parameters"])
-    choices = [s.get("values", [s.get("value")]) for s in sweep_cfg["parameters"].values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
-
+# sweeps: the W&B side of `gan sweep` (reading and checking the sweep file is gan/sweep.py)
 
 def agent_command_line(sweep_cfg: dict[str, Any], params: dict[str, Any]) -> list[str]:
     """The argv a `wandb agent` builds for one parameter set: W&B's own macro rendering where available."""
@@ -401,18 +280,9 @@ def agent_command_line(sweep_cfg: dict[str, Any], params: dict[str, Any]) -> lis
     return argv
 
 
-def sweep(sweep_yaml: str, create: bool) -> int:
-    """`gan sweep`: print the W&B sweep and the agent command; with create=True register it with W&B."""
-    cfg = load_sweep(sweep_yaml)
-    points = grid_points(cfg) if cfg["method"] == "grid" else []
+def create_sweep(cfg: dict[str, Any]) -> str:
+    """Register a sweep from `gan.sweep.load_sweep` with W&B; returns `ENTITY/PROJECT/SWEEP_ID` for `wandb agent`."""
     entity, project = cfg.get("entity"), cfg["project"]
-    if not create:
-        print(yaml.safe_dump(cfg, sort_keys=False).rstrip())
-        if points:
-            print(f"# grid: {len(points)} runs; one agent runs e.g.: {' '.join(agent_command_line(cfg, points[0])[1:])}")
-        print(f"# create it: gan sweep {sweep_yaml} --create   (or save the YAML above and `wandb sweep FILE`)")
-        print(f"# then on every machine, from the repo root: wandb agent {entity or 'ENTITY'}/{project}/SWEEP_ID")
-        return 0
     if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
         raise UserError("--create needs W&B online, but WANDB_MODE is set to "
                         f"'{os.environ['WANDB_MODE']}'; unset it, or drop --create to print the sweep")
@@ -441,8 +311,7 @@ def sweep(sweep_yaml: str, create: bool) -> int:
             else "no answer within 120 s"
         raise UserError(f"could not create the sweep on W&B ({why}); check the network and `wandb login`")
     entity = entity or getattr(api, "default_entity", None) or "ENTITY"
-    print(f"sweep created; on every machine, from the repo root: wandb agent {entity}/{project}/{result['id']}")
-    return 0
+    return f"{entity}/{project}/{result['id']}"
 
 
 ########################################################################################

@@ -26,11 +26,12 @@ from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoin
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
+from gan.metrics_log import read_metrics, truncate_metrics
 from gan.models import build_models
 from gan.probes import Probe
 from gan.quality import Evaluator, reference_floor
 from gan.sampling import fixed_noise, generate, save_grid
-from gan.tracking import Tracker, read_metrics, truncate_metrics
+from gan.tracking import Tracker
 
 STATUS_EXIT = {"completed": 0, "diverged": 1, "interrupted": 130}
 

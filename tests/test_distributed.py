@@ -18,7 +18,7 @@ from torch import nn
 from gan import distributed
 from gan.checkpoint import load_checkpoint
 from gan.errors import UserError
-from gan.tracking import read_metrics
+from gan.metrics_log import read_metrics
 
 from conftest import REPO, TINY, run_cli
 

@@ -26,9 +26,9 @@ import gan.data
 from gan.checkpoint import load_checkpoint
 from gan.cli import main
 from gan.config import load_config
+from gan.metrics_log import read_metrics
 from gan.models import build_models
 from gan.study import run_study
-from gan.tracking import read_metrics
 from gan.train import main_train
 
 from conftest import REPO, TINY

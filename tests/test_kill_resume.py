@@ -25,8 +25,8 @@ import pytest
 import torch
 
 from gan.checkpoint import load_checkpoint
+from gan.metrics_log import read_metrics
 from gan.study import run_status
-from gan.tracking import read_metrics
 from gan.train import main_train
 
 from conftest import REPO, TINY

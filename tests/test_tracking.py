@@ -1,4 +1,5 @@
-"""gan/tracking.py: metrics.jsonl and W&B offline runs agree, W&B failures never stop logging, sweeps render.
+"""gan/tracking.py, metrics_log.py, sweep.py: metrics.jsonl and W&B offline runs agree, W&B failures never stop
+logging, sweeps render.
 
 Every W&B run here is offline inside tmp_path (conftest points WANDB_* at tmp dirs); nothing reaches the network.
 """
@@ -21,8 +22,9 @@ from gan import tracking
 from gan.cli import build_parser, main
 from gan.config import RunConfig, apply_overrides, load_config
 from gan.errors import UserError
-from gan.tracking import (Tracker, agent_command_line, grid_points, load_sweep, read_metrics, read_wandb_history,
-                          resolve_mode, truncate_metrics, wandb_run_dirs)
+from gan.metrics_log import read_metrics, truncate_metrics
+from gan.sweep import grid_points, load_sweep, sweep
+from gan.tracking import Tracker, agent_command_line, read_wandb_history, resolve_mode, wandb_run_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"  # 40 chars like a real key; offline only, never synced
@@ -237,7 +239,7 @@ def test_sweep_agent_command_line_is_a_valid_gan_train(monkeypatch, capsys):
         assert (cfg.model.d_act, cfg.train.seed) == (params["model.d_act"], params["train.seed"])
         assert cfg.track.group == "activations"
 
-    assert tracking.sweep("configs/sweep/activations.yaml", create=False) == 0
+    assert sweep("configs/sweep/activations.yaml", create=False) == 0
     printed = yaml.safe_load(capsys.readouterr().out)  # the printed sweep is valid YAML for `wandb sweep`
     assert printed["method"] == "grid" and "base" not in printed
     assert printed["command"][-1] == "${args_no_hyphens}"

@@ -11,9 +11,9 @@ import torch
 import gan.train
 from gan.checkpoint import load_checkpoint
 from gan.config import load_config
+from gan.metrics_log import read_metrics
 from gan.models import build_models
 from gan.train import d_step, g_step, main_train
-from gan.tracking import read_metrics
 
 from conftest import TINY, run_cli
 

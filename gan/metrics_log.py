@@ -1,0 +1,80 @@
+"""metrics.jsonl and summary.json: a run's own record, written and read back without W&B.
+
+One JSON row per logged step (`{"step": N, ...}`), appended and flushed as training goes; a crash
+can only tear the last line, which `repair_tail` fixes before the next append. summary.json is
+written atomically at the end of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
+
+
+def repair_tail(path: Path) -> None:
+    """A crash mid-write leaves a torn last line: complete it if it parses, else cut it, so appends stay valid."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    head, sep, tail = data.rpartition(b"\n")
+    try:
+        json.loads(tail)
+        with open(path, "ab") as f:
+            f.write(b"\n")
+    except ValueError:
+        with open(path, "r+b") as f:
+            f.truncate(len(head) + len(sep))
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of metrics.jsonl (a torn last line is dropped; a damaged line inside is skipped with a warning)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                log.warning("%s line %d is not JSON; skipped", path, i + 1)
+    return rows
+
+
+def truncate_metrics(run_dir: str | Path, step: int) -> int:
+    """Keep only rows with step <= `step` (a resume recomputes the rest); returns the rows kept."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return 0
+    rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """JSON to `path` via a fsynced temp file and a rename: a reader sees the old file or the new one, whole."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
