@@ -204,10 +204,12 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             stats = train_step(run, nets, amp)
             run.step += 1
             step, row = run.step, {}
+            stopping = distributed.any_rank(stop.requested)  # Ctrl-C / SIGTERM, agreed by every rank, between steps
+            due_log = step % t.log_every == 0
             due_ckpt = (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps
 
-            # a checkpoint step is always a checked step: a non-finite loss never reaches last.pt
-            if step % t.log_every == 0 or due_ckpt:
+            # a step that ends in a checkpoint is always checked first: a non-finite loss never reaches last.pt
+            if due_log or due_ckpt or stopping:
                 if run.device.type == "cuda":
                     torch.cuda.synchronize()
                 now = time.perf_counter()
@@ -220,9 +222,12 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                     tracker.log(row, step)
                     status = "diverged"
                     break
-                bar.set_postfix({"D": f"{row['loss/D']:.3f}", "G": f"{row['loss/G']:.3f}",
-                                 "D(x)": f"{row['D/real_prob']:.2f}", "D(G(z))": f"{row['D/fake_prob']:.2f}",
-                                 "img/s": f"{row['perf/img_per_s']:.0f}"}, refresh=False)
+                if due_log or due_ckpt:
+                    bar.set_postfix({"D": f"{row['loss/D']:.3f}", "G": f"{row['loss/G']:.3f}",
+                                     "D(x)": f"{row['D/real_prob']:.2f}", "D(G(z))": f"{row['D/fake_prob']:.2f}",
+                                     "img/s": f"{row['perf/img_per_s']:.0f}"}, refresh=False)
+                else:  # a stop between log steps: checked, not logged, so that after a resume
+                    row = {}  # metrics.jsonl holds the same rows as a straight run's
             if probe is not None and step % t.probe_every == 0:
                 scalars, histograms = probe.measure()
                 row.update(scalars)
@@ -234,12 +239,11 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 tracker.log(row, step)
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
                 _save_samples(run, tracker, z_fixed, f"step_{step:06d}.png")
-            if due_ckpt:
+            if due_ckpt or stopping:
                 _checkpoint(run, tracker)
             bar.update(1)
-            if distributed.any_rank(stop.requested):  # between steps: the checkpoint resumes exactly
+            if stopping:  # the checkpoint above is between steps: it resumes exactly
                 status = "interrupted"
-                _checkpoint(run, tracker)
                 break
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last checkpoint (between steps) stays
         status = "interrupted"

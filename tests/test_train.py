@@ -199,3 +199,48 @@ def test_checkpoint_steps_are_checked_even_between_log_steps(tmp_path, monkeypat
     assert main_train(None, args, str(run_dir), None) == 1
     assert json.loads((run_dir / "summary.json").read_text())["step"] == 6
     assert load_checkpoint(run_dir)["step"] == 3
+
+
+def _stop_after(monkeypatch, step: int, nan: bool = False) -> None:
+    """SIGTERM to this process during D step `step` (as a scheduler would send it); optionally a NaN loss there."""
+    import os
+    import signal
+
+    real_d_step, calls = gan.train.d_step, {"n": 0}
+
+    def d_step_then_signal(*args, **kwargs):
+        stats, fake = real_d_step(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGTERM)  # StopRequest's handler (main thread) sets .requested
+            if nan:
+                stats["loss/D"] = stats["loss/D"] * float("nan")
+        return stats, fake
+
+    monkeypatch.setattr(gan.train, "d_step", d_step_then_signal)
+
+
+def test_stop_between_log_steps_is_checked_and_resumes_with_the_same_rows(tmp_path, monkeypatch):
+    args = TINY + ["train.steps=10", "train.log_every=5", "train.ckpt_every=3", "train.sample_every=0"]
+    straight = tmp_path / "straight"
+    assert main_train(None, args, str(straight), None) == 0
+    stopped = tmp_path / "stopped"
+    _stop_after(monkeypatch, 4)
+    assert main_train(None, args, str(stopped), None) == 130
+    assert load_checkpoint(stopped)["step"] == 4  # the stop step, not the step-3 checkpoint
+    assert [r["step"] for r in read_metrics(stopped)] == [3]  # step 4 was checked but not logged
+    monkeypatch.undo()
+    assert main_train(None, [], None, str(stopped)) == 0
+    assert _rows_without_timing(stopped) == _rows_without_timing(straight)
+    a, b = _weights(straight), _weights(stopped)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_non_finite_stop_step_never_reaches_the_checkpoint(tmp_path, monkeypatch):
+    args = TINY + ["train.steps=10", "train.log_every=5", "train.ckpt_every=3", "train.sample_every=0"]
+    _stop_after(monkeypatch, 4, nan=True)
+    run_dir = tmp_path / "run"
+    assert main_train(None, args, str(run_dir), None) == 1  # diverged, not interrupted
+    assert load_checkpoint(run_dir)["step"] == 3
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "diverged"
+    assert [r["step"] for r in read_metrics(run_dir)] == [3, 4]  # the non-finite row is kept, as for any divergence
