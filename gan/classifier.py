@@ -127,7 +127,7 @@ def train_classifier(train: ImageSet, test: ImageSet, epochs: int, device: torch
                  if total >= 8 else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))  # tiny test sets
         augment = ARCHS[train.nc]["augment"]
         net.train()
-        bar = tqdm(total=total, desc=desc, unit="step", leave=True)
+        bar = tqdm(total=total, desc=desc, unit="step", leave=True, mininterval=1.0)  # ~1 line a second in a log file
         for _ in range(epochs):
             perm = torch.randperm(len(train), generator=g)
             for i in range(steps_per_epoch):
