@@ -8,7 +8,9 @@ download when `data.download=true`. Batches are slices of a seeded permutation: 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +74,15 @@ def _prepare_from_debian(root: Path) -> bool:
     raw.mkdir(parents=True, exist_ok=True)
     for f in _MNIST_FILES:
         if not (raw / f).is_file():
-            tmp = raw / f"{f}.tmp"
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(raw / f)  # atomic: a killed gunzip never leaves a half file under the real name
+            # a temp file of its own: `gan study --jobs N` starts N runs that may all prepare at once
+            fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{f}.", suffix=".tmp")
+            try:
+                with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, os.fdopen(fd, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(tmp, raw / f)  # atomic: a killed gunzip never leaves a half file under the real name
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
     return True
 
 

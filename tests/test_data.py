@@ -126,3 +126,38 @@ def test_batch_stream_ranks_partition_the_global_batch():
     whole = BatchStream(images, 8, seed=1).next()
     parts = [BatchStream(images, 8, seed=1, rank=r, world=2).next() for r in range(2)]
     assert sorted(torch.cat(parts).flatten().tolist()) == sorted(whole.flatten().tolist())
+
+
+def test_debian_fashion_mnist_prepares_safely_from_many_runs_at_once(tmp_path, monkeypatch):
+    """`gan study --jobs N`: N runs may gunzip Debian's files at the same moment; each must get the data."""
+    import gzip
+    import shutil
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import gan.data
+
+    images, labels = write_idx(tmp_path / "plain")
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for f in (tmp_path / "plain").iterdir():
+        (debian / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
+    monkeypatch.setattr(gan.data, "DEBIAN_FASHION_MNIST", debian)
+    together, started, real_copy = threading.Barrier(6, timeout=60), set(), shutil.copyfileobj
+
+    def copy_all_at_once(src, dst):  # the worst case: every run is writing its first file when one finishes
+        if threading.get_ident() not in started:
+            started.add(threading.get_ident())
+            together.wait()
+        real_copy(src, dst)
+
+    monkeypatch.setattr(shutil, "copyfileobj", copy_all_at_once)
+    root = tmp_path / "data"
+    cfg = DataConfig(name="fashion_mnist", root=str(root))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        splits = list(pool.map(lambda _: load_split(cfg, train=False), range(6)))  # write_idx returns the test split
+    for split in splits:
+        assert torch.equal(split.images[:, 0, 2:30, 2:30], torch.from_numpy(images))
+        assert split.labels.tolist() == labels.tolist()
+    assert sorted(p.name for p in (root / "FashionMNIST" / "raw").iterdir()) == sorted(
+        f.name for f in (tmp_path / "plain").iterdir())  # no temp files left behind
