@@ -163,7 +163,7 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     threads = max(1, (os.cpu_count() or 1) // jobs)
     todo = [r for r in runs if run_status(study_dir / "runs" / r.name) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
-          f"({jobs} at a time, {threads} threads each) -> {study_dir}")
+          f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
     statuses: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="study", unit="run") as bar:
         futures = {pool.submit(_run_one, spec, r, study_dir / "runs" / r.name, threads): r for r in todo}
