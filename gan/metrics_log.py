@@ -78,3 +78,17 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(last value of every key, mean over rows of every probe/* key) from metrics.jsonl rows."""
+    final: dict[str, float] = {}
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        for k, v in row.items():
+            if k == STEP_KEY or not isinstance(v, (int, float)):
+                continue
+            final[k] = v
+            if k.startswith("probe/"):
+                sums.setdefault(k, []).append(v)
+    return final, {k: sum(v) / len(v) for k, v in sums.items()}

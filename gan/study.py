@@ -15,6 +15,7 @@ Running it again skips completed (and diverged) runs and resumes interrupted one
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import os
@@ -35,14 +36,6 @@ FINISHED = ("completed", "diverged")
 
 
 @dataclass(frozen=True)
-class StudySpec:
-    name: str
-    base: str | None
-    overrides: dict[str, Any]
-    axes: dict[str, list[Any]]
-
-
-@dataclass(frozen=True)
 class PlannedRun:
     name: str  # directory name under runs/, from the axis values: `d_act-relu__seed-0`
     settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
@@ -50,6 +43,15 @@ class PlannedRun:
 
 
 NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    base: str | None
+    overrides: dict[str, Any]
+    axes: dict[str, list[Any]]
+    runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by load_study once every run is validated
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -87,7 +89,7 @@ def load_study(path: str | Path) -> StudySpec:
         twice = sorted({n for n in names if names.count(n) > 1})[0]
         raise UserError(f"study file '{path}': two runs would share the folder '{twice}' (axis values that differ "
                         "only in characters a folder name cannot hold); make the values distinct")
-    return spec
+    return dataclasses.replace(spec, runs=tuple(runs))
 
 
 def _as_overrides(settings: dict[str, Any]) -> list[str]:
@@ -154,7 +156,7 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     """Run every planned run not yet finished (K at a time), then write results.csv and the report."""
     spec = load_study(study_yaml)
     study_dir = Path(out) if out else Path("studies") / spec.name
-    runs = plan(spec)
+    runs = spec.runs
     try:
         (study_dir / "runs").mkdir(parents=True, exist_ok=True)
         (study_dir / "study.yaml").write_text(Path(study_yaml).read_text())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -26,11 +25,12 @@ from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoin
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
-from gan.metrics_log import read_metrics, truncate_metrics
+from gan.metrics_log import read_metrics, summarize, truncate_metrics
 from gan.models import build_models
 from gan.probes import Probe
 from gan.quality import Evaluator, reference_floor
 from gan.sampling import fixed_noise, generate, save_grid
+from gan.stopping import StopRequest
 from gan.tracking import Tracker
 
 STATUS_EXIT = {"completed": 0, "diverged": 1, "interrupted": 130}
@@ -205,11 +205,11 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             run.step += 1
             step, row = run.step, {}
             stopping = distributed.any_rank(stop.requested)  # Ctrl-C / SIGTERM, agreed by every rank, between steps
-            due_log = step % t.log_every == 0
             due_ckpt = (t.ckpt_every and step % t.ckpt_every == 0) or step == t.steps
+            due_row = step % t.log_every == 0 or due_ckpt  # a row of losses in metrics.jsonl
 
             # a step that ends in a checkpoint is always checked first: a non-finite loss never reaches last.pt
-            if due_log or due_ckpt or stopping:
+            if due_row or stopping:
                 if run.device.type == "cuda":
                     torch.cuda.synchronize()
                 now = time.perf_counter()
@@ -222,7 +222,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                     tracker.log(row, step)
                     status = "diverged"
                     break
-                if due_log or due_ckpt:
+                if due_row:
                     bar.set_postfix({"D": f"{row['loss/D']:.3f}", "G": f"{row['loss/G']:.3f}",
                                      "D(x)": f"{row['D/real_prob']:.2f}", "D(G(z))": f"{row['D/fake_prob']:.2f}",
                                      "img/s": f"{row['perf/img_per_s']:.0f}"}, refresh=False)
@@ -285,20 +285,6 @@ def _checkpoint(run: Run, tracker: Tracker) -> None:
 
 ########################################################################################
 # entry point for `gan train`
-
-def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """(last value of every key, mean over rows of every probe/* key) from metrics.jsonl rows."""
-    final: dict[str, float] = {}
-    sums: dict[str, list[float]] = {}
-    for row in rows:
-        for k, v in row.items():
-            if k == "step" or not isinstance(v, (int, float)):
-                continue
-            final[k] = v
-            if k.startswith("probe/"):
-                sums.setdefault(k, []).append(v)
-    return final, {k: sum(v) / len(v) for k, v in sums.items()}
-
 
 def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | None,
                     resume: str | None) -> tuple[RunConfig, Path, dict[str, Any] | None]:
@@ -363,26 +349,3 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down
     return STATUS_EXIT[status]
-
-
-class StopRequest:
-    """Ctrl-C / SIGTERM ask the loop to stop after the current step (a checkpoint taken mid-step, with D
-    already updated and G not, would not resume exactly); a second Ctrl-C stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
