@@ -7,21 +7,38 @@ fake -> 0) and the non-saturating G loss (fake -> 1) with D and G in training mo
 so gradients are per-sample gradients whatever the probe batch size. It returns `(scalars, histograms)`:
 
   probe/D/<layer>/<m>         D's ConvBlock <layer> (e.g. conv2) under the D loss, real + fake together;
-                              m in neg_frac, dead_frac, grad_zero_frac, grad_hoyer, grad_gini,
-                              param_grad_zero_frac ("grad" = dLoss/d(pre-activation); "param_grad" =
-                              dLoss/d(the block's conv weight, the trainable tensor under spectral norm))
-  probe/D/<split>/<layer>/<m> split in real, fake: the same but only that half of the batch
-                              (every m except param_grad_zero_frac, which has no split)
+                              "grad" = dLoss/d(pre-activation); "param_grad" = dLoss/d(the block's conv
+                              weight, the trainable tensor under spectral norm). Training view (D in train
+                              mode, as a training step sees it):
+                              neg_frac              share of pre-activation entries <= 0
+                              dead_frac             share of channels <= 0 at every position of every sample
+                                                    of both calls (primary metric of claim 3)
+                              grad_hoyer, grad_gini sparsity of dLoss/dpre per sample, then the mean over samples
+                              grad_zero_frac        share of exact zeros in dLoss/dpre. Descriptive only: under
+                                                    ReLU it is neg_frac by construction, under LeakyReLU 0
+                              param_grad_zero_frac  share of exact zeros in the weight gradient
+  probe/D/<split>/<layer>/<m> split in real, fake: the same but only that call (every m except
+                              param_grad_zero_frac, which has no split)
+  probe/D/<layer>/dead_frac_eval   data view: D in eval mode (BatchNorm running statistics) over a fixed
+                              held-out set (HELD_OUT = 1024 real test images and 1024 fakes G(z_held), G as it
+                              trains), in chunks, forward passes only; share of channels <= 0 everywhere on all
+                              of them (the classic "dying ReLU"). Only on probes called with data_view=True
+                              (see `data_view_due`) and when the Probe was given the held-out set.
   probe/D/<m>, probe/D/<split>/<m>   unweighted mean of the above over D's layers
-                              grad_gini needs a sort: a D layer with more than GINI_MAX = 2^18 gradient
-                              entries (real + fake) gets it from a fixed uniform random subset of that
-                              many (drawn once, in proportion from each half; standard error ~0.001).
-                              Every other metric is always exact; Probe(gini_max=None) makes Gini exact too.
+                              grad_gini needs a sort: when a D layer's gradient (real + fake) has more than
+                              GINI_MAX = 2^18 entries, each sample's Gini comes from a fixed uniform random
+                              subset of GINI_MAX / (2 B) of its positions (drawn once per sample). Every other
+                              metric is exact; Probe(gini_max=None) makes Gini exact.
   probe/G/<layer>/<m>, probe/G/<m>   G's ConvBlocks under the G loss: neg_frac, dead_frac, grad_zero_frac,
-                              grad_hoyer (no split; no grad_gini and no weight gradient, to keep a probe
-                              cheaper than 1.5 train steps)
-  probe/input_grad/norm       mean over samples of the L2 norm of dL_G/dx at x = G(z) (per-sample loss)
-  probe/input_grad/{hoyer,gini,zero_frac}   sparsity of dL_G/dx over the whole fake batch (exact)
+                              grad_hoyer (no split; no grad_gini and no weight gradient, to keep a probe cheap)
+  probe/input_grad/...        what G receives: g_i = dL_G/dx at x_i = G(z_i), per fake sample i
+                              norm        mean over samples of |g_i|_2 (per-sample loss)
+                              norm_cv     population SD / mean of the |g_i|_2
+                              starved_frac share of samples with |g_i|_2 < STARVED_REL = 1% of the batch median
+                              hoyer, gini per sample, then the mean (hoyer: primary metric of claim 1)
+                              hoyer_pooled, gini_pooled   over the whole batch at once (the pre-issue-14
+                                          definition; it also grows with how unequal the norms are)
+                              zero_frac   share of exact zeros over the batch. Descriptive only (~0 always)
   probe/loss/D, probe/loss/G  the two losses on the probe batch, averaged over samples as in training
   histograms: probe/input_grad/abs   |dL_G/dx| flattened, every k-th entry so at most `hist_max` values
 
@@ -29,9 +46,8 @@ Layer names are the ConvBlock names inside `.blocks` (D: conv1.., extra1..; G: b
 gradient comes from the D loss, and `torch.autograd.grad` computes every gradient, so no `.grad` is written.
 A probe leaves no trace: parameter .grad, requires_grad, train/eval flags, every buffer (BatchNorm running
 stats, spectral-norm u/v) and the torch CPU/CUDA RNG states are exactly as before, and the hooks are removed,
-even on an exception. A run with probes on is bit-identical to the same run with probes off.
-SyncBatchNorm normalizes with this process's batch statistics during a probe (one rank measures; a
-synchronizing forward on one rank alone would hang).
+even on an exception. A run with probes on is bit-identical to the same run with probes off. BatchNorm is
+the plain per-process kind during a probe (gan.distributed's SyncBatchNorm2d only syncs inside training steps).
 """
 
 from __future__ import annotations
@@ -43,12 +59,15 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from gan.sparsity import F64, abs_flat, channel_max, dense_stats, ginis, subset, zero_and_hoyer
+from gan.sparsity import (F64, abs_flat, channel_max, dense_stats, gini_rows, hoyer_rows, norm_cv,
+                          positions, rows, starved_frac, zero_and_hoyer)
 
 GINI_MAX = 2 ** 18  # entries per D layer beyond which grad_gini is computed on a fixed subset (sort cost)
-_LAYER_METRICS = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer", "grad_gini", "param_grad_zero_frac")
+HELD_OUT = 1024  # real test images and fixed-noise fakes (each) of the data view (dead_frac_eval)
+DATA_VIEW_EVERY = 10  # the data view runs on every DATA_VIEW_EVERY-th probe and on a run's last probe
+_LAYER_METRICS = ("neg_frac", "dead_frac", "dead_frac_eval", "grad_zero_frac", "grad_hoyer", "grad_gini",
+                  "param_grad_zero_frac")
 _SPLITS = ("real", "fake")
 
 
@@ -88,10 +107,7 @@ def _untouched(nets: tuple[nn.Module, ...]) -> Iterator[None]:
     cuda = {b.device for b in buffers + params if b.device.type == "cuda"}
     rng_cpu = torch.get_rng_state()
     rng_cuda = {d: torch.cuda.get_rng_state(d) for d in cuda}
-    sync_bns = [m for m in modules if isinstance(m, nn.SyncBatchNorm) and "forward" not in m.__dict__]
     try:
-        for m in sync_bns:  # local batch statistics: only this process runs the probe
-            m.forward = _BatchNorm.forward.__get__(m)
         for m in modules:
             m.training = True
         for p in params:
@@ -103,8 +119,6 @@ def _untouched(nets: tuple[nn.Module, ...]) -> Iterator[None]:
                 b.copy_(s)
         for m, mode in zip(modules, modes):
             m.training = mode
-        for m in sync_bns:
-            del m.forward
         for p, (req, grad) in zip(params, flags):
             p.requires_grad_(req)
             p.grad = grad
@@ -128,34 +142,36 @@ def _capture(blocks: list[tuple[str, nn.Module]]) -> Iterator[dict[str, list[tor
 
 def _layer(pres: list[torch.Tensor], grads: list[torch.Tensor | None], cache: dict,
            gini_max: int | None = None, ranked: bool = True) -> dict[str, dict]:
-    """Metrics of one layer: scope -> metric -> 0-d tensor. pres/grads: one (pre-activation, dLoss/dpre)
-    pair, or the real and the fake pair (scopes "", "real", "fake"; "" is both halves together).
-    grad_gini uses a fixed subset of gini_max entries when there are more; ranked=False leaves it out."""
+    """Metrics of one layer: scope -> metric -> 0-d tensor. pres/grads: one (pre-activation (B, C, H, W),
+    dLoss/dpre) pair, or the real and the fake pair (scopes "", "real", "fake"; "" is both calls together).
+    grad_gini uses a fixed subset of each sample's positions when the layer has more than gini_max entries;
+    ranked=False leaves it out."""
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(pres, grads)]
-    a = abs_flat(grads)  # |dLoss/dpre| of every part, concatenated: (n,)
-    sizes = [g.numel() for g in grads]
-    halves = [a[:sizes[0]], a[sizes[0]:]] if len(grads) == 2 else [a]
-    dense = [dense_stats(h) for h in halves]
-    negs = [torch.count_nonzero(p.detach() < 0) for p in pres]
-    cmaxs = [channel_max(p) for p in pres]
-    parts = {"": (sum(negs), torch.stack(cmaxs).amax(0), {k: sum(d[k] for d in dense) for k in dense[0]})}
-    if len(grads) == 2:
-        parts.update({"real": (negs[0], cmaxs[0], dense[0]), "fake": (negs[1], cmaxs[1], dense[1])})
-    scope_ginis = {}
+    g_rows = [rows(g.detach()) for g in grads]  # (B, M) per call, each sample's entries in memory order
+    sizes = [r.shape[0] for r in g_rows]
+    hoyers = [hoyer_rows(r) for r in g_rows]  # (B,) per call
+    zeros = [r.numel() - torch.count_nonzero(r) for r in g_rows]
+    negs = [torch.count_nonzero(p.detach() <= 0) for p in pres]  # 0 counts as off: ReLU'(0) = 0
+    cmaxs = [channel_max(p) for p in pres]  # (C,) per call
+    gini_parts: list[torch.Tensor] = []
     if ranked:
-        split = sizes[0] if len(grads) == 2 else None
+        a = torch.cat(g_rows) if len(g_rows) > 1 else g_rows[0]  # (2B, M) or (B, M)
         if gini_max is not None and a.numel() > gini_max:
-            index, split_s = subset(sizes[0], a.numel() - sizes[0], gini_max, a.device, cache)
-            scope_ginis = ginis(a[index], split_s if split is not None else None, cache)
-        else:
-            scope_ginis = ginis(a, split, cache)
+            a = a.gather(1, positions(a.shape[0], a.shape[1], max(1, gini_max // a.shape[0]), a.device, cache))
+        gini_parts = list(gini_rows(a.to(F64 if a.dtype == F64 else torch.float32).abs(), cache).split(sizes))
+    n_all = float(sum(p.numel() for p in pres))
+    parts = {"": (sum(negs), n_all, torch.stack(cmaxs).amax(0), sum(zeros), torch.cat(hoyers),
+                  torch.cat(gini_parts) if gini_parts else None)}
+    if len(grads) == 2:
+        for i, scope in enumerate(_SPLITS):
+            parts[scope] = (negs[i], float(pres[i].numel()), cmaxs[i], zeros[i], hoyers[i],
+                            gini_parts[i] if gini_parts else None)
     out = {}
-    for scope, (neg, cmax, st) in parts.items():
-        zero_t, hoyer_t = zero_and_hoyer(st)
-        out[scope] = {"neg_frac": neg.to(F64) / st["n"], "dead_frac": (cmax < 0).to(F64).mean(),
-                      "grad_zero_frac": zero_t, "grad_hoyer": hoyer_t}
-        if scope in scope_ginis:
-            out[scope]["grad_gini"] = scope_ginis[scope]
+    for scope, (neg, n, cmax, zero, hoyer_s, gini_s) in parts.items():
+        out[scope] = {"neg_frac": neg.to(F64) / n, "dead_frac": (cmax <= 0).to(F64).mean(),
+                      "grad_zero_frac": zero.to(F64) / n, "grad_hoyer": hoyer_s.mean()}
+        if gini_s is not None:
+            out[scope]["grad_gini"] = gini_s.mean()
     return out
 
 
@@ -166,37 +182,79 @@ def _param_zero_frac(w_grad: torch.Tensor | None, w: torch.Tensor) -> torch.Tens
     return (w_grad.numel() - torch.count_nonzero(w_grad)).to(F64) / w_grad.numel()
 
 
+def data_view_due(step: int, probe_every: int, steps: int) -> bool:
+    """Whether the probe at `step` also runs the data view: every DATA_VIEW_EVERY-th probe and the run's last
+    one (a function of the step only, so a resumed run measures at the same steps as a straight one)."""
+    return (step // probe_every) % DATA_VIEW_EVERY == 0 or step + probe_every > steps
+
+
 class Probe:
     """Measures gradient sparsity and dead units of D and G on a fixed probe batch.
 
-    real: float (B, nc, S, S) in [-1, 1]; z: (B, nz, 1, 1), the fixed z_probe. Build once per run, then
-    call `measure()` on probe steps. autocast_dtype (e.g. torch.bfloat16) runs the forward passes under
-    autocast like a bf16 training run; metrics are always computed in float32/float64. gini_max: a D
-    layer's grad_gini (real and fake together) is computed on a fixed uniform subset of this many entries
-    when the layer has more (None: always exact); hist_max: most values in a histogram.
+    real: float (B, nc, S, S) in [-1, 1]; z: (B, nz, 1, 1), the fixed z_probe. held_real (N, nc, S, S) and
+    held_z (M, nz, 1, 1): the fixed held-out set of the data view (dead_frac_eval; None: no data view), held
+    here so each probe costs forward passes only, in chunks of B. Build once per run, then call `measure()`
+    on probe steps. autocast_dtype (e.g. torch.bfloat16) runs the forward passes under autocast like a bf16
+    training run; metrics are always computed in float32/float64. gini_max: a D layer's grad_gini (real and
+    fake together) uses a fixed subset of each sample's positions when the layer has more entries than this
+    (None: always exact); hist_max: most values in a histogram.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, *,
+                 held_real: torch.Tensor | None = None, held_z: torch.Tensor | None = None,
                  autocast_dtype: torch.dtype | None = None, gini_max: int | None = GINI_MAX,
                  hist_max: int = 65536):
         self.G, self.D = _unwrap(G), _unwrap(D)
         self.real, self.z = real.detach(), z.detach()
+        self.held = None if held_real is None or held_z is None else (held_real.detach(), held_z.detach())
         self.autocast_dtype = autocast_dtype
         self.gini_max, self.hist_max = gini_max, hist_max
-        self._cache: dict = {}  # rank vectors and Gini subsets per tensor size (sizes are fixed for a run)
+        self._cache: dict = {}  # rank vectors and Gini positions per tensor size (sizes are fixed for a run)
 
-    def measure(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-        """One probe: (scalars keyed as in the module docstring, histogram values as 1-D CPU tensors)."""
+    def measure(self, data_view: bool = True) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """One probe: (scalars keyed as in the module docstring, histogram values as 1-D CPU tensors).
+        data_view=False skips the held-out pass (dead_frac_eval) on this call."""
+        dead_eval = self._dead_eval() if data_view and self.held is not None else {}
         captured = self._gradients()
         with torch.no_grad():
-            return self._summarize(captured)
+            return self._summarize(captured, dead_eval)
+
+    def _amp(self) -> contextlib.AbstractContextManager:
+        return (torch.autocast(self.real.device.type, dtype=self.autocast_dtype) if self.autocast_dtype
+                else contextlib.nullcontext())
+
+    def _dead_eval(self) -> dict[str, torch.Tensor]:
+        """Data view: layer -> share of D's channels <= 0 everywhere on the held-out set, D in eval mode
+        (BatchNorm running statistics), G as it trains (batch statistics, like gan.sampling.generate)."""
+        G, D = self.G, self.D
+        held_real, held_z = self.held
+        cmax: dict[str, torch.Tensor] = {}  # layer -> (C,) running max of the pre-activation over all inputs
+
+        def keep_max(name: str, pre: torch.Tensor) -> None:
+            m = channel_max(pre)
+            cmax[name] = m if name not in cmax else torch.maximum(cmax[name], m)
+
+        blocks = _blocks(D)
+        handles = [b.act.register_forward_pre_hook(lambda _m, args, name=name: keep_max(name, args[0]))
+                   for name, b in blocks]
+        chunk = len(self.z)
+        try:
+            with _untouched((G, D)), torch.no_grad(), self._amp():
+                D.eval()  # (_untouched restores every mode)
+                for x in held_real.split(chunk):  # (chunk, nc, S, S)
+                    D(x)
+                for z in held_z.split(chunk):  # (chunk, nz, 1, 1)
+                    D(G(z))
+        finally:
+            for h in handles:
+                h.remove()
+        return {name: (cmax[name] <= 0).to(F64).mean() for name, _ in blocks}
 
     def _gradients(self) -> dict:
         """Both losses on the probe batch and the gradients the metrics need (hooks only live in here)."""
         G, D = self.G, self.D
         d_blocks, g_blocks = _blocks(D), _blocks(G)
-        amp = (torch.autocast(self.real.device.type, dtype=self.autocast_dtype) if self.autocast_dtype
-               else contextlib.nullcontext())
+        amp = self._amp()
         with _untouched((G, D)), torch.enable_grad(), _capture(d_blocks) as d_pre, _capture(g_blocks) as g_pre:
             with amp:
                 fake = G(self.z)  # (B, nc, S, S); kept in the graph for dL_G/dx and G's layers
@@ -222,33 +280,40 @@ class Probe:
         return {"D": d_layers, "G": g_layers, "x_grad": grads[0].detach(),
                 "loss/D": loss_d.detach() / n, "loss/G": loss_g.detach() / n}
 
-    def _summarize(self, cap: dict) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-        """Scalars (one host sync for all of them) and histograms from what _gradients captured."""
+    def _summarize(self, cap: dict, dead_eval: dict[str, torch.Tensor]
+                   ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """Scalars (one host sync for all of them) and histograms from what _gradients and _dead_eval found."""
         out = {"probe/loss/D": cap["loss/D"], "probe/loss/G": cap["loss/G"]}
         layers: dict[str, dict[str, dict]] = {"D": {}, "G": {}}  # net -> layer -> scope -> metric -> 0-d tensor
         for name, (pres, grads, w_grad, w) in cap["D"].items():
             layers["D"][name] = _layer(pres, grads, self._cache, self.gini_max)
             layers["D"][name][""]["param_grad_zero_frac"] = _param_zero_frac(w_grad, w)
+            if name in dead_eval:
+                layers["D"][name][""]["dead_frac_eval"] = dead_eval[name]
         for name, (pres, grads) in cap["G"].items():
             layers["G"][name] = _layer(pres, grads, self._cache, ranked=False)
         for net, per_layer in layers.items():
             for scope in ("", *_SPLITS):
                 prefix = f"probe/{net}/{scope}/" if scope else f"probe/{net}/"
-                rows = [m[scope] for m in per_layer.values() if scope in m]
+                found = [m[scope] for m in per_layer.values() if scope in m]
                 for name, m in per_layer.items():
                     if scope in m:
                         out.update({f"{prefix}{name}/{key}": v for key, v in m[scope].items()})
                 for key in _LAYER_METRICS:
-                    if rows and key in rows[0]:
-                        out[f"{prefix}{key}"] = torch.stack([r[key] for r in rows]).mean()
+                    if found and key in found[0]:
+                        out[f"{prefix}{key}"] = torch.stack([r[key] for r in found]).mean()
 
         g_x = cap["x_grad"]  # dL_G/dx, (B, nc, S, S)
-        a = abs_flat([g_x])
-        zero_t, hoyer_t = zero_and_hoyer(dense_stats(a))
-        gini_t = ginis(a, None, self._cache)[""]  # (B * nc * S * S) entries: small, always exact
-        per_sample = torch.linalg.vector_norm(g_x.float(), 2, dim=tuple(range(1, g_x.dim())), dtype=F64)  # (B,)
-        out.update({"probe/input_grad/norm": per_sample.mean(), "probe/input_grad/hoyer": hoyer_t,
-                    "probe/input_grad/gini": gini_t, "probe/input_grad/zero_frac": zero_t})
+        a = abs_flat([g_x])  # (B * nc * S * S,) sample-major: small, so every figure here is exact
+        zero_t, hoyer_pooled = zero_and_hoyer(dense_stats(a))
+        norms = torch.linalg.vector_norm(rows(g_x), 2, dim=1, dtype=F64)  # (B,) per-sample |dL_G/dx|_2
+        out.update({"probe/input_grad/norm": norms.mean(), "probe/input_grad/norm_cv": norm_cv(norms),
+                    "probe/input_grad/starved_frac": starved_frac(norms),
+                    "probe/input_grad/hoyer": hoyer_rows(rows(g_x)).mean(),
+                    "probe/input_grad/gini": gini_rows(a.view(len(g_x), -1), self._cache).mean(),
+                    "probe/input_grad/hoyer_pooled": hoyer_pooled,
+                    "probe/input_grad/gini_pooled": gini_rows(a.view(1, -1), self._cache)[0],
+                    "probe/input_grad/zero_frac": zero_t})
         hist = {"probe/input_grad/abs": a[::max(1, math.ceil(a.numel() / self.hist_max))].cpu()}
         keys = list(out)
         values = torch.stack([out[k].to(F64) for k in keys]).tolist()

@@ -2,17 +2,26 @@
 
 Metric definitions (contracts, pinned by tests/test_probes.py):
 
-- `neg_frac(pre)`: share of pre-activation entries < 0 (for ReLU: share of zero outputs).
-- `dead_frac(pre)`: share of channels whose pre-activation is < 0 at every position of every sample.
+- `neg_frac(pre)`: share of pre-activation entries <= 0 (for ReLU: share of zero outputs; a ReLU unit at
+  exactly 0 passes no gradient either, so 0 counts as off).
+- `dead_frac(pre)`: share of channels whose pre-activation is <= 0 at every position of every sample.
 - `zero_frac(x)`: share of exact zeros.
 - `hoyer(x)` = (sqrt(n) - |x|_1/|x|_2) / (sqrt(n) - 1): 0 for a constant vector, 1 for a one-hot.
 - `gini(x)` (Hurley & Rickard 2009): sort |x| ascending into c, G = 1 - 2 sum_k (c_k/|c|_1)((n - k + 1/2)/n).
   Both are 1.0 for an all-zero vector (and for n = 1).
+- `hoyer_per_sample(x)`, `gini_per_sample(x)`: the same for each sample x[i] of a batch (N, ...) -> (N,).
+  A batch's sparsity is the mean of these: pooled over a batch, Hoyer / Gini also grow with how unequal
+  the samples' norms are (dense vectors whose norms spread over 100x score "sparse" pooled).
+- `GAUSSIAN_HOYER` = 1 - sqrt(2/pi) = 0.202: the Hoyer of a large dense Gaussian vector, the reference
+  line of every sparsity figure (E|x| / sqrt(E x^2) = sqrt(2/pi) for x ~ N(0, s^2)).
+- `starved_frac(norms)`: share of samples whose gradient norm is below STARVED_REL = 1% of the batch median.
+- `norm_cv(norms)`: coefficient of variation of the per-sample norms, population SD / mean.
 
 The building blocks the probe uses on batched gradients, without a host sync: `abs_flat` (|x| of several
 tensors as one vector), `dense_stats` + `zero_and_hoyer` (zero_frac and Hoyer from order-free sums),
-`ginis` (Gini of a whole vector and, from the same single sort, of its two halves), `subset` (a fixed
-uniform random subset for a Gini too large to sort) and `channel_max` (per-channel max, for dead_frac).
+`hoyer_rows` / `gini_rows` (per row of an (N, M) matrix), `rows` (a batch as (N, M) in memory order),
+`positions` (a fixed uniform random subset of a sample's entries, for a Gini too large to sort) and
+`channel_max` (per-channel max, for dead_frac).
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import math
 import torch
 
 F64 = torch.float64
+GAUSSIAN_HOYER = 1 - math.sqrt(2 / math.pi)  # 0.2021: Hoyer of a dense Gaussian vector as n -> infinity
+STARVED_REL = 0.01  # a sample is gradient-starved when its norm is below this share of the batch median
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -54,26 +65,6 @@ def _gini_t(n: int, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.where(s > 0, (2 * w - (n + 1) * s) / (n * s), torch.ones_like(s))
 
 
-def ginis(a: torch.Tensor, split: int | None = None, cache: dict | None = None) -> dict[str, torch.Tensor]:
-    """Gini of the non-negative float32/64 values a (n,): scope "" is all of a; with split = m also "real" = a[:m]
-    and "fake" = a[m:] (one sort serves all three: a half's ranks count its own members in the merged order)."""
-    n = a.numel()
-    # Non-negative floats sort exactly like their integer bit patterns, and an integer sort is a radix
-    # sort on CPU (4x faster than sorting floats); the order is exact.
-    bits, idx = torch.sort(a.view(torch.int64 if a.dtype == F64 else torch.int32))
-    c = bits.view(a.dtype).to(F64)  # (n,) ascending
-    k = _ranks(n, a.device, cache)
-    s, w = c.sum(), torch.dot(c, k)
-    if split is None:
-        return {"": _gini_t(n, s, w)}
-    is_real = (idx < split).to(F64)  # (n,) 1 where the sorted value is a real one
-    b = c * is_real  # the real values, 0 elsewhere
-    r = torch.cumsum(is_real, 0)  # rank among the real values, at each sorted position
-    s_r, w_r = b.sum(), torch.dot(b, r)
-    w_f = w - torch.dot(b, k) - (torch.dot(r, c) - w_r)  # a fake value at position k has rank k - r_k
-    return {"": _gini_t(n, s, w), "real": _gini_t(split, s_r, w_r), "fake": _gini_t(n - split, s - s_r, w_f)}
-
-
 def dense_stats(a: torch.Tensor) -> dict:
     """Order-free statistics of the non-negative values a (n,): n, exact zeros, sum, sum of squares."""
     a64 = a.to(F64)
@@ -91,17 +82,68 @@ def zero_and_hoyer(st: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return st["zeros"].to(F64) / n, hoyer_t
 
 
-def subset(n_real: int, n_fake: int, cap: int, device: torch.device, cache: dict) -> tuple[torch.Tensor, int]:
-    """A fixed uniform random subset of cap positions of a = [real (n_real), fake (n_fake)], drawn from each
-    half in proportion with a private generator (no global RNG use), sorted; and its real count."""
-    key = ("subset", n_real, n_fake, cap, str(device))
+def rows(x: torch.Tensor) -> torch.Tensor:
+    """x (N, ...) as (N, M) in memory order (every metric is order-free): a view for contiguous or channels_last."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], -1)
+
+
+def positions(n: int, m: int, cap: int, device: torch.device, cache: dict) -> torch.Tensor:
+    """For each of n samples a fixed uniform random subset of cap of its m entries, drawn once with a private
+    generator (no global RNG use; the same every call) and independently per sample, so that the errors of
+    the per-sample figures average out over the batch: (n, cap) int64, each row sorted."""
+    key = ("positions", n, m, cap, str(device))
     if key not in cache:
-        g = torch.Generator().manual_seed(n_real * 1_000_003 + n_fake)
-        k_real = round(cap * n_real / (n_real + n_fake))
-        real = torch.randperm(n_real, generator=g)[:k_real].sort().values
-        fake = torch.randperm(n_fake, generator=g)[:cap - k_real].sort().values + n_real
-        cache[key] = (torch.cat([real, fake]).to(device), k_real)
+        g = torch.Generator().manual_seed(m * 1_000_003 + cap)
+        cache[key] = torch.rand(n, m, generator=g).argsort(dim=1)[:, :cap].sort(dim=1).values.to(device)
     return cache[key]
+
+
+def hoyer_rows(a: torch.Tensor) -> torch.Tensor:
+    """Hoyer of each row of a (N, M) (any sign): (N,) float64, 1.0 for an all-zero row or M = 1; no host sync."""
+    m = a.shape[1]
+    s = torch.linalg.vector_norm(a, 1, dim=1, dtype=F64)
+    q = torch.linalg.vector_norm(a, 2, dim=1, dtype=F64)
+    if m == 1:
+        return torch.ones_like(s)
+    return torch.where(q > 0, (math.sqrt(m) - s / q.clamp_min(1e-300)) / (math.sqrt(m) - 1), torch.ones_like(s))
+
+
+def gini_rows(a: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+    """Gini of each row of the non-negative float32/64 values a (N, M): (N,) float64, 1.0 for an all-zero row."""
+    n, m = a.shape
+    # non-negative floats sort like their integer bit patterns (an integer sort is cheaper on CPU; exact order)
+    c = torch.sort(a.contiguous().view(torch.int64 if a.dtype == F64 else torch.int32), dim=1).values
+    c = c.view(a.dtype).to(F64)  # (N, M), each row ascending
+    s, w = c.sum(1), c @ _ranks(m, a.device, cache)
+    return _gini_t(m, s, w)
+
+
+def hoyer_per_sample(x: torch.Tensor) -> torch.Tensor:
+    """Hoyer of each sample x[i] of a batch (N, ...): (N,) float64."""
+    _check(x, "hoyer_per_sample")
+    return hoyer_rows(rows(x.detach()))
+
+
+def gini_per_sample(x: torch.Tensor) -> torch.Tensor:
+    """Gini index of |x[i]| for each sample of a batch (N, ...): (N,) float64."""
+    _check(x, "gini_per_sample")
+    a = rows(x.detach())
+    return gini_rows(a.to(F64 if a.dtype == F64 else torch.float32).abs())
+
+
+def starved_frac(norms: torch.Tensor, rel: float = STARVED_REL) -> torch.Tensor:
+    """Share of the per-sample gradient norms (N,) below rel x their median (interpolated for even N): 0-d float64."""
+    norms = norms.to(F64)
+    return (norms < rel * torch.quantile(norms, 0.5)).to(F64).mean()
+
+
+def norm_cv(norms: torch.Tensor) -> torch.Tensor:
+    """Coefficient of variation of the per-sample norms (N,): population SD / mean (0 when the mean is 0)."""
+    norms = norms.to(F64)
+    mean = norms.mean()
+    return torch.where(mean > 0, norms.std(correction=0) / mean.clamp_min(1e-300), torch.zeros_like(mean))
 
 
 def _check(x: torch.Tensor, name: str) -> None:
@@ -118,7 +160,7 @@ def hoyer(x: torch.Tensor) -> float:
 def gini(x: torch.Tensor) -> float:
     """Gini index of |x| (Hurley & Rickard 2009): 0 constant .. 1 - 1/n one-hot; 1.0 when all zero."""
     _check(x, "gini")
-    return ginis(abs_flat([x]))[""].item()
+    return gini_rows(abs_flat([x]).view(1, -1))[0].item()
 
 
 def zero_frac(x: torch.Tensor) -> float:
@@ -128,9 +170,9 @@ def zero_frac(x: torch.Tensor) -> float:
 
 
 def neg_frac(pre: torch.Tensor) -> float:
-    """Share of pre-activation entries < 0."""
+    """Share of pre-activation entries <= 0."""
     _check(pre, "neg_frac")
-    return torch.count_nonzero(pre < 0).item() / pre.numel()
+    return torch.count_nonzero(pre <= 0).item() / pre.numel()
 
 
 def channel_max(pre: torch.Tensor) -> torch.Tensor:
@@ -140,6 +182,6 @@ def channel_max(pre: torch.Tensor) -> torch.Tensor:
 
 
 def dead_frac(pre: torch.Tensor) -> float:
-    """Share of channels of pre (N, C, H, W) or (N, C) that are < 0 at every position of every sample."""
+    """Share of channels of pre (N, C, H, W) or (N, C) that are <= 0 at every position of every sample."""
     _check(pre, "dead_frac")
-    return (channel_max(pre) < 0).to(F64).mean().item()
+    return (channel_max(pre) <= 0).to(F64).mean().item()

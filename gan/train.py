@@ -27,7 +27,7 @@ from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
 from gan.metrics_log import read_metrics, summarize, truncate_metrics
 from gan.models import build_models
-from gan.probes import Probe
+from gan.probes import HELD_OUT, Probe, data_view_due
 from gan.quality import Evaluator, reference_floor
 from gan.sampling import fixed_noise, generate, save_grid
 from gan.stopping import StopRequest
@@ -229,7 +229,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 else:  # a stop between log steps: checked, not logged, so that after a resume
                     row = {}  # metrics.jsonl holds the same rows as a straight run's
             if probe is not None and step % t.probe_every == 0:
-                scalars, histograms = probe.measure()
+                scalars, histograms = probe.measure(data_view=data_view_due(step, t.probe_every, t.steps))
                 row.update(scalars)
                 for key, values in histograms.items():
                     tracker.log_histogram(key, values, step)
@@ -256,13 +256,19 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
 
 
 def make_probe(run: Run) -> Probe:
-    """The fixed probe batch: probe_batch real test images (a seeded choice) and G(z_probe) with a fixed z_probe."""
+    """The fixed probe batch: probe_batch real test images (a seeded choice) and G(z_probe) with a fixed z_probe;
+    and the data view's fixed held-out set: HELD_OUT real test images (all if fewer) and HELD_OUT fixed z."""
     real = load_split(run.cfg.data, train=False, device=run.device).images
+    fmt = memory_format(run.cfg)
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(4242))[:run.cfg.train.probe_batch]
     z = fixed_noise(len(idx), run.cfg.model.nz, 4242, run.device)  # (P, nz, 1, 1)
-    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=memory_format(run.cfg))  # (P, nc, S, S)
+    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=fmt)  # (P, nc, S, S)
+    held = torch.randperm(len(real), generator=torch.Generator().manual_seed(4343))[:HELD_OUT]
+    held_real = to_float(real[held.to(run.device)]).contiguous(memory_format=fmt)  # (<= HELD_OUT, nc, S, S)
+    held_z = fixed_noise(HELD_OUT, run.cfg.model.nz, 4343, run.device)  # (HELD_OUT, nz, 1, 1)
     dtype = torch.bfloat16 if run.cfg.train.precision == "bf16" else None
-    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, autocast_dtype=dtype)
+    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, held_real=held_real,
+                 held_z=held_z, autocast_dtype=dtype)
 
 
 def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, name: str, log: bool = True) -> None:

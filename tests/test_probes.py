@@ -67,31 +67,77 @@ def test_gini_matches_the_definition_with_ties_and_zeros():
         assert gini(v) == pytest.approx(_gini_by_definition(v), abs=1e-12)
 
 
-def test_one_sort_split_equals_separate_sorts():
-    """The real / fake Ginis come from one sort of both halves: check against each half on its own."""
+def test_per_row_gini_equals_the_definition_row_by_row():
+    """gini_rows sorts each row on its own: every row's value is the definition's value of that row."""
     g = torch.Generator().manual_seed(1)
-    real = torch.randint(0, 5, (300,), generator=g).float()  # ties across the halves, zeros in both
-    fake = torch.randint(0, 5, (200,), generator=g).float() * 0.5
-    ginis = sparsity.ginis(torch.cat([real, fake]), split=real.numel())
-    for scope, part in (("", torch.cat([real, fake])), ("real", real), ("fake", fake)):
-        assert ginis[scope].item() == pytest.approx(_gini_by_definition(part), abs=1e-12)
+    a = torch.randint(0, 5, (6, 300), generator=g).float()  # ties and zeros in every row
+    a[2] = 0.0  # an all-zero row is 1.0 by definition
+    got = sparsity.gini_rows(a)
+    for i in (0, 1, 3, 4, 5):
+        assert got[i].item() == pytest.approx(_gini_by_definition(a[i]), abs=1e-12)
+    assert got[2].item() == 1.0
 
 
 def test_zero_and_negative_fractions():
     x = torch.tensor([0.0, -0.0, 1.0, -2.0])
     assert zero_frac(x) == 0.5
-    assert neg_frac(x) == 0.25  # -0.0 is not < 0
+    assert neg_frac(x) == 0.75  # 0 and -0 count as off: ReLU passes no gradient at 0
 
 
-def test_dead_frac_by_hand():
+def test_channel_exactly_zero_everywhere_is_dead():
     pre = torch.ones(2, 4, 2, 2)
     pre[:, 0] = -1.0  # channel 0: negative everywhere -> dead
+    pre[:, 2] = 0.0  # channel 2: exactly 0 everywhere -> dead (it passes no gradient under ReLU)
+    assert dead_frac(pre) == 0.5
+    flat = torch.tensor([[-1.0, 2.0, 0.0], [-1.0, -2.0, 0.0]])  # (N, C): channels 0 and 2 dead
+    assert dead_frac(flat) == pytest.approx(2 / 3)
+
+
+def test_one_positive_entry_keeps_a_channel_alive():
+    pre = torch.zeros(2, 3, 2, 2)
     pre[:, 1] = -1.0
     pre[1, 1, 0, 1] = 0.5  # channel 1: one positive entry in one sample -> alive
-    pre[:, 2] = 0.0  # channel 2: zero is not < 0 -> alive
-    assert dead_frac(pre) == 0.25
-    flat = torch.tensor([[-1.0, 2.0, -3.0], [-1.0, -2.0, 0.0]])  # (N, C): only channel 0 dead
-    assert dead_frac(flat) == pytest.approx(1 / 3)
+    pre[0, 2, 1, 1] = 1e-30  # channel 2: zeros and one tiny positive entry -> alive
+    assert dead_frac(pre) == pytest.approx(1 / 3)  # only channel 0 (all zero) is dead
+
+
+def test_hoyer_of_a_large_gaussian_vector_is_the_reference():
+    assert sparsity.GAUSSIAN_HOYER == pytest.approx(1 - math.sqrt(2 / math.pi), abs=1e-15)
+    assert sparsity.GAUSSIAN_HOYER == pytest.approx(0.202, abs=5e-4)
+    x = torch.randn(10 ** 6, generator=torch.Generator().manual_seed(2))
+    assert hoyer(x) == pytest.approx(0.202, abs=0.01)
+
+
+def test_per_sample_hoyer_ignores_norm_spread_that_pooling_calls_sparse():
+    """64 dense Gaussian vectors whose norms spread over 100x: per sample each is ~0.202, pooled looks sparse."""
+    g = torch.Generator().manual_seed(3)
+    scale = torch.logspace(0, 2, 64, dtype=torch.float64).view(64, 1, 1, 1)  # 1 .. 100
+    x = torch.randn(64, 1, 32, 32, generator=g, dtype=torch.float64) * scale
+    per_sample = sparsity.hoyer_per_sample(x)
+    assert per_sample.shape == (64,)
+    assert per_sample.mean().item() == pytest.approx(sparsity.GAUSSIAN_HOYER, abs=0.01)
+    for i in (0, 63):  # each sample is its own vector
+        assert per_sample[i].item() == pytest.approx(hoyer(x[i]), abs=1e-12)
+    assert hoyer(x) > 0.35  # the pooled figure: far above the dense reference
+    assert sparsity.gini_per_sample(x).mean().item() < gini(x) - 0.15
+
+
+def test_starved_frac_two_near_zero_samples_of_ten():
+    g = torch.Generator().manual_seed(4)
+    grads = torch.randn(10, 1, 8, 8, generator=g)
+    grads[3] *= 1e-4  # two samples whose gradient norm is ~1e-4 of the others'
+    grads[7] *= 1e-5
+    norms = grads.flatten(1).norm(dim=1)
+    assert sparsity.starved_frac(norms).item() == pytest.approx(0.2, abs=1e-15)
+    # the threshold is 1% of the median: 2% of it is not starved, 0.5% is
+    assert sparsity.starved_frac(torch.tensor([0.02, 1.0, 1.0, 1.0])).item() == 0.0
+    assert sparsity.starved_frac(torch.tensor([0.005, 1.0, 1.0, 1.0])).item() == 0.25
+
+
+def test_norm_cv_by_hand():
+    assert sparsity.norm_cv(torch.tensor([1.0, 3.0])).item() == pytest.approx(0.5)  # mean 2, population SD 1
+    assert sparsity.norm_cv(torch.tensor([2.0, 2.0, 2.0])).item() == 0.0
+    assert sparsity.norm_cv(torch.zeros(4)).item() == 0.0
 
 
 def test_empty_tensor_is_an_error():
@@ -159,6 +205,10 @@ def test_same_dead_channel_under_leaky_relu_still_passes_gradient():
         assert s[f"probe/D/{name}/param_grad_zero_frac"] == 0.0
 
 
+def _mean_per_sample(metric, batch: torch.Tensor) -> float:
+    return sum(metric(x) for x in batch) / len(batch)
+
+
 def test_values_match_a_plain_backward_reference():
     """Every gradient metric equals the metric of gradients taken with retain_grad on copies of the nets."""
     G, D, real, z = _nets("relu", "batch")
@@ -182,12 +232,11 @@ def test_values_match_a_plain_backward_reference():
      + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf), reduction="sum")).backward()
     for name in ("conv1", "conv2", "conv3"):
         p_r, p_f = pres[name]
-        both = torch.cat([p_r.grad.flatten(), p_f.grad.flatten()])
-        for scope, grad, pre in (("", both, torch.cat([p_r.flatten(), p_f.flatten()])),
+        for scope, grad, pre in (("", torch.cat([p_r.grad, p_f.grad]), torch.cat([p_r, p_f])),
                                  ("real/", p_r.grad, p_r), ("fake/", p_f.grad, p_f)):
-            key = f"probe/D/{scope}{name}"
-            assert s[f"{key}/grad_gini"] == pytest.approx(gini(grad), abs=1e-12)
-            assert s[f"{key}/grad_hoyer"] == pytest.approx(hoyer(grad), abs=1e-12)
+            key = f"probe/D/{scope}{name}"  # sparsity: each sample on its own, then the mean over samples
+            assert s[f"{key}/grad_gini"] == pytest.approx(_mean_per_sample(gini, grad), abs=1e-12)
+            assert s[f"{key}/grad_hoyer"] == pytest.approx(_mean_per_sample(hoyer, grad), abs=1e-12)
             assert s[f"{key}/grad_zero_frac"] == zero_frac(grad)
             assert s[f"{key}/neg_frac"] == neg_frac(pre)
         assert s[f"probe/D/{name}/param_grad_zero_frac"] == zero_frac(getattr(Dc.blocks, name).conv.weight.grad)
@@ -199,12 +248,17 @@ def test_values_match_a_plain_backward_reference():
     F.binary_cross_entropy_with_logits(lf, torch.ones_like(lf), reduction="sum").backward()
     gx = fake.grad  # per-sample dL_G/dx, (B, 1, 32, 32)
     assert s["probe/input_grad/norm"] == pytest.approx(gx.flatten(1).norm(dim=1).mean().item(), rel=1e-6)
-    assert s["probe/input_grad/gini"] == pytest.approx(gini(gx), abs=1e-12)
-    assert s["probe/input_grad/hoyer"] == pytest.approx(hoyer(gx), abs=1e-12)
+    norms = gx.flatten(1).norm(dim=1)
+    assert s["probe/input_grad/norm_cv"] == pytest.approx((norms.std(correction=0) / norms.mean()).item(), rel=1e-6)
+    assert s["probe/input_grad/starved_frac"] == (norms < 0.01 * norms.median()).float().mean().item()
+    assert s["probe/input_grad/gini"] == pytest.approx(_mean_per_sample(gini, gx), abs=1e-12)
+    assert s["probe/input_grad/hoyer"] == pytest.approx(_mean_per_sample(hoyer, gx), abs=1e-12)
+    assert s["probe/input_grad/gini_pooled"] == pytest.approx(gini(gx), abs=1e-12)
+    assert s["probe/input_grad/hoyer_pooled"] == pytest.approx(hoyer(gx), abs=1e-12)
     assert s["probe/input_grad/zero_frac"] == zero_frac(gx)
     for name, (pre,) in ((n, p) for n, p in pres.items() if n.startswith("block")):
         assert s[f"probe/G/{name}/grad_zero_frac"] == zero_frac(pre.grad)
-        assert s[f"probe/G/{name}/grad_hoyer"] == pytest.approx(hoyer(pre.grad), abs=1e-12)
+        assert s[f"probe/G/{name}/grad_hoyer"] == pytest.approx(_mean_per_sample(hoyer, pre.grad), abs=1e-12)
         assert s[f"probe/G/{name}/dead_frac"] == dead_frac(pre)
     assert torch.equal(hist["probe/input_grad/abs"].sort().values, gx.abs().flatten().sort().values)
 
@@ -300,21 +354,25 @@ def test_run_with_probes_is_bit_identical_to_run_without(d_norm):
 ])
 def test_every_value_is_a_finite_float_under_a_documented_key(d_act, d_norm, extra, amp):
     G, D, real, z = _nets(d_act, d_norm, extra)
-    s, hist = Probe(G, D, real, z, autocast_dtype=amp, hist_max=1000).measure()
+    probe = Probe(G, D, real, z, held_real=real.flip(0), held_z=z[:5], autocast_dtype=amp, hist_max=1000)
+    s, hist = probe.measure()
     assert all(isinstance(v, float) and math.isfinite(v) for v in s.values())
     d_names = [n for n, _ in D.blocks.named_children()]
     assert d_names == ["conv1", "conv2", "conv3"] + [f"extra{i + 1}" for i in range(extra)]
     d_metrics = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer", "grad_gini")
-    expected = {"probe/loss/D", "probe/loss/G", "probe/input_grad/norm", "probe/input_grad/hoyer",
-                "probe/input_grad/gini", "probe/input_grad/zero_frac"}
+    expected = {"probe/loss/D", "probe/loss/G"} | {f"probe/input_grad/{m}" for m in (
+        "norm", "norm_cv", "starved_frac", "hoyer", "gini", "hoyer_pooled", "gini_pooled", "zero_frac")}
     for scope in ("", "real/", "fake/"):
         for m in d_metrics:
             expected |= {f"probe/D/{scope}{m}"} | {f"probe/D/{scope}{n}/{m}" for n in d_names}
-    expected |= {"probe/D/param_grad_zero_frac"} | {f"probe/D/{n}/param_grad_zero_frac" for n in d_names}
+    for m in ("param_grad_zero_frac", "dead_frac_eval"):  # no real / fake split
+        expected |= {f"probe/D/{m}"} | {f"probe/D/{n}/{m}" for n in d_names}
     for m in ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer"):
         expected |= {f"probe/G/{m}"} | {f"probe/G/block{i}/{m}" for i in (1, 2, 3)}
     assert set(s) == expected
     assert all(0.0 <= v <= 1.0 for k, v in s.items() if not k.startswith(("probe/loss", "probe/input_grad/norm")))
+    without, _ = probe.measure(data_view=False)  # a probe without the held-out pass: the same minus its keys
+    assert without == {k: v for k, v in s.items() if "dead_frac_eval" not in k}
     (values,) = hist.values()
     assert values.dim() == 1 and values.device.type == "cpu" and 0 < values.numel() <= 1000
 
@@ -335,9 +393,11 @@ def test_gini_on_a_fixed_subset_above_gini_max():
             assert first[key] == pytest.approx(value, abs=0.02), key
         else:
             assert first[key] == value, key
-    index, k_real = sparsity.subset(300, 100, 40, torch.device("cpu"), {})
-    assert k_real == 30 and index.numel() == 40 and index.unique().numel() == 40
-    assert bool((index[:30] < 300).all() and (index[30:] >= 300).all() and (index < 400).all())
+    index = sparsity.positions(3, 300, 40, torch.device("cpu"), {})
+    assert index.shape == (3, 40) and not torch.equal(index[0], index[1])  # drawn per sample
+    for row in index:
+        assert row.unique().numel() == 40 and bool((row.diff() > 0).all() and (row < 300).all())
+    assert torch.equal(index, sparsity.positions(3, 300, 40, torch.device("cpu"), {}))  # fixed
 
 
 def test_probe_unwraps_ddp_like_wrappers():
