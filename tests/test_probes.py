@@ -4,6 +4,7 @@ leaves no trace."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -13,9 +14,13 @@ from torch import nn
 
 from gan import sparsity
 from gan.config import ModelConfig
+from gan.metrics_log import read_metrics
 from gan.models import build_models
-from gan.probes import Probe
+from gan.probes import DATA_VIEW_EVERY, Probe, data_view_due
 from gan.sparsity import dead_frac, gini, hoyer, neg_frac, zero_frac
+from gan.train import main_train
+
+from conftest import TINY
 
 NZ, B = 16, 8
 
@@ -191,6 +196,46 @@ def test_dead_relu_channel_passes_no_gradient(d_norm):
     w_grad = _d_loss_weight_grad(G, D, real, z, "conv2")
     assert torch.count_nonzero(w_grad[5]) == 0
     assert torch.count_nonzero(w_grad) == w_grad.numel() - w_grad[5].numel()
+
+
+def test_channel_exactly_zero_everywhere_is_dead_in_the_probe():
+    """A conv channel with zero weights and bias (no norm) gives a pre-activation of exactly 0 everywhere:
+    under ReLU it passes no gradient, so both views call it dead (the old `< 0` rule called it alive)."""
+    G, D, real, z = _nets("relu", "none")
+    with torch.no_grad():
+        D.blocks.conv2.conv.weight[3] = 0.0
+        D.blocks.conv2.conv.bias[3] = 0.0
+    s, _ = Probe(G, D, real, z, held_real=real, held_z=z).measure()
+    for key in ("conv2/dead_frac", "real/conv2/dead_frac", "fake/conv2/dead_frac", "conv2/dead_frac_eval"):
+        assert s[f"probe/D/{key}"] == 1 / 16, key
+    assert s["probe/D/conv2/param_grad_zero_frac"] == pytest.approx(1 / 16, abs=1e-15)
+
+
+def _bn_channel(D: nn.Module, channel: int, beta: float, running_mean: float) -> None:
+    """Set conv2's BatchNorm beta and running mean for one channel (running var stays 1, gamma ~1)."""
+    with torch.no_grad():
+        D.blocks.conv2.norm.bias[channel] = beta
+        D.blocks.conv2.norm.running_mean[channel] = running_mean
+
+
+def test_running_statistics_kill_a_channel_in_the_data_view_only():
+    """Eval mode subtracts a running mean far above the channel's values: <= 0 on all held-out data. Train
+    mode re-centres the channel on each batch, so it has positive entries: alive where gradient flows."""
+    G, D, real, z = _nets("relu", "batch")
+    _bn_channel(D, 5, beta=0.0, running_mean=1e4)
+    s, _ = Probe(G, D, real, z, held_real=real, held_z=z).measure()
+    assert s["probe/D/conv2/dead_frac_eval"] == 1 / 16
+    assert s["probe/D/conv2/dead_frac"] == 0.0
+
+
+def test_batch_statistics_kill_a_channel_in_the_training_view_only():
+    """The reverse: beta -100 holds the re-centred channel (|x_hat| <~ 3) below 0 in train mode, while a
+    running mean of -1e4 lifts it to ~1e4 - 100 > 0 in eval mode."""
+    G, D, real, z = _nets("relu", "batch")
+    _bn_channel(D, 5, beta=-100.0, running_mean=-1e4)
+    s, _ = Probe(G, D, real, z, held_real=real, held_z=z).measure()
+    assert s["probe/D/conv2/dead_frac"] == 1 / 16
+    assert s["probe/D/conv2/dead_frac_eval"] == 0.0
 
 
 def test_same_dead_channel_under_leaky_relu_still_passes_gradient():
@@ -410,3 +455,35 @@ def test_probe_unwraps_ddp_like_wrappers():
 
     s, _ = Probe(Wrapper(G), Wrapper(D), real, z).measure()
     assert "probe/D/conv2/dead_frac" in s
+
+
+def test_a_tiny_run_logs_every_new_key_per_layer_and_as_mean(tmp_path):
+    """A fake-data run: the training view every probe, the data view on its last probe, in metrics.jsonl
+    and in summary.json (last value and mean over probes)."""
+    run = tmp_path / "run"
+    assert main_train(None, TINY + ["train.steps=4", "train.probe_every=2"], str(run), None) == 0
+    rows = {r["step"]: r for r in read_metrics(run)}
+    summary = json.loads((run / "summary.json").read_text())
+    layers = ("conv1", "conv2", "conv3")
+    every_probe = [f"probe/input_grad/{m}" for m in ("hoyer", "gini", "starved_frac", "norm_cv", "hoyer_pooled",
+                                                     "gini_pooled")]
+    for m in ("dead_frac", "grad_hoyer", "grad_gini"):
+        every_probe += [f"probe/D/{m}"] + [f"probe/D/{n}/{m}" for n in layers]
+    data_view = ["probe/D/dead_frac_eval"] + [f"probe/D/{n}/dead_frac_eval" for n in layers]
+    for key in every_probe:
+        assert key in rows[2] and key in rows[4], key
+    for key in data_view:  # (2 // 2) % 10 != 0: step 2 skips the held-out pass; step 4 is the last probe
+        assert key not in rows[2] and key in rows[4], key
+    for key in every_probe + data_view:
+        assert summary["final"][key] == rows[4][key], key
+        assert 0.0 <= summary["mean"][key] <= 1.0, key
+    assert summary["mean"]["probe/D/dead_frac_eval"] == rows[4]["probe/D/dead_frac_eval"]
+    assert summary["mean"]["probe/input_grad/hoyer"] == pytest.approx(
+        (rows[2]["probe/input_grad/hoyer"] + rows[4]["probe/input_grad/hoyer"]) / 2)
+
+
+def test_data_view_runs_every_tenth_probe_and_on_the_last():
+    assert DATA_VIEW_EVERY == 10
+    due = [s for s in range(50, 1001, 50) if data_view_due(s, 50, 1000)]
+    assert due == [500, 1000]
+    assert [s for s in range(100, 1001, 100) if data_view_due(s, 100, 1050)] == [1000]
