@@ -161,8 +161,8 @@ def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_log
     if not all(torch.isfinite(t).all() for t in (fake, logits, is_logits)):
         return {prefix + k: math.nan for k in keys}
     n = min(len(real), len(fake))
-    if n <= nearest_k:
-        raise ValueError(f"quality metrics need more than {nearest_k} real and fake samples, "
+    if n < nearest_k + 2:  # prdc's k-th neighbour, self excluded (config.EVAL_MIN_SAMPLES for k = 5)
+        raise ValueError(f"quality metrics need at least {nearest_k + 2} real and fake samples, "
                          f"got {len(real)} and {len(fake)}")
     if n < MIN_SAMPLES:
         warnings.warn(f"quality metrics from {n} samples (< {MIN_SAMPLES}) are biased (FCD most); "
@@ -199,6 +199,11 @@ class Evaluator:
             real_images = load_split(cfg.data, train=False).images
         self.nc = real_images.shape[1]
         self.real_feats, _, _ = self.embed(to_float(b) for b in real_images.split(cfg.eval.batch_size))
+
+    def classifier_record(self) -> dict[str, object]:
+        """What a run's summary.json records of its feature network ("classifier" block -> results.csv
+        `classifier/hash`): FCDs measured by two classifiers do not compare."""
+        return {"hash": "sha256:" + self.classifier_meta["sha256"], "test_acc": self.classifier_meta.get("test_acc")}
 
     @torch.inference_mode()
     def embed(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
