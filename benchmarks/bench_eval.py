@@ -20,6 +20,7 @@ import torch
 from gan import quality
 from gan.classifier import build_classifier
 from gan.config import RunConfig, apply_overrides
+from gan.machine import describe_cpu
 from gan.models import build_models
 from gan.sampling import generate
 
@@ -42,6 +43,7 @@ def main() -> None:
     G = G.to(memory_format=torch.channels_last)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}, "
           f"{a.n} fake vs {a.n_real} real, nc={a.nc}, ngf={a.ngf}")
+    print(describe_cpu())
 
     t0 = time.perf_counter()
     ev = quality.Evaluator(cfg, "cpu", classifier=build_classifier(a.nc), real_images=real)

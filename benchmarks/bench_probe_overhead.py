@@ -18,6 +18,7 @@ import time
 import torch
 
 from gan.config import ModelConfig
+from gan.machine import describe_cpu
 from gan.models import build_models
 from gan.probes import Probe
 from gan.train import d_step, g_step
@@ -90,6 +91,7 @@ def main() -> None:
 
     print(f"device={device} threads={torch.get_num_threads()} image={S}x{S} nc={args.nc} batch={B} "
           f"ngf=ndf={args.width} D={args.d_act} G={args.g_act}")
+    print(describe_cpu())
     probe_s, step_s = [], []
     for i in range(args.pairs):  # alternate which goes first, so drift hits both alike
         order = (lambda: probe.measure(), train_step) if i % 2 == 0 else (train_step, lambda: probe.measure())

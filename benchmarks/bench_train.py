@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -37,6 +36,7 @@ from torchvision import transforms
 
 from gan.config import apply_overrides, RunConfig
 from gan.data import BatchStream, load_split
+from gan.machine import cpu_model, describe_cpu
 from gan.models import build_models
 from gan.train import autocast, build_run, step_modules, train_step
 
@@ -321,16 +321,6 @@ def bench_size(args: argparse.Namespace, device: torch.device, size: int, batch:
     return results
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="reference and gan arms only, fewer repeats (CI, make bench)")
@@ -366,9 +356,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     print(f"torch {torch.__version__}, device {device} ({where}), {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(describe_cpu(), flush=True)  # bf16 figures hold only for a CPU with native bf16
     results = {}
     for pair in args.sizes.split(","):
         size, batch = (int(v) for v in pair.split(":"))

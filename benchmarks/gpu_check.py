@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_train  # noqa: E402  (benchmarks/ is not a package)
 
+from gan.machine import describe_cpu  # noqa: E402
+
 
 def study_wall_time(jobs: int, timeout: float, device: str, steps: int | None = None) -> tuple[str, str]:
     """Run the quick study on fake data in a temp dir; returns (status, wall time or reason)."""
@@ -91,6 +93,7 @@ def main() -> int:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU (trying the script out)"
     print(f"\n######## gpu_check: {where}, torch {torch.__version__}, "
           f"CUDA {torch.version.cuda}, {os.cpu_count()} CPUs; {total:.0f} s in all")
+    print(describe_cpu())
     print(f"| {'size':<11} | {'arm':<34} | {'img/s':>8} | {'x ref':>8} |")
     print(f"|{'-' * 13}|{'-' * 36}|{'-' * 10}|{'-' * 10}|")
     for size, arm, img_s, ratio in rows:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from gan.machine import describe_cpu
+
 HERE = Path(__file__).resolve().parent
 
 # name -> (script and arguments, patterns of the lines the table quotes: (label, regex with one group))
@@ -88,6 +90,7 @@ def main() -> int:
     print(f"\n######## summary ({started}; torch {torch.__version__}; {platform.machine()}, {os.cpu_count()} CPUs"
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}; "
           f"load average {os.getloadavg()[0]:.1f})")
+    print(describe_cpu())
     print(f"| {'benchmark':<{width}} | result |\n|{'-' * (width + 2)}|--------|")
     for k, v in rows:
         print(f"| {k:<{width}} | {v} |")

@@ -1,6 +1,10 @@
 """The dataset classifier that gan/quality.py uses as its feature network: trained once per dataset, cached.
 
     net, meta = load_classifier(cfg.data, device)   # cached in cache_dir(cfg.data); trained on first use
+    meta["sha256"], meta["test_acc"]                # content hash of the weights; accuracy measured on load
+
+The cache is classifier-<key>.pt plus classifier-<key>.json (identity: dataset, split sizes, architecture,
+recipe, sha256 of the weights). A file that fails any check, or scores below MIN_TEST_ACC, is replaced.
 """
 
 from __future__ import annotations
@@ -8,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import hashlib
+import json
 import os
 import time
 import warnings
@@ -23,6 +29,7 @@ from tqdm.auto import tqdm
 
 from gan.config import DataConfig
 from gan.data import ImageSet, load_split, to_float
+from gan.errors import UserError
 
 ARCH_VERSION = 1  # bump when Classifier or its training recipe changes: old caches are then ignored
 
@@ -79,6 +86,12 @@ ARCHS: dict[int, dict[str, Any]] = {
     3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
 }
 EPOCHS = {"mnist": 3, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
+TRAIN_SEED, TRAIN_BATCH = 0, 128  # part of the cache identity: another recipe is another classifier
+# Lowest test accuracy at which a classifier's features are trusted (measured on every load). Set well below
+# what the recipe reaches (Fashion-MNIST 0.91, README) and far above chance (0.10, e.g. random weights), so only
+# a foreign, damaged or badly trained classifier is refused. MNIST-family datasets not listed get the default.
+MIN_TEST_ACC = {"mnist": 0.80, "fashion_mnist": 0.80, "cifar10": 0.50, "fake": 0.50}
+MIN_TEST_ACC_DEFAULT = 0.80
 
 
 def build_classifier(nc: int, num_classes: int = 10) -> Classifier:
@@ -175,30 +188,139 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while the classifier trains; the message says what to run next (the CLI prints it, exit 130)."""
+
+
+class _Rejected(Exception):
+    """Why a cached classifier is not used (the message completes "classifier cache 'PATH' ...")."""
+
+
+def min_test_acc(dataset: str) -> float:
+    return MIN_TEST_ACC.get(dataset, MIN_TEST_ACC_DEFAULT)
+
+
+def state_hash(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 of the weights themselves (names, dtypes, shapes, bytes; sorted by name), not of a file's encoding."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def identity(data_cfg: DataConfig, train: ImageSet, test: ImageSet) -> dict[str, Any]:
+    """What a cached classifier must have been trained on and with: dataset, split sizes, architecture, recipe."""
+    arch = ARCHS[train.nc]
+    return {"dataset": data_cfg.name, "image_size": data_cfg.image_size,
+            **({"fake_size": data_cfg.fake_size} if data_cfg.name == "fake" else {}),
+            "n_train": len(train), "n_test": len(test), "nc": train.nc, "num_classes": train.num_classes,
+            "arch_version": ARCH_VERSION, "widths": list(arch["widths"]), "convs_per_block": arch["convs_per_block"],
+            "augment": arch["augment"], "epochs": EPOCHS.get(data_cfg.name, 1), "seed": TRAIN_SEED,
+            "batch_size": TRAIN_BATCH}
+
+
+def identity_path(weights: Path) -> Path:
+    """The identity JSON beside the weights: classifier-<key>.json."""
+    return weights.with_suffix(".json")
+
+
+def _timed_accuracy(net: Classifier, test: ImageSet) -> tuple[float, float]:
+    start = time.perf_counter()
+    acc = accuracy(net, test.images, test.labels)
+    return acc, time.perf_counter() - start
+
+
+def _load_cached(path: Path, expected: dict[str, Any], test: ImageSet,
+                 device: torch.device | str) -> tuple[Classifier, dict[str, Any]]:
+    """The cached classifier if its identity, hash and measured test accuracy all check out; else _Rejected."""
+    try:
+        record = json.loads(identity_path(path).read_text())
+    except FileNotFoundError:
+        raise _Rejected(f"has no identity file '{identity_path(path).name}' beside it") from None
+    except (OSError, ValueError):
+        raise _Rejected("has an unreadable identity file") from None
+    if not isinstance(record, dict) or record.get("identity") != expected:
+        got = record.get("identity") if isinstance(record, dict) else None
+        diff = sorted(k for k in expected if not isinstance(got, dict) or got.get(k) != expected[k])
+        raise _Rejected(f"was made for another {', '.join(diff) or 'identity'}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        digest = state_hash(state)
+    except Exception as err:  # missing, truncated or foreign file
+        raise _Rejected(f"is unreadable ({err.__class__.__name__})") from None
+    if digest != record.get("sha256"):
+        raise _Rejected("does not match the sha256 in its identity file (changed or half-written)")
+    net = build_classifier(expected["nc"], expected["num_classes"])
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise _Rejected("does not fit the classifier's architecture") from None
+    net = net.to(device)
+    acc, secs = _timed_accuracy(net, test)  # measured, never read from the file
+    floor = min_test_acc(expected["dataset"])
+    if acc < floor:
+        raise _Rejected(f"reaches only {acc:.4f} test accuracy (below {floor:.2f} for {expected['dataset']})")
+    return net, {**expected, "sha256": digest, "test_acc": acc, "test_acc_s": secs,
+                 "test_acc_when_trained": record.get("test_acc"), "train_time_s": record.get("train_time_s")}
+
+
+def _write_cache(path: Path, net: Classifier, meta: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Weights and identity JSON via temp files and renames; a stop or error midway leaves no usable half pair."""
+    ident = identity_path(path)
+    tmp_pt, tmp_json = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (path, ident))
+    record = {"identity": expected, "sha256": meta["sha256"], "test_acc": meta["test_acc"],
+              "train_time_s": meta["train_time_s"]}
+    try:
+        torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}, tmp_pt)
+        tmp_json.write_text(json.dumps(record, indent=1))
+        ident.unlink(missing_ok=True)  # an old identity never pairs with the new weights
+        tmp_pt.replace(path)
+        tmp_json.replace(ident)  # the pair is complete (and its hash checks) from here on
+    except BaseException as err:
+        for p in (tmp_pt, tmp_json):
+            p.unlink(missing_ok=True)
+        if not ident.exists():
+            path.unlink(missing_ok=True)
+        if isinstance(err, (OSError, RuntimeError)):  # disk full (torch's zip writer raises RuntimeError), read-only
+            warnings.warn(f"could not cache the classifier in '{path.parent}' ({str(err).splitlines()[0][:80]}); "
+                          "it is trained again next time", stacklevel=3)
+            return
+        raise
+
+
 def load_classifier(data_cfg: DataConfig,
                     device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
-    """The dataset's classifier from the cache, trained (and cached with its test accuracy) on first use."""
+    """The dataset's classifier from the cache if it proves what it is, else trained (and cached) now.
+
+    meta: the identity, "sha256" of the weights, "test_acc" measured now on the test split ("test_acc_s": its
+    cost) and "path". A cache whose identity, hash or accuracy fails is reported in one warning and replaced.
+    """
     path = cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
+    train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
+    expected = identity(data_cfg, train, test)
     with locked(path):
         net = None
-        if path.is_file():
+        if path.is_file() or identity_path(path).is_file():
             try:
-                blob = torch.load(path, map_location=device, weights_only=True)
-                net = build_classifier(blob["meta"]["nc"], blob["meta"]["num_classes"]).to(device)
-                net.load_state_dict(blob["state_dict"])
-                meta = dict(blob["meta"])
-            except Exception as err:  # truncated or foreign file: the cache is ours to rebuild
-                warnings.warn(f"ignoring unreadable classifier cache '{path}' ({err.__class__.__name__}); "
-                              "training it again", stacklevel=2)
-                net = None
+                net, meta = _load_cached(path, expected, test, device)
+            except _Rejected as why:
+                warnings.warn(f"classifier cache '{path}' {why}; training it again", stacklevel=2)
         if net is None:
-            train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
-            net, info = train_classifier(train, test, EPOCHS.get(data_cfg.name, 1), device,
-                                         desc=f"classifier {data_cfg.name} (once, cached)")
-            meta = {"dataset": data_cfg.name, "image_size": data_cfg.image_size, "arch_version": ARCH_VERSION,
-                    "nc": train.nc, "num_classes": train.num_classes, **info}
-            tmp = path.with_suffix(".tmp")
-            torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}, tmp)
-            tmp.replace(path)
+            try:
+                net, info = train_classifier(train, test, expected["epochs"], device, seed=TRAIN_SEED,
+                                             batch_size=TRAIN_BATCH, desc=f"classifier {data_cfg.name} (once, cached)")
+            except KeyboardInterrupt:
+                raise Interrupted(f"stopped while training the {data_cfg.name} quality classifier (nothing was "
+                                  "cached); rerun the same command: the classifier is trained again") from None
+            floor = min_test_acc(data_cfg.name)
+            if info["test_acc"] < floor:
+                raise UserError(f"the {data_cfg.name} quality classifier reached only {info['test_acc']:.4f} test "
+                                f"accuracy (below {floor:.2f}): its features would not measure sample quality; "
+                                f"check the dataset with `gan data {data_cfg.name}`")
+            meta = {**expected, "sha256": state_hash(net.state_dict()), **info}
+            meta["test_acc_s"] = None  # measured as part of training
+            _write_cache(path, net, meta, expected)
     meta["path"] = str(path)
     return net.eval().requires_grad_(False), meta

@@ -10,6 +10,7 @@ import argparse
 import errno
 import os
 import sys
+import warnings
 
 from gan.errors import UserError
 
@@ -117,15 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file=None, line: str | None = None) -> None:
+    """A Python warning as the tool's own one line (`warning: ...`), without the source file's path and line."""
+    from tqdm import tqdm
+
+    text = " ".join(str(message).split())
+    kind = "" if issubclass(category, UserWarning) else f" ({category.__name__})"
+    tqdm.write(f"warning: {text}{kind}", file=file or sys.stderr)  # tqdm.write: progress bars stay intact
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse itself exits 2 on an unknown command or flag
     try:
-        return args.fn(args)
+        with warnings.catch_warnings():  # restores the caller's warning display when main returns
+            warnings.showwarning = show_warning
+            return args.fn(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which checkpoints and exits 130 itself)
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # Ctrl-C outside the training loop (which checkpoints and exits 130 itself)
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)  # e.g. classifier.Interrupted
         return 130
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM,

@@ -24,6 +24,7 @@ from gan.errors import UserError
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake")
 D_NORMS = ("batch", "none", "spectral", "layer")
+EVAL_MIN_SAMPLES = 7  # gan.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,9 @@ def validate(cfg: RunConfig) -> None:
     if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
         raise UserError(f"config key 'train.device' is '{t.device}'; valid values are: auto, cpu, cuda, cuda:N")
     _non_negative("eval.every", e.every)
-    _positive("eval.n_samples", e.n_samples)
+    if e.n_samples < EVAL_MIN_SAMPLES:  # found here, not at the final evaluation after the whole run
+        raise UserError(f"config key 'eval.n_samples' must be at least {EVAL_MIN_SAMPLES} (prdc's k=5 nearest "
+                        f"neighbours need k + 2 samples; 2048 or more for unbiased FCD), got {e.n_samples}")
     _positive("eval.batch_size", e.batch_size)
     _choice("eval.features", e.features, ("classifier", "inception"))
     _choice("track.wandb", k.wandb, ("auto", "online", "offline", "disabled"))

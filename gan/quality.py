@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from gan import distributed
-from gan.classifier import Classifier, cache_dir, cache_key, load_classifier, locked
+from gan.classifier import Classifier, cache_dir, cache_key, load_classifier, locked, state_hash
 from gan.config import RunConfig
 from gan.data import load_split, to_float, to_uint8
 from gan.errors import UserError
@@ -161,8 +161,8 @@ def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_log
     if not all(torch.isfinite(t).all() for t in (fake, logits, is_logits)):
         return {prefix + k: math.nan for k in keys}
     n = min(len(real), len(fake))
-    if n <= nearest_k:
-        raise ValueError(f"quality metrics need more than {nearest_k} real and fake samples, "
+    if n < nearest_k + 2:  # prdc's k-th neighbour, self excluded (config.EVAL_MIN_SAMPLES for k = 5)
+        raise ValueError(f"quality metrics need at least {nearest_k + 2} real and fake samples, "
                          f"got {len(real)} and {len(fake)}")
     if n < MIN_SAMPLES:
         warnings.warn(f"quality metrics from {n} samples (< {MIN_SAMPLES}) are biased (FCD most); "
@@ -190,8 +190,8 @@ class Evaluator:
         self.cfg, self.device = cfg, torch.device(device)
         if classifier is None:
             classifier, self.classifier_meta = load_classifier(cfg.data, self.device)
-        else:
-            self.classifier_meta = {}
+        else:  # a given network (tests, benchmarks) is identified by its weights just the same
+            self.classifier_meta = {"sha256": state_hash(classifier.state_dict())}
         self.classifier = classifier.eval().fused().to(self.device, memory_format=torch.channels_last)
         self.inception = load_inception(self.device) if cfg.eval.features == "inception" else None
         self.distance_name = "fid" if self.inception is not None else "fcd"
@@ -199,6 +199,11 @@ class Evaluator:
             real_images = load_split(cfg.data, train=False).images
         self.nc = real_images.shape[1]
         self.real_feats, _, _ = self.embed(to_float(b) for b in real_images.split(cfg.eval.batch_size))
+
+    def classifier_record(self) -> dict[str, object]:
+        """What a run's summary.json records of its feature network ("classifier" block -> results.csv
+        `classifier/hash`): FCDs measured by two classifiers do not compare."""
+        return {"hash": "sha256:" + self.classifier_meta["sha256"], "test_acc": self.classifier_meta.get("test_acc")}
 
     @torch.inference_mode()
     def embed(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -243,13 +248,23 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
                     evaluator: Evaluator | None = None) -> dict[str, float]:
     """The metrics of min(eval.n_samples, N_train) real train images against the test split (`quality/ref/...`).
 
-    What a perfect generator would score at this sample size; cached on disk per dataset, size and features.
+    What a perfect generator would score at this sample size; cached on disk per dataset, size, features and
+    classifier (its sha256 is in the file name).
     """
     n = cfg.eval.n_samples
-    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}.json"
+    digest = (evaluator.classifier_meta if evaluator else load_classifier(cfg.data, device)[1])["sha256"]
+    # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
+    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}-c{digest[:12]}.json"
     with locked(path):
         if path.is_file():
-            return json.loads(path.read_text())
+            try:
+                cached = json.loads(path.read_text())
+                if isinstance(cached, dict) and all(isinstance(v, (int, float)) for v in cached.values()):
+                    return cached
+                raise ValueError("not a mapping of metric values")
+            except (OSError, ValueError) as err:  # truncated or foreign file: the cache is ours to rebuild
+                warnings.warn(f"ignoring damaged real-data floor cache '{path}' ({err.__class__.__name__}); "
+                              "computing it again", stacklevel=2)
         ev = evaluator or Evaluator(cfg, device)
         train = load_split(cfg.data, train=True)
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(EVAL_SEED))[:n]
@@ -299,7 +314,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     step = int(ckpt.get("step", -1))
     acc = ev.classifier_meta.get("test_acc", math.nan)
     print(f"{run_dir}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
-          f"(classifier test accuracy {acc:.4f})")
+          f"(classifier {ev.classifier_meta['sha256'][:12]}, test accuracy {acc:.4f} measured now)")
     print(format_table(row, floor))
     result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
               "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,

@@ -221,6 +221,12 @@ def write_report(study_dir: str | Path) -> Path:
     if study.pooled:
         notes.append(f"more than {MAX_FIGURE_GROUPS} settings: figures pool every axis but {ACT} "
                      "(the groups table keeps them apart)")
+    hashes = sorted({str(r["classifier/hash"]) for r in study.results.completed() if r.get("classifier/hash")})
+    if len(hashes) > 1:  # FCDs in the features of two networks are not comparable
+        notes.append(f"the runs were measured by {len(hashes)} different quality classifiers "
+                     f"({', '.join(h.removeprefix('sha256:')[:12] for h in hashes)}; results.csv column "
+                     "classifier/hash): their quality metrics do not compare; evaluate every run with one classifier")
+        warnings.warn(notes[-1])
     if len(study.results.completed()) < len(study.results.rows):
         notes.append(f"{len(study.results.failed())} run(s) did not complete: left out of statistics and curves")
     for name, (title, _, make) in FIGURES.items():

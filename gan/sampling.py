@@ -13,6 +13,7 @@ from gan.checkpoint import load_checkpoint
 from gan.config import config_from_dict
 from gan.data import CHANNELS
 from gan.errors import UserError
+from gan.machine import check_grid_fits
 from gan.models import build_models
 
 
@@ -58,6 +59,7 @@ def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
     """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
     state = load_checkpoint(run_dir_or_ckpt)
     cfg = config_from_dict(state["config"])
+    check_grid_fits(cfg, CHANNELS[cfg.data.name], n)  # a huge --n is refused before anything is allocated
     G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
     try:
         G.load_state_dict(state["G"])

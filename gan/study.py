@@ -186,7 +186,7 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
 
 
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
-    """results.csv: one row per run: name, dir, status, its settings, final/* and mean/* of its summary."""
+    """results.csv: one row per run: name, dir, status, settings, final/*, mean/* and classifier/* of its summary."""
     rows = []
     for run in runs:
         run_dir = study_dir / "runs" / run.name
@@ -203,7 +203,7 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                 summary = {}
             row["step"] = summary.get("step")
             row["wall_time_s"] = summary.get("wall_time_s")
-            for section in ("final", "mean"):
+            for section in ("final", "mean", "classifier"):  # classifier/hash: which feature network measured
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
         rows.append(row)
     columns: list[str] = []

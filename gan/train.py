@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from gan import distributed
+from gan import distributed, machine
 from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
@@ -132,6 +132,7 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     device = dist.device if dist.world > 1 else distributed.pick_device(cfg.train.device)
     with distributed.same_outcome():  # e.g. the data is missing on one node only: every rank stops, none hangs
         train_set = load_split(cfg.data, train=True, device=device)
+        machine.check_training_fits(cfg, train_set.nc, device, cfg.train.batch_size // dist.world)  # before allocating
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
@@ -350,7 +351,8 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
                        "quality/ref/classifier_test_acc": evaluator.classifier_meta.get("test_acc")}
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
-                    "final": final, "mean": mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id})
+                    "final": final, "mean": mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
+                    "classifier": evaluator.classifier_record() if evaluator is not None else {}})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 from gan import classifier
 from gan.config import RunConfig, apply_overrides
-from gan.data import ImageSet
+from gan.data import ImageSet, load_split
+from gan.errors import UserError
 
 
 def _cfg(tmp_path, *overrides: str) -> RunConfig:
@@ -53,9 +59,159 @@ def test_unreadable_cache_is_rebuilt(tmp_path):
     path = tmp_path / "gan_cache" / "classifier-fake512-32px-v1.pt"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="unreadable classifier cache"):
+    with pytest.warns(UserWarning, match="classifier cache .* training it again"):
         _, meta = classifier.load_classifier(cfg.data)
     assert torch.load(path, weights_only=True)["meta"]["test_acc"] == meta["test_acc"]
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == meta["sha256"]
+
+
+########################################################################################
+# the cache proves what it is: identity + sha256 beside the weights, accuracy measured on load
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A good `fake` classifier cache (weights + identity JSON), trained once for this module."""
+    cache = tmp_path_factory.mktemp("good_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GAN_CACHE_DIR", str(cache))
+        net, meta = classifier.load_classifier(_cfg(tmp_path_factory.mktemp("d")).data)
+    return cache, net, meta
+
+
+def _seed_cache(trained, tmp_path) -> Path:
+    """Copy the good pair into this test's cache dir (GAN_CACHE_DIR, conftest); returns the weights' path."""
+    cache, _, _ = trained
+    dst = tmp_path / "gan_cache"
+    dst.mkdir(exist_ok=True)
+    for name in ("classifier-fake512-32px-v1.pt", "classifier-fake512-32px-v1.json"):
+        shutil.copy(cache / name, dst / name)
+    return dst / "classifier-fake512-32px-v1.pt"
+
+
+def _count_training(monkeypatch, trained) -> list:
+    """Replace training by a call counter returning the good net (so a retrain costs nothing)."""
+    calls = []
+
+    def fake_training(train, test, epochs, device="cpu", **kwargs):
+        calls.append(epochs)
+        return copy.deepcopy(trained[1]), {"test_acc": 1.0, "train_time_s": 0.0, "epochs": epochs}
+
+    monkeypatch.setattr(classifier, "train_classifier", fake_training)
+    return calls
+
+
+def _random_weights(seed: int = 7) -> dict:
+    torch.manual_seed(seed)
+    return classifier.build_classifier(1).state_dict()
+
+
+def test_good_cache_is_used_and_its_accuracy_measured_not_read(trained, tmp_path, monkeypatch):
+    path = _seed_cache(trained, tmp_path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    record["test_acc"] = 0.123  # what the file claims is not what is reported
+    path.with_suffix(".json").write_text(json.dumps(record))
+    calls = _count_training(monkeypatch, trained)
+    net, meta = classifier.load_classifier(_cfg(tmp_path).data)
+    assert calls == []
+    assert meta["sha256"] == trained[2]["sha256"] == classifier.state_hash(net.state_dict())
+    assert meta["test_acc"] == classifier.accuracy(net, *_test_split(tmp_path)) and meta["test_acc"] >= 0.5
+    assert meta["test_acc_when_trained"] == 0.123 and meta["test_acc_s"] > 0
+    assert meta["n_train"] == 512 and meta["n_test"] == 128 and meta["dataset"] == "fake"
+
+
+def _test_split(tmp_path):
+    split = load_split(_cfg(tmp_path).data, train=False)
+    return split.images, split.labels
+
+
+def test_foreign_weights_without_identity_are_retrained_not_used(trained, tmp_path, monkeypatch):
+    path = _seed_cache(trained, tmp_path)
+    path.with_suffix(".json").unlink()
+    torch.save({"state_dict": _random_weights(), "meta": trained[2]}, path)  # right shape, claims to be good
+    calls = _count_training(monkeypatch, trained)
+    with pytest.warns(UserWarning, match="has no identity file"):
+        net, meta = classifier.load_classifier(_cfg(tmp_path).data)
+    assert calls == [classifier.EPOCHS["fake"]]
+    assert meta["sha256"] == trained[2]["sha256"] != classifier.state_hash(_random_weights())
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == trained[2]["sha256"]
+
+
+def test_random_weights_with_a_valid_identity_are_refused_by_measured_accuracy(trained, tmp_path, monkeypatch):
+    path = _seed_cache(trained, tmp_path)
+    weights = _random_weights()
+    torch.save({"state_dict": weights, "meta": trained[2]}, path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    record["sha256"] = classifier.state_hash(weights)  # a consistent pair: only its accuracy gives it away
+    path.with_suffix(".json").write_text(json.dumps(record))
+    calls = _count_training(monkeypatch, trained)
+    with pytest.warns(UserWarning, match=r"reaches only 0\.\d+ test accuracy \(below 0\.50 for fake\)"):
+        _, meta = classifier.load_classifier(_cfg(tmp_path).data)
+    assert len(calls) == 1 and meta["sha256"] == trained[2]["sha256"]
+
+
+@pytest.mark.parametrize("field,value,why", [("n_test", 999, "another n_test"), ("dataset", "mnist", "another dataset"),
+                                             ("widths", [16, 32, 64], "another widths"),
+                                             ("sha256", "0" * 64, "does not match the sha256")])
+def test_identity_mismatch_is_retrained(trained, tmp_path, monkeypatch, field, value, why):
+    path = _seed_cache(trained, tmp_path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    (record if field == "sha256" else record["identity"])[field] = value
+    path.with_suffix(".json").write_text(json.dumps(record))
+    calls = _count_training(monkeypatch, trained)
+    with pytest.warns(UserWarning, match=why):
+        classifier.load_classifier(_cfg(tmp_path).data)
+    assert len(calls) == 1
+
+
+def test_a_classifier_trained_below_the_threshold_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(classifier.MIN_TEST_ACC, "fake", 1.01)
+    monkeypatch.setitem(classifier.EPOCHS, "fake", 1)
+    with pytest.raises(UserError, match=r"reached only .* test accuracy \(below 1\.01\)"):
+        classifier.load_classifier(_cfg(tmp_path).data)
+    assert sorted(p.name for p in (tmp_path / "gan_cache").iterdir()) == ["classifier-fake512-32px-v1.pt.lock"]
+
+
+def test_ctrl_c_while_training_leaves_no_cache_and_says_what_to_run(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classifier, "train_classifier", interrupted)
+    with pytest.raises(classifier.Interrupted, match="rerun the same command"):
+        classifier.load_classifier(_cfg(tmp_path).data)
+    assert sorted(p.name for p in (tmp_path / "gan_cache").iterdir()) == ["classifier-fake512-32px-v1.pt.lock"]
+
+
+def test_ctrl_c_while_writing_the_cache_leaves_nothing_usable(trained, tmp_path, monkeypatch):
+    _count_training(monkeypatch, trained)
+    real_save = torch.save
+
+    def save_then_stop(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)  # the temp file is complete ...
+        raise KeyboardInterrupt  # ... and Ctrl-C lands before the renames
+
+    monkeypatch.setattr(classifier.torch, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        classifier.load_classifier(_cfg(tmp_path).data)
+    assert sorted(p.name for p in (tmp_path / "gan_cache").iterdir()) == ["classifier-fake512-32px-v1.pt.lock"]
+
+
+def test_ctrl_c_during_the_classifier_exits_130_with_the_next_step(tmp_path, monkeypatch, capsys):
+    from conftest import TINY
+    from gan import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classifier, "train_classifier", interrupted)
+    code = cli.main(["train", *TINY, f"data.root={tmp_path / 'data'}", "eval.enabled=true", "train.steps=2",
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: stopped while training the fake quality classifier (nothing was cached); "
+        "rerun the same command: the classifier is trained again")
+    assert not (tmp_path / "run" / "checkpoints").exists()  # so the same command starts the run afresh
 
 
 def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypatch):
@@ -63,6 +219,7 @@ def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypat
     tiny = ImageSet(torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=g), torch.arange(16) % 10, 10)
     monkeypatch.setattr(classifier, "load_split", lambda cfg, train, device="cpu": tiny)
     monkeypatch.setitem(classifier.EPOCHS, "cifar10", 1)
+    monkeypatch.setitem(classifier.MIN_TEST_ACC, "cifar10", 0.0)  # 16 random images: chance accuracy
     net, meta = classifier.load_classifier(_cfg(tmp_path, "data.name=cifar10", "data.image_size=64").data)
     assert meta["nc"] == 3 and meta["image_size"] == 64 and meta["path"].endswith("classifier-cifar10-64px-v1.pt")
     assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10)
