@@ -22,7 +22,7 @@ import yaml
 from gan.activations import parse_activation
 from gan.errors import UserError
 
-DATASETS = ("mnist", "mnist5k", "fashion_mnist", "cifar10", "fake")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
 D_NORMS = ("batch", "none", "spectral", "layer")
 
 
