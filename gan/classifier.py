@@ -85,7 +85,7 @@ ARCHS: dict[int, dict[str, Any]] = {
     1: {"widths": (32, 64, 128), "convs_per_block": 1, "augment": False},
     3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
 }
-EPOCHS = {"mnist": 3, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
+EPOCHS = {"mnist": 3, "mnist5k": 15, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
 TRAIN_SEED, TRAIN_BATCH = 0, 128  # part of the cache identity: another recipe is another classifier
 # Lowest test accuracy at which a classifier's features are trusted (measured on every load). Set well below
 # what the recipe reaches (Fashion-MNIST 0.91, README) and far above chance (0.10, e.g. random weights), so only

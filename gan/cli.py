@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(fn=_cmd_sweep)
 
     d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
-    d.add_argument("name", choices=["mnist", "fashion_mnist", "cifar10", "fake"], help="dataset")
+    d.add_argument("name", choices=["mnist", "mnist5k", "fashion_mnist", "cifar10", "fake"], help="dataset")
     d.add_argument("--root", default="data", help="data directory (default: data)")
     d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
     d.set_defaults(fn=_cmd_data)

@@ -22,14 +22,14 @@ import yaml
 from gan.activations import parse_activation
 from gan.errors import UserError
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "fashion_mnist"  # mnist | fashion_mnist | cifar10 | fake
+    name: str = "fashion_mnist"  # mnist | mnist5k | fashion_mnist | cifar10 | fake
     root: str = "data"  # where datasets are looked for / prepared
     image_size: int = 32  # 32 (native, MNIST-family padded 28->32) or 64 (reference DCGAN size)
     download: bool = False  # allow torchvision to download when nothing is found locally

