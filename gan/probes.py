@@ -155,9 +155,11 @@ def _layer(pres: list[torch.Tensor], grads: list[torch.Tensor | None], cache: di
     cmaxs = [channel_max(p) for p in pres]  # (C,) per call
     gini_parts: list[torch.Tensor] = []
     if ranked:
-        a = torch.cat(g_rows) if len(g_rows) > 1 else g_rows[0]  # (2B, M) or (B, M)
-        if gini_max is not None and a.numel() > gini_max:
-            a = a.gather(1, positions(a.shape[0], a.shape[1], max(1, gini_max // a.shape[0]), a.device, cache))
+        n, m = sum(sizes), g_rows[0].shape[1]
+        if gini_max is not None and n * m > gini_max:  # each sample keeps its own fixed gini_max // n positions
+            index = positions(n, m, max(1, gini_max // n), g_rows[0].device, cache).split(sizes)
+            g_rows = [r.gather(1, i) for r, i in zip(g_rows, index)]
+        a = torch.cat(g_rows) if len(g_rows) > 1 else g_rows[0]  # (2B, M') or (B, M')
         gini_parts = list(gini_rows(a.to(F64 if a.dtype == F64 else torch.float32).abs(), cache).split(sizes))
     n_all = float(sum(p.numel() for p in pres))
     parts = {"": (sum(negs), n_all, torch.stack(cmaxs).amax(0), sum(zeros), torch.cat(hoyers),
