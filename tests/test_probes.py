@@ -487,3 +487,17 @@ def test_data_view_runs_every_twentieth_probe_and_on_the_last():
     assert [s for s in range(50, 3001, 50) if data_view_due(s, 50, 3000)] == [1000, 2000, 3000]
     assert [s for s in range(50, 1001, 50) if data_view_due(s, 50, 1000)] == [1000]  # the quick study
     assert [s for s in range(100, 1101, 100) if data_view_due(s, 100, 1150)] == [1100]  # the last probe
+
+
+def test_hoyer_panels_draw_the_gaussian_reference_line():
+    from matplotlib.figure import Figure
+
+    from gan.figures import _reference
+
+    ax_h, ax_v, ax_other = Figure().subplots(1, 3)
+    _reference(ax_h, "probe/input_grad/hoyer")
+    _reference(ax_v, "mean/probe/D/grad_hoyer", "x")
+    _reference(ax_other, "probe/D/dead_frac")
+    assert [tuple(line.get_ydata()) for line in ax_h.get_lines()] == [(sparsity.GAUSSIAN_HOYER,) * 2]
+    assert [tuple(line.get_xdata()) for line in ax_v.get_lines()] == [(sparsity.GAUSSIAN_HOYER,) * 2]
+    assert ax_other.get_lines() == []
