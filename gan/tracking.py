@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.config import RunConfig, config_to_dict, run_name
-from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, repair_tail, write_json_atomic
+from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, json_safe, repair_tail, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Tracker:
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
         self._last_grid: Any = None
+        self._nonfinite: dict[str, int] = {}  # key -> first step it was NaN / inf (null in metrics.jsonl)
         self._saved_env: dict[str, str | None] = {}
         self.mode = "disabled"
         if not enabled:  # a non-zero DDP rank: nothing is written at all
@@ -160,7 +162,10 @@ class Tracker:
         if not self.enabled:
             return
         rec = {STEP_KEY: int(step), **{k: _number(k, v) for k, v in row.items() if k != STEP_KEY}}
-        self._file.write(json.dumps(rec) + "\n")
+        for k, v in rec.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                self._nonfinite.setdefault(k, int(step))
+        self._file.write(json.dumps(json_safe(rec), allow_nan=False) + "\n")  # NaN -> null: strict JSON
         self._file.flush()
         self._wb(lambda: self._run.log(rec))
 
@@ -197,6 +202,8 @@ class Tracker:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        if self._nonfinite:  # why metrics.jsonl holds nulls: {key: first step it was NaN / inf}
+            summary = {**summary, "nonfinite": dict(self._nonfinite)}
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         if self._run is not None:
             self._wb(self._finish_wandb, summary)
