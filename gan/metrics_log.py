@@ -2,13 +2,15 @@
 
 One JSON row per logged step (`{"step": N, ...}`), appended and flushed as training goes; a crash
 can only tear the last line, which `repair_tail` fixes before the next append. summary.json is
-written atomically at the end of a run.
+written atomically at the end of a run. Both are strict JSON: a non-finite value (a diverged loss) is
+written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfinite` names the keys.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,17 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
+
+
+def json_safe(obj: Any) -> Any:
+    """obj with every NaN / inf float (at any depth) replaced by None: strict JSON readers reject bare NaN."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def repair_tail(path: Path) -> None:
@@ -38,7 +51,7 @@ def repair_tail(path: Path) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of metrics.jsonl (a torn last line is dropped; a damaged line inside is skipped with a warning)."""
+    """Rows of metrics.jsonl, null read back as NaN (a torn last line is dropped; a damaged one inside is skipped)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
@@ -48,7 +61,8 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
+            rows.append({k: math.nan if v is None else v for k, v in row.items()} if isinstance(row, dict) else row)
         except ValueError:
             if i < len(lines) - 1:
                 log.warning("%s line %d is not JSON; skipped", path, i + 1)
@@ -63,7 +77,7 @@ def truncate_metrics(run_dir: str | Path, step: int) -> int:
     rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
     tmp = path.with_suffix(".jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
+        f.writelines(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in rows)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -74,7 +88,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     """JSON to `path` via a fsynced temp file and a rename: a reader sees the old file or the new one, whole."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        plain = json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        json.dump(json_safe(plain), f, indent=2, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -290,12 +290,25 @@ def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+EVAL_MAY_CHANGE = ("data.root", "data.download")  # where the same dataset is found; not what was trained
+
+
+def _refuse_trained_overrides(overrides: list[str]) -> None:
+    """model.* / data.* would score the weights in another network or against another dataset: refuse them."""
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.split(".")[0] in ("model", "data") and key not in EVAL_MAY_CHANGE:
+            raise UserError(f"gan eval cannot override '{key}': it changes what the run was trained as; "
+                            "pass only eval.*, train.device, train.precision or data.root overrides")
+
+
 def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     """`gan eval DIR [key=value ...]`: metrics of DIR/checkpoints/last.pt, printed and written to DIR/eval.json."""
     from gan.checkpoint import find_checkpoint, load_checkpoint
     from gan.config import apply_overrides, config_from_dict, config_to_dict
     from gan.models import build_models
 
+    _refuse_trained_overrides(list(overrides or []))
     ckpt_path = find_checkpoint(run_dir)
     run_dir = Path(run_dir) if Path(run_dir).is_dir() else ckpt_path.parent.parent
     ckpt = load_checkpoint(ckpt_path)

@@ -75,10 +75,7 @@ def load_study(path: str | Path) -> StudySpec:
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise UserError(f"study file '{path}': 'overrides' must map config keys to values")
-    base = raw.get("base")
-    if base is not None and not Path(base).is_file():
-        raise UserError(f"study file '{path}': base config '{base}' does not exist (paths are relative to "
-                        "the directory `gan study` runs in)")
+    base = _resolve_base(path, raw.get("base"))
     spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes)
     if spec.name in (".", "..") or not all(c.isalnum() or c in "._:-" for c in spec.name):
         raise UserError(f"study file '{path}': study name '{spec.name}' may only hold letters, digits, '.', '_', "
@@ -90,6 +87,24 @@ def load_study(path: str | Path) -> StudySpec:
         raise UserError(f"study file '{path}': two runs would share the folder '{twice}' (axis values that differ "
                         "only in characters a folder name cannot hold); make the values distinct")
     return dataclasses.replace(spec, runs=tuple(runs))
+
+
+def _resolve_base(study_file: Path, base: Any) -> str | None:
+    """`base:` from the current directory, else from the study file's folder or the nearest one above it.
+
+    So `configs/study/tiny.yaml` (base `configs/fake.yaml`) runs from any directory; which file was used is said.
+    """
+    if base is None or Path(str(base)).is_file():
+        return None if base is None else str(base)
+    folder = study_file.resolve().parent
+    for above in (folder, *folder.parents):
+        if (above / str(base)).is_file():
+            found = above / str(base)
+            print(f"study file '{study_file}': base config '{base}' is not in the current directory; "
+                  f"using '{found}' (found from the study file's folder)", file=sys.stderr)
+            return str(found)
+    raise UserError(f"study file '{study_file}': base config '{base}' does not exist, neither from the current "
+                    f"directory nor from '{folder}' or a folder above it; fix the path")
 
 
 def _as_overrides(settings: dict[str, Any]) -> list[str]:

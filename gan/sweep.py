@@ -1,13 +1,15 @@
 """`gan sweep`: our sweep YAML (W&B's format plus `base`) -> a validated W&B grid sweep, printed.
 
-Agents on many machines then run `gan train BASE key=value ...`. Nothing here imports wandb:
-rendering an agent's command line and registering the sweep with W&B (`--create`) live in
-gan/tracking.py.
+Agents on many machines then run `gan train BASE key=value ...`. Also here: rendering an agent's
+command line and registering the sweep with W&B (`--create`). The two bare W&B calls that needs
+come from gan/tracking.py, the only module that imports wandb.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 
 from gan.config import apply_overrides, load_config
 from gan.errors import UserError
-from gan.tracking import agent_command_line, create_sweep
+from gan.tracking import wandb_api_and_sweep, wandb_sweep_macros
 
 
 def _sweep_path(sweep_yaml: str) -> Path:
@@ -65,6 +67,57 @@ def load_sweep(sweep_yaml: str) -> dict[str, Any]:
             except UserError as err:
                 raise UserError(f"sweep file '{path}': {err}") from None
     return sweep
+
+
+########################################################################################
+# the W&B side: an agent's command line, registering the sweep
+
+def agent_command_line(sweep_cfg: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """The argv a `wandb agent` builds for one parameter set: W&B's own macro rendering where available."""
+    macros = wandb_sweep_macros(params)
+    if macros is None:  # same rendering as wandb 0.31 (f"{param}={value}")
+        macros = {"args": [f"--{k}={v}" for k, v in params.items()],
+                  "args_no_hyphens": [f"{k}={v}" for k, v in params.items()]}
+    macros.update(env=["/usr/bin/env"], interpreter=["python"], program=[str(sweep_cfg.get("program", ""))])
+    argv: list[str] = []
+    for c in map(str, sweep_cfg["command"]):
+        if c.startswith("${") and c.endswith("}"):
+            argv += macros.get(c[2:-1]) or []
+        else:
+            argv.append(c)
+    return argv
+
+
+def create_sweep(cfg: dict[str, Any]) -> str:
+    """Register a sweep from `gan.sweep.load_sweep` with W&B; returns `ENTITY/PROJECT/SWEEP_ID` for `wandb agent`."""
+    entity, project = cfg.get("entity"), cfg["project"]
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        raise UserError("--create needs W&B online, but WANDB_MODE is set to "
+                        f"'{os.environ['WANDB_MODE']}'; unset it, or drop --create to print the sweep")
+    try:
+        api, wandb_sweep = wandb_api_and_sweep()
+    except ImportError:
+        raise UserError("--create needs the wandb package; pip install wandb") from None
+    except Exception:  # noqa: BLE001 - wandb raises UsageError without a key
+        raise UserError("--create needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+                        "(or drop --create to print the sweep)") from None
+    result: dict[str, Any] = {}
+
+    def _create() -> None:
+        try:
+            result["id"] = wandb_sweep({k: v for k, v in cfg.items() if k != "entity"}, entity=entity, project=project)
+        except BaseException as err:  # noqa: BLE001
+            result["err"] = err
+
+    worker = threading.Thread(target=_create, daemon=True)  # W&B retries a dead network for a long time
+    worker.start()
+    worker.join(120)
+    if "id" not in result:
+        why = f"{type(result['err']).__name__}: {str(result['err']).splitlines()[0][:150]}" if "err" in result \
+            else "no answer within 120 s"
+        raise UserError(f"could not create the sweep on W&B ({why}); check the network and `wandb login`")
+    entity = entity or getattr(api, "default_entity", None) or "ENTITY"
+    return f"{entity}/{project}/{result['id']}"
 
 
 def grid_points(sweep_cfg: dict[str, Any]) -> list[dict[str, Any]]:

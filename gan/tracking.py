@@ -2,26 +2,25 @@
 
 The only module that imports wandb (lazily, so `track.wandb=disabled` costs nothing). A W&B failure
 never stops training: the first exception from wandb logs one warning and switches W&B off for the
-run, while `metrics.jsonl` carries on. Also here, as the parts that need wandb: reading a run's .wandb
-log back, rendering a sweep agent's command line and creating a sweep on W&B, dashboards. The
-metrics.jsonl / summary.json files themselves are gan/metrics_log.py; the sweep file is gan/sweep.py.
+run, while `metrics.jsonl` carries on. Besides the Tracker, only the two bare W&B calls that `gan sweep`
+needs live here, so the wandb import stays in one file. Elsewhere: the metrics.jsonl / summary.json files
+(gan/metrics_log.py), sweeps (gan/sweep.py), reading a .wandb log back (gan/wandb_history.py),
+dashboards (gan/dashboard.py, through the separate wandb-workspaces package).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from gan.config import RunConfig, config_to_dict, run_name
-from gan.errors import UserError
-from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, repair_tail, write_json_atomic
+from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, json_safe, repair_tail, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,7 @@ class Tracker:
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
         self._last_grid: Any = None
+        self._nonfinite: dict[str, int] = {}  # key -> first step it was NaN / inf (null in metrics.jsonl)
         self._saved_env: dict[str, str | None] = {}
         self.mode = "disabled"
         if not enabled:  # a non-zero DDP rank: nothing is written at all
@@ -162,7 +162,10 @@ class Tracker:
         if not self.enabled:
             return
         rec = {STEP_KEY: int(step), **{k: _number(k, v) for k, v in row.items() if k != STEP_KEY}}
-        self._file.write(json.dumps(rec) + "\n")
+        for k, v in rec.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                self._nonfinite.setdefault(k, int(step))
+        self._file.write(json.dumps(json_safe(rec), allow_nan=False) + "\n")  # NaN -> null: strict JSON
         self._file.flush()
         self._wb(lambda: self._run.log(rec))
 
@@ -199,6 +202,8 @@ class Tracker:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        if self._nonfinite:  # why metrics.jsonl holds nulls: {key: first step it was NaN / inf}
+            summary = {**summary, "nonfinite": dict(self._nonfinite)}
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         if self._run is not None:
             self._wb(self._finish_wandb, summary)
@@ -223,132 +228,22 @@ class Tracker:
         run.finish(exit_code=0 if summary.get("status", "completed") == "completed" else 1)
 
 
-########################################################################################
-# reading a run's own .wandb log back (offline or online runs both keep one locally)
-
-def wandb_run_dirs(run_dir: str | Path) -> list[Path]:
-    """`<run_dir>/wandb/{offline-,}run-<time>-<id>` folders in start order (a resume adds one)."""
-    found = [p for p in (Path(run_dir) / "wandb").glob("*run-*") if p.is_dir() and not p.is_symlink()
-             and p.name.split("run-", 1)[0] in ("", "offline-")]
-    return sorted(found, key=lambda p: p.name.split("run-", 1)[1])
-
-
-def read_wandb_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every history row W&B recorded, in order, via `wandb leet inspect --json` (wandb >= 0.31).
-
-    Keys come back dot-flattened (an image is `samples._type`, `samples.path`, ...); media paths
-    are made absolute. Each row also gets `_part`: which run folder (0, 1 after a resume, ...) it is from.
-    """
-    rows: list[dict[str, Any]] = []
-    env = {**os.environ, "WANDB_DIR": str(run_dir), "WANDB_ERROR_REPORTING": "false"}
-    for part, d in enumerate(wandb_run_dirs(run_dir)):
-        out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(d)],
-                             capture_output=True, text=True, timeout=300, env=env)
-        if out.returncode != 0:
-            raise RuntimeError(f"`wandb leet inspect` failed on {d}: {out.stderr.strip()[:300]}")
-        for line in out.stdout.splitlines():
-            rec = json.loads(line) if line.startswith("{") else {}
-            if rec.get("type") != "history":
-                continue
-            item = rec["history"]["item"]
-            for k, v in item.items():
-                if k.endswith(".path") and isinstance(v, str) and (d / "files" / v).exists():
-                    item[k] = str(d / "files" / v)
-            rows.append({**item, "_part": part})
-    return rows
 
 
 ########################################################################################
-# sweeps: the W&B side of `gan sweep` (reading and checking the sweep file is gan/sweep.py)
+# the two W&B calls of `gan sweep` (the sweep logic and its messages are gan/sweep.py)
 
-def agent_command_line(sweep_cfg: dict[str, Any], params: dict[str, Any]) -> list[str]:
-    """The argv a `wandb agent` builds for one parameter set: W&B's own macro rendering where available."""
+def wandb_sweep_macros(params: dict[str, Any]) -> dict[str, list[str]] | None:
+    """W&B's own rendering of a parameter set into `${args}` / `${args_no_hyphens}`; None without wandb."""
     try:
         from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
-
-        macros = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
-    except ImportError:  # same rendering as wandb 0.31 (f"{param}={value}")
-        macros = {"args": [f"--{k}={v}" for k, v in params.items()],
-                  "args_no_hyphens": [f"{k}={v}" for k, v in params.items()]}
-    macros.update(env=["/usr/bin/env"], interpreter=["python"], program=[str(sweep_cfg.get("program", ""))])
-    argv: list[str] = []
-    for c in map(str, sweep_cfg["command"]):
-        if c.startswith("${") and c.endswith("}"):
-            argv += macros.get(c[2:-1]) or []
-        else:
-            argv.append(c)
-    return argv
-
-
-def create_sweep(cfg: dict[str, Any]) -> str:
-    """Register a sweep from `gan.sweep.load_sweep` with W&B; returns `ENTITY/PROJECT/SWEEP_ID` for `wandb agent`."""
-    entity, project = cfg.get("entity"), cfg["project"]
-    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
-        raise UserError("--create needs W&B online, but WANDB_MODE is set to "
-                        f"'{os.environ['WANDB_MODE']}'; unset it, or drop --create to print the sweep")
-    try:
-        import wandb
     except ImportError:
-        raise UserError("--create needs the wandb package; pip install wandb") from None
-    try:
-        api = wandb.Api(timeout=30)
-    except Exception:  # noqa: BLE001 - wandb raises UsageError without a key
-        raise UserError("--create needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
-                        "(or drop --create to print the sweep)") from None
-    result: dict[str, Any] = {}
-
-    def _create() -> None:
-        try:
-            result["id"] = wandb.sweep({k: v for k, v in cfg.items() if k != "entity"}, entity=entity, project=project)
-        except BaseException as err:  # noqa: BLE001
-            result["err"] = err
-
-    worker = threading.Thread(target=_create, daemon=True)  # W&B retries a dead network for a long time
-    worker.start()
-    worker.join(120)
-    if "id" not in result:
-        why = f"{type(result['err']).__name__}: {str(result['err']).splitlines()[0][:150]}" if "err" in result \
-            else "no answer within 120 s"
-        raise UserError(f"could not create the sweep on W&B ({why}); check the network and `wandb login`")
-    entity = entity or getattr(api, "default_entity", None) or "ENTITY"
-    return f"{entity}/{project}/{result['id']}"
+        return None
+    return create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
 
 
-########################################################################################
-# optional: a saved W&B workspace with the panels that answer the question
+def wandb_api_and_sweep() -> tuple[Any, Any]:
+    """(wandb.Api(timeout=30), wandb.sweep); ImportError without wandb, wandb's own error without a key."""
+    import wandb
 
-def dashboard(project: str, entity: str | None) -> int:
-    """Create a workspace view (needs `pip install wandb-workspaces`, an API key and network); 2 if it cannot."""
-    if resolve_mode("auto") != "online":
-        print("error: a W&B dashboard needs W&B online (set WANDB_API_KEY, unset WANDB_MODE); "
-              "offline runs are viewed after `wandb sync`", file=sys.stderr)
-        return 2
-    try:
-        import wandb_workspaces.reports.v2 as wr
-        import wandb_workspaces.workspaces as ws
-    except ImportError:
-        print("error: the dashboard needs the optional package wandb-workspaces; pip install wandb-workspaces",
-              file=sys.stderr)
-        return 2
-
-    def line(y: str) -> Any:
-        return wr.LinePlot(x=STEP_KEY, y=[y], title=y, groupby_aggfunc="mean", groupby_rangefunc="stddev")
-
-    sections = [
-        ws.Section(name="Gradient sparsity and dead units", is_open=True, panels=[
-            line("probe/input_grad/hoyer"), line("probe/input_grad/zero_frac"), line("probe/D/dead_frac"),
-            line("probe/D/grad_zero_frac")]),
-        ws.Section(name="Sample quality", is_open=True, panels=[line("quality/fcd"), line("quality/modes_covered")]),
-        ws.Section(name="Samples", is_open=True, panels=[wr.MediaBrowser(media_keys=["samples"])]),
-        ws.Section(name="Losses", is_open=False, panels=[line("loss/D"), line("loss/G"), line("D/real_prob"),
-                                                          line("D/fake_prob")]),
-    ]
-    try:
-        view = ws.Workspace(name="LeakyReLU vs ReLU", entity=entity, project=project, sections=sections,
-                            settings=ws.WorkspaceSettings(x_axis=STEP_KEY),
-                            runset_settings=ws.RunsetSettings(groupby=[ws.Config("model.d_act")])).save()
-    except Exception as err:  # noqa: BLE001
-        print(f"error: could not save the workspace ({type(err).__name__}: {str(err)[:150]})", file=sys.stderr)
-        return 2
-    print(f"workspace: {view.url}")
-    return 0
+    return wandb.Api(timeout=30), wandb.sweep

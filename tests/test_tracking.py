@@ -1,5 +1,5 @@
-"""gan/tracking.py, metrics_log.py, sweep.py: metrics.jsonl and W&B offline runs agree, W&B failures never stop
-logging, sweeps render.
+"""gan/tracking.py, metrics_log.py, sweep.py, wandb_history.py, dashboard.py: metrics.jsonl and W&B offline runs
+agree, W&B failures never stop logging, sweeps render, only tracking.py imports wandb.
 
 Every W&B run here is offline inside tmp_path (conftest points WANDB_* at tmp dirs); nothing reaches the network.
 """
@@ -18,13 +18,14 @@ import torch
 import yaml
 from PIL import Image
 
-from gan import tracking
+from gan import dashboard
 from gan.cli import build_parser, main
 from gan.config import RunConfig, apply_overrides, load_config
 from gan.errors import UserError
 from gan.metrics_log import read_metrics, truncate_metrics
-from gan.sweep import grid_points, load_sweep, sweep
-from gan.tracking import Tracker, agent_command_line, read_wandb_history, resolve_mode, wandb_run_dirs
+from gan.sweep import agent_command_line, grid_points, load_sweep, sweep
+from gan.tracking import Tracker, resolve_mode
+from gan.wandb_history import read_wandb_history, wandb_run_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"  # 40 chars like a real key; offline only, never synced
@@ -263,10 +264,28 @@ def test_sweep_create_without_key_is_one_sentence(tmp_path, monkeypatch, capsys)
 
 
 def test_dashboard_offline_or_without_package_is_one_message(monkeypatch, capsys):
-    assert tracking.dashboard("gan-activations", None) == 2  # conftest: WANDB_MODE=disabled
+    assert dashboard.dashboard("gan-activations", None) == 2  # conftest: WANDB_MODE=disabled
     assert "needs W&B online" in capsys.readouterr().err
     monkeypatch.delenv("WANDB_MODE")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)  # safe: the import fails before anything goes online
     monkeypatch.setitem(sys.modules, "wandb_workspaces", None)
-    assert tracking.dashboard("gan-activations", None) == 2
+    assert dashboard.dashboard("gan-activations", None) == 2
     assert "pip install wandb-workspaces" in capsys.readouterr().err
+
+
+########################################################################################
+# one module owns the wandb dependency
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return {n.split(".")[0] for n in names}
+
+
+def test_only_tracking_imports_wandb_and_only_dashboard_wandb_workspaces():
+    importers = {p.name: _imported_modules(p) for p in sorted((REPO / "gan").glob("*.py"))}
+    assert [n for n, mods in importers.items() if "wandb" in mods] == ["tracking.py"]
+    assert [n for n, mods in importers.items() if "wandb_workspaces" in mods] == ["dashboard.py"]
