@@ -1,33 +1,38 @@
-"""The eight claims of DESIGN.md tested on a study's results: one ClaimResult per (claim, metric).
+"""The eight claims of DESIGN.md tested on a study's results: one primary test per claim, the rest descriptive.
 
-Rules (the report prints them under the claims table; CIs, pairing and verdicts are gan/stats.py's):
-- An arm is a value of `model.d_act`. Claims 1-3 and 6 compare "relu" with one LeakyReLU arm: slope 0.2
-  when the study has it, else the slope closest to 0.2. Effects are LeakyReLU minus ReLU.
-- Runs are paired by every axis of the study except the ones being compared (train.seed, data.name, ...).
-- Verdict: `stats.verdict` on the paired effect in the claimed direction; "not tested" when the study lacks
-  the axis values or the metric column. Claims 4 and 7 use the special rules written in their `detail`.
+Rules (in plain words under the report's claims table and in the README; the tests are gan/stats.py's):
+- An arm is a value of `model.d_act`, parsed by the activation registry (gan/activations.py). Claims 1-6 and
+  8 compare "relu" with one LeakyReLU arm: slope 0.2 when the study has it, else the slope closest to 0.2.
+- Each claim has ONE primary metric, fixed here (PRIMARY); it alone gets a p-value and an outcome. Other
+  metrics are descriptive: effect and 95% CI, no outcome.
+- Margins (the smallest effect worth having) are fixed before the data: MARGINS, overridable per claim in
+  the study YAML (`margins: {2: 0.05}`); ratio claims take a fraction (0.10 = +-10% of the ratio).
+- Holm's correction runs over the primary p-values of the claims the study tests.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats as sps
 
-from gan.stats import (ACT, MIN_PAIRS, Estimate, Results, bootstrap_mean, cell_means, interaction, is_finite,
-                       matches, paired_difference, verdict)
+from gan.activations import parse_activation
+from gan.derived import half2_column, tail_log_column
+from gan.errors import UserError
+from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm, interaction, is_finite,
+                       matches, paired_difference, paired_test, pairs_needed)
 
 NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
 RELU = "relu"
 DEFAULT_SLOPE = 0.2
-ALPHA = 0.05  # Friedman test level for claim 7
-EQUIV_MARGIN_REL = 0.10  # claim 4: leaky@ndf/2 may be at most 10% of relu@ndf's mean FCD worse
-FCD, FID = "final/quality/fcd", "final/quality/fid"  # fid with eval.features=inception
+LOG_FCD, LOG_FID = tail_log_column("quality/fcd"), tail_log_column("quality/fid")
+HOYER, DEAD, DEAD_EVAL = (half2_column(k) for k in ("probe/input_grad/hoyer", "probe/D/dead_frac",
+                                                    "probe/D/dead_frac_eval"))
+STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
+STEP_MS_KEYS = ("median/perf/step_ms", "final/perf/step_ms")  # descriptive only (runs share the CPU)
 
 CLAIMS = {
     1: "LeakyReLU in D gives G denser gradients",
@@ -37,200 +42,321 @@ CLAIMS = {
     5: "The benefit of LeakyReLU grows with D's depth",
     6: "LeakyReLU costs more compute",
     7: "The LeakyReLU slope matters",
-    8: "The gap depends on D's normalization (and learning rate)",
+    8: "The gap depends on D's normalization",
 }
+# default margins, in the claim's units: absolute for 1 and 3, a fraction of the ratio for the others
+MARGINS = {1: 0.01, 2: 0.10, 3: 0.01, 4: 0.10, 5: 0.10, 6: 0.03, 7: 0.10, 8: 0.10}
+LOG_SCALE = {2, 4, 5, 6, 7, 8}  # effects on log FCD / log step time, printed back-transformed as ratios
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """One claim tested on one metric: the effect, its 95% CI, the number of pairs and the verdict."""
+    """One claim on one metric. Primary rows carry p, Holm p and an outcome; descriptive rows only the CI."""
 
     number: int
     text: str
     metric: str
-    effect: float
-    ci_low: float
-    ci_high: float
-    n_pairs: int
-    verdict: str  # supported | contradicted | inconclusive | not tested
+    verdict: str  # supported | contradicted [, below the margin] | equivalent | inconclusive | not tested | ...
     detail: str
+    test: PairedTest | None = None
+    primary: bool = True
+    log: bool = False  # effect is on the log scale: read exp(effect) as a ratio
+    baseline: float = math.nan  # the reference arm's mean (linear scale), for "% of baseline"
+    p: float = math.nan  # raw primary p
+    p_adjusted: float = math.nan  # Holm
+    needed: int | None = None  # pairs for 80% power at the margin (Holm's first-step level)
+    direction: str = "less"
+    control: str | None = None  # claim 4: "non-inferior" | "not shown non-inferior" | None (no control pairs)
+
+    @property
+    def n_pairs(self) -> int:
+        return self.test.n if self.test else 0
+
+    @property
+    def effect(self) -> float:
+        return self._show(self.test.mean) if self.test else math.nan
+
+    @property
+    def ci_low(self) -> float:
+        return self._show(self.test.ci_low) if self.test else math.nan
+
+    @property
+    def ci_high(self) -> float:
+        return self._show(self.test.ci_high) if self.test else math.nan
+
+    def _show(self, x: float) -> float:
+        return math.exp(x) if self.log and math.isfinite(x) else x
+
+    def percent(self, x: float) -> float:
+        """An analysis-scale effect as a % of the baseline (log scale: (ratio - 1) x 100)."""
+        if self.log:
+            return 100 * math.expm1(x)
+        return 100 * x / self.baseline if is_finite(self.baseline) and self.baseline else math.nan
 
 
 ##### arms
 
 
 def leaky_slope(act: Any) -> float | None:
-    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> 0.2, anything else -> None."""
-    m = re.fullmatch(r"leaky_relu(?::(.+))?", str(act).strip())
-    if not m:
-        return None
+    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> 0.2, 'relu' and anything else -> None (registry's parser)."""
     try:
-        return float(m.group(1)) if m.group(1) else DEFAULT_SLOPE
-    except ValueError:
+        name, arg = parse_activation(str(act))
+    except UserError:
+        return None
+    return (DEFAULT_SLOPE if arg is None else arg) if name == "leaky_relu" else None
+
+
+def slope(act: Any) -> float | None:
+    """Claim 7's x: 0 for relu, the slope for leaky_relu, None otherwise."""
+    try:
+        return 0.0 if parse_activation(str(act))[0] == RELU else leaky_slope(act)
+    except UserError:
         return None
 
 
 def pick_leaky(acts: Sequence[Any]) -> str | None:
-    """The LeakyReLU arm claims 1-3 use: slope 0.2, else the slope closest to 0.2."""
+    """The LeakyReLU arm the claims compare with ReLU: slope 0.2, else the slope closest to 0.2."""
     leaky = [a for a in acts if leaky_slope(a) is not None]
     return min(leaky, key=lambda a: (abs(leaky_slope(a) - DEFAULT_SLOPE), leaky_slope(a)), default=None)
 
 
-##### claims
-
-# (claim, metric, claimed sign of leaky - relu)
-PAIRED_CLAIMS = (
-    (1, "mean/probe/input_grad/hoyer", "less"),
-    (1, "mean/probe/input_grad/zero_frac", "less"),
-    (2, FCD, "less"),
-    (2, "final/quality/modes_covered", "greater"),
-    (3, "mean/probe/D/dead_frac", "less"),
-    (3, "mean/probe/D/param_grad_zero_frac", "less"),
-    (3, "mean/probe/D/grad_zero_frac", "less"),
-)
-# claim 6: a run's median step time (report.load_study adds it from metrics.jsonl), else its last logged one
-STEP_MS_KEYS = ("median/perf/step_ms", "final/perf/step_ms")
-
-
-def _result(number: int, metric: str, est: Estimate, verdict_: str, detail: str) -> ClaimResult:
-    return ClaimResult(number, CLAIMS[number], metric, est.mean, est.ci_low, est.ci_high, est.n, verdict_, detail)
-
-
-def _not_tested(number: int, metric: str, why: str) -> ClaimResult:
-    return _result(number, metric, Estimate(math.nan, math.nan, math.nan, 0), "not tested", why)
-
-
-def _detail(results: Results, what: str, est: Estimate, exclude: set[str]) -> str:
-    keys = [a for a in results.axes if a not in exclude]
-    parts = [what, "paired by " + ", ".join(keys) if keys else "nothing to pair by"]
-    if est.n == 0:
-        parts.append("no complete pairs (failed runs or missing values)")
-    elif est.n == 1:
-        parts.append("1 pair: no CI")
-    elif est.n < MIN_PAIRS:
-        parts.append(f"only {est.n} pairs: a verdict needs at least {MIN_PAIRS}")
-    return "; ".join(parts)
-
-
-def _numeric_levels(results: Results, column: str) -> list[float]:
-    return sorted({v for v in results.levels(column) if is_finite(v)})
-
-
-def evaluate_claims(results: Results) -> list[ClaimResult]:
-    """One ClaimResult per (claim, metric) of DESIGN.md's eight claims; effects are leaky minus relu."""
-    acts = results.levels(ACT)
-    leaky = pick_leaky(acts)
-    relu, lk = {ACT: RELU}, {ACT: leaky}
-    missing = None if RELU in acts and leaky else (
-        f"needs {ACT} values relu and leaky_relu[:slope] (study has: {', '.join(map(str, acts)) or 'none'})")
-    q = FID if results.has_metric(FID) and not results.has_metric(FCD) else FCD
-    no_fcd = None if results.has_metric(q) else f"no values in column {q}"
-    out = []
-    for number, metric, direction in PAIRED_CLAIMS:
-        metric = q if metric == FCD else metric
-        why = missing or (None if results.has_metric(metric) else f"no values in column {metric}")
-        if why:
-            out.append(_not_tested(number, metric, why))
-            continue
-        est = paired_difference(results, metric, lk, relu)
-        what = f"{leaky} − relu, claimed {'<' if direction == 'less' else '>'} 0"
-        out.append(_result(number, metric, est, verdict(est, direction), _detail(results, what, est, {ACT})))
-    out.append(_claim4(results, q, leaky, missing or no_fcd))
-    out.append(_claim5(results, q, leaky, missing or no_fcd))
-    out.append(_claim6(results, leaky, missing))
-    out.append(_claim7(results, q, acts, no_fcd))
-    out.extend(_claim8(results, q, leaky, missing or no_fcd))
+def margins(results: Results) -> dict[int, float]:
+    """MARGINS with the study YAML's `margins:` overrides (UserError on a bad one)."""
+    given = results.study.get("margins") or {}
+    if not isinstance(given, dict):
+        raise UserError("study.yaml 'margins' must map claim numbers 1-8 to positive numbers, e.g. margins: {2: 0.05}")
+    out = dict(MARGINS)
+    for k, v in given.items():
+        if str(k) not in {str(c) for c in CLAIMS} or not is_finite(v) or v <= 0:
+            raise UserError(f"study.yaml margins: '{k}: {v}' is not a claim number 1-8 with a positive number")
+        out[int(k)] = float(v)
     return out
 
 
-def _claim4(results: Results, q: str, leaky: str | None, why: str | None) -> ClaimResult:
-    widths = [int(v) for v in _numeric_levels(results, NDF)]
+def analysis_margin(number: int, margin: float) -> float:
+    """The margin on the analysis scale: log(1 + m) for ratio claims."""
+    return math.log1p(margin) if number in LOG_SCALE else margin
+
+
+##### the claims
+
+
+def _not_tested(number: int, metric: str, why: str, primary: bool = True) -> ClaimResult:
+    return ClaimResult(number, CLAIMS[number], metric, "not tested", why, primary=primary)
+
+
+def _ref_mean(results: Results, metric: str, sel: dict) -> float:
+    vals = [r[metric] for r in results.completed() if matches(r, sel) and is_finite(r.get(metric))]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _pairing(results: Results, exclude: set[str]) -> str:
+    keys = [a for a in results.axes if a not in exclude]
+    return "paired by " + ", ".join(keys) if keys else "nothing to pair by"
+
+
+def _paired(number: int, results: Results, metric: str, d: np.ndarray, margin: float, what: str,
+            exclude: set[str], direction: str = "less", primary: bool = True, log: bool = False,
+            baseline: float = math.nan) -> ClaimResult:
+    test = paired_test(d, margin)
+    detail = f"{what}; {_pairing(results, exclude)}"
+    if test.n < 2:
+        detail += f"; {test.n} complete pair(s): no test"
+    return ClaimResult(number, CLAIMS[number], metric, "", detail, test, primary, log, baseline,
+                       p=test.p if primary else math.nan, direction=direction)
+
+
+def _quality_metric(results: Results) -> str:
+    return LOG_FID if results.has_metric(LOG_FID) and not results.has_metric(LOG_FCD) else LOG_FCD
+
+
+def evaluate_claims(results: Results, step_time: dict | None = None) -> list[ClaimResult]:
+    """Primary results of claims 1-8 (in order, Holm-adjusted, decided), then the descriptive rows.
+
+    step_time: the study's step_time.json (benchmarks/bench_act_step.py), claim 6's only data source.
+    """
+    m = margins(results)
+    acts = results.levels(ACT)
+    leaky = pick_leaky(acts)
+    lk, relu = {ACT: leaky}, {ACT: RELU}
+    arms = None if RELU in acts and leaky else (
+        f"needs {ACT} values relu and leaky_relu[:slope] (study has: {', '.join(map(str, acts)) or 'none'})")
+    q = _quality_metric(results)
+    out: list[ClaimResult] = []
+
+    def paired_claim(number: int, metric: str, log: bool, what: str) -> ClaimResult:
+        why = arms or (None if results.has_metric(metric) else f"no values in column {metric}")
+        if why:
+            return _not_tested(number, metric, why)
+        d = paired_difference(results, metric, lk, relu)
+        return _paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT}, log=log,
+                       baseline=_ref_mean(results, metric, relu))
+
+    out.append(paired_claim(1, HOYER, False, f"{leaky} − relu per-sample input-gradient Hoyer, 2nd half, claimed < 0"))
+    out.append(paired_claim(2, q, True, f"{leaky} / relu FCD ratio (log FCD, last 3 evals), claimed < 1"))
+    out.append(paired_claim(3, DEAD, False, f"{leaky} − relu dead fraction (training view, 2nd half), claimed < 0"))
+    if out[-1].test and not arms and results.has_metric(DEAD_EVAL):  # the data view, beside it (no verdict)
+        ev = paired_test(paired_difference(results, DEAD_EVAL, lk, relu), m[3])
+        out[-1] = replace(out[-1], detail=out[-1].detail + f"; beside it, dead_frac_eval (data view, eval mode): "
+                          f"{ev.mean:.3g} [{ev.ci_low:.3g}, {ev.ci_high:.3g}] over {ev.n} pairs")
+    out.append(_claim4(results, q, leaky, arms, analysis_margin(4, m[4])))
+    out.append(_interaction_claim(5, results, q, leaky, arms, DEPTH, analysis_margin(5, m[5])))
+    out.append(_claim6(step_time, analysis_margin(6, m[6])))
+    out.append(_claim7(results, q, acts, analysis_margin(7, m[7])))
+    out.append(_interaction_claim(8, results, q, leaky, arms, NORM, analysis_margin(8, m[8])))
+    out = _decide_all(out)
+    return out + _descriptive(results, leaky, arms, m)
+
+
+def _decide_all(primary: list[ClaimResult]) -> list[ClaimResult]:
+    """Holm over the tested claims' p, then each claim's outcome; pairs needed at Holm's first-step level."""
+    tested = [i for i, c in enumerate(primary) if c.verdict != "not tested" and math.isfinite(c.p)]
+    adj = holm([primary[i].p for i in tested])
+    level = ALPHA / max(1, len(tested))
+    out = list(primary)
+    for i, c in enumerate(primary):
+        if c.verdict == "not tested":
+            continue
+        p_adj = adj[tested.index(i)] if i in tested else math.nan
+        needed = pairs_needed(c.test.sd, c.test.margin, level) if c.test else None
+        if c.number == 4:
+            verdict = _decide4(c, p_adj)
+        elif c.number == 7:
+            verdict = decide(c.test, "less", p_adj)
+            verdict = verdict.replace("contradicted", "supported")  # a trend either way means the slope matters
+        else:
+            verdict = decide(c.test, c.direction, p_adj)
+        out[i] = replace(c, p_adjusted=p_adj, verdict=verdict, needed=needed)
+    return out
+
+
+def _claim4(results: Results, q: str, leaky: str | None, why: str | None, margin: float) -> ClaimResult:
+    widths = [int(v) for v in sorted({v for v in results.levels(NDF) if is_finite(v)})]
     full = [n for n in widths if n % 2 == 0 and n // 2 in widths]
-    if not full or why:
-        return _not_tested(4, q, why if full else f"needs a {NDF} axis holding some ndf and ndf/2 (study has: "
-                                                  f"{', '.join(map(str, widths)) or 'no such axis'})")
-    n = max(full)
-    est = paired_difference(results, q, {ACT: leaky, NDF: n // 2}, {ACT: RELU, NDF: n})
-    ref = bootstrap_mean([r.get(q) for r in results.completed() if matches(r, {ACT: RELU, NDF: n})]).mean
-    margin = EQUIV_MARGIN_REL * abs(ref)
-    v = "inconclusive"
-    if est.n >= MIN_PAIRS and math.isfinite(est.ci_low) and math.isfinite(est.ci_high) and math.isfinite(margin):
-        v = "supported" if est.ci_high <= margin else "contradicted" if est.ci_low > margin else "inconclusive"
-    what = (f"{leaky}@ndf={n // 2} − relu@ndf={n}; non-inferiority: supported when the CI's upper end ≤ margin "
-            f"= {EQUIV_MARGIN_REL:.0%} of relu@ndf={n}'s mean ({margin:.3g}), contradicted when its lower end > margin")
-    return _result(4, q, est, v, _detail(results, what, est, {ACT, NDF}))
-
-
-def _claim5(results: Results, q: str, leaky: str | None, why: str | None) -> ClaimResult:
-    depths = _numeric_levels(results, DEPTH)
-    if len(depths) < 2 or why:
-        return _not_tested(5, q, why if len(depths) >= 2 else f"needs a {DEPTH} axis with at least 2 values")
-    lo, hi = depths[0], depths[-1]
-    est = interaction(results, q, {ACT: RELU}, {ACT: leaky}, DEPTH, hi, lo)
-    what = f"(relu − {leaky}) gap at d_extra_layers={hi:g} minus the gap at {lo:g}, claimed > 0"
-    return _result(5, q, est, verdict(est, "greater"), _detail(results, what, est, {ACT, DEPTH}))
-
-
-def _claim6(results: Results, leaky: str | None, why: str | None) -> ClaimResult:
-    metric = next((k for k in STEP_MS_KEYS if results.has_metric(k)), STEP_MS_KEYS[-1])
-    why = why or (None if results.has_metric(metric) else f"no values in column {metric}")
+    why = why or (None if full else f"needs a {NDF} axis holding some ndf and ndf/2 (study has: "
+                                    f"{', '.join(map(str, widths)) or 'no such axis'})")
+    why = why or (None if results.has_metric(q) else f"no values in column {q}")
     if why:
-        return _not_tested(6, metric, why)
-    log_est = paired_difference(results, metric, {ACT: leaky}, {ACT: RELU}, log=True)
-    est = Estimate(*(math.exp(x) for x in (log_est.mean, log_est.ci_low, log_est.ci_high)), log_est.n)
-    what = (f"geometric-mean step-time ratio {leaky} / relu, claimed > 1 (runs timed at other times or in "
-            "parallel jobs share the machine: small ratios are noise)")
-    return _result(6, metric, est, verdict(log_est, "greater"), _detail(results, what, est, {ACT}))
+        return _not_tested(4, q, why)
+    n = max(full)
+    d = paired_difference(results, q, {ACT: leaky, NDF: n // 2}, {ACT: RELU, NDF: n})
+    what = (f"{leaky}@ndf={n // 2} / relu@ndf={n} FCD ratio; non-inferiority: supported when the ratio is "
+            f"significantly below 1 + margin, contradicted when significantly above it (t-test against the margin)")
+    c = _paired(4, results, q, d, margin, what, {ACT, NDF}, log=True)
+    ctrl = paired_test(paired_difference(results, q, {ACT: RELU, NDF: n // 2}, {ACT: RELU, NDF: n}), margin)
+    if ctrl.n < 2:
+        return replace(c, p=_margin_p(c.test), detail=c.detail + "; control relu@ndf/2 vs relu@ndf: not tested "
+                       "(no pairs): whether halving hurts ReLU is unknown")
+    p_ctrl = _margin_p(ctrl)
+    control = "non-inferior" if p_ctrl < ALPHA and ctrl.mean < margin else "not shown non-inferior"
+    return replace(c, p=_margin_p(c.test), control=control, detail=c.detail + (
+        f"; control relu@ndf={n // 2} / relu@ndf={n}: {math.exp(ctrl.mean):.3g}x "
+        f"[{math.exp(ctrl.ci_low):.3g}, {math.exp(ctrl.ci_high):.3g}] over {ctrl.n} pairs, {control} (p={p_ctrl:.3g})"))
 
 
-def _claim7(results: Results, q: str, acts: list[Any], why: str | None) -> ClaimResult:
-    leaky = sorted((a for a in acts if leaky_slope(a) is not None), key=leaky_slope)
-    if len(leaky) < 2 or why:
-        return _not_tested(7, q, why if len(leaky) >= 2 else f"needs at least 2 leaky_relu:<slope> values of {ACT}")
-    cells = {a: cell_means(results, q, {ACT: a}, {ACT}) for a in leaky}
+def _margin_p(test: PairedTest) -> float:
+    """Two-sided t-test p of mean = +margin (claim 4: is the ratio on one side of 1 + margin)."""
+    if test.n < 2:
+        return math.nan
+    if test.sd == 0:
+        return 0.0 if test.mean != test.margin else 1.0
+    t = (test.mean - test.margin) / (test.sd / math.sqrt(test.n))
+    return float(2 * sps.t.sf(abs(t), test.n - 1))
+
+
+def _decide4(c: ClaimResult, p_adj: float) -> str:
+    """Non-inferior / inferior by Holm p; non-inferior while ReLU's control is non-inferior too: uninformative."""
+    if not (math.isfinite(p_adj) and p_adj < ALPHA):
+        return "inconclusive"
+    if c.test.mean > c.test.margin:
+        return "contradicted"
+    return "uninformative: ReLU at ndf/2 is non-inferior too" if c.control == "non-inferior" else "supported"
+
+
+def _hi_lo(results: Results, axis: str) -> tuple[Any, Any]:
+    """The two levels an interaction compares: (not batch, batch) for d_norm, (largest, smallest) for numbers."""
+    levels = results.levels(axis)
+    if axis == NORM:
+        return next((v for v in levels if v != "batch"), None), "batch" if "batch" in levels else None
+    num = sorted(v for v in levels if is_finite(v))
+    return (num[-1], num[0]) if len(num) >= 2 else (None, None)
+
+
+def _interaction_claim(number: int, results: Results, q: str, leaky: str | None, why: str | None, axis: str,
+                       margin: float) -> ClaimResult:
+    hi, lo = _hi_lo(results, axis)
+    why = why or (None if hi is not None and lo is not None and hi != lo else
+                  f"needs a {axis} axis with {'batch and another value' if axis == NORM else 'at least 2 values'}")
+    why = why or (None if results.has_metric(q) else f"no values in column {q}")
+    if why:
+        return _not_tested(number, q, why)
+    d = interaction(results, q, {ACT: leaky}, {ACT: RELU}, axis, hi, lo)
+    what = (f"({leaky} / relu FCD ratio) at {axis.split('.')[-1]}={hi} divided by the ratio at {lo}, "
+            "claimed < 1 (LeakyReLU's advantage larger there)")
+    return _paired(number, results, q, d, margin, what, {ACT, axis}, log=True)
+
+
+def _claim6(step_time: dict | None, margin: float) -> ClaimResult:
+    if not step_time:
+        return _not_tested(6, STEP_TIME, "no step_time.json in the study dir: run `python benchmarks/"
+                           "bench_act_step.py STUDY.yaml` (times ReLU and LeakyReLU D steps side by side)")
+    relu_ms, leaky_ms = np.asarray(step_time["relu_ms"], float), np.asarray(step_time["leaky_ms"], float)
+    d = np.log(leaky_ms) - np.log(relu_ms)  # (rounds,): one log ratio of medians per alternating round
+    what = (f"{step_time.get('leaky', 'leaky_relu')} / relu D-step time ratio, claimed > 1: medians of "
+            f"{step_time.get('steps', '?')} steps per arm per round, arms alternating in one process "
+            f"({step_time.get('machine', 'machine not recorded')}); n = rounds")
+    test = paired_test(d, margin)
+    return ClaimResult(6, CLAIMS[6], STEP_TIME, "", what, test, True, True, p=test.p, direction="greater")
+
+
+def _claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimResult:
+    arms = sorted((a for a in acts if slope(a) is not None), key=slope)
+    if len({slope(a) for a in arms}) < 3 or not results.has_metric(q):
+        why = f"no values in column {q}" if len(arms) >= 3 else \
+            f"needs at least 3 of relu, leaky_relu:<slope> in {ACT} (study has: {', '.join(map(str, acts))})"
+        return _not_tested(7, q, why)
+    cells = {a: cell_means(results, q, {ACT: a}, {ACT}) for a in arms}
     blocks = sorted(set.intersection(*(set(c) for c in cells.values())))
-    means = {a: np.mean([c[k] for k in blocks] if blocks else list(c.values()) or [math.nan])
-             for a, c in cells.items()}
-    ranked = sorted((a for a in leaky if math.isfinite(means[a])), key=means.get)
-    if len(ranked) < 2:
-        return _not_tested(7, q, f"fewer than 2 slopes have values in {q}")
-    best, worst = ranked[0], ranked[-1]
-    est = paired_difference(results, q, {ACT: worst}, {ACT: best})
-    what = f"effect = the worst slope ({worst}) − the best ({best})"
-    if len(leaky) == 2:
-        what += "; supported when its CI excludes 0"
-        return _result(7, q, est, verdict(est, "two-sided"), _detail(results, what, est, {ACT}))
-    v, test = "inconclusive", f"Friedman test, which needs at least {MIN_PAIRS} blocks with every slope"
-    if len(blocks) >= MIN_PAIRS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all ties: NaN statistic
-            stat, p = sps.friedmanchisquare(*([cells[a][k] for k in blocks] for a in leaky))
-        v = "supported" if p < ALPHA else "inconclusive"
-        test = (f"Friedman test over {len(leaky)} slopes x {len(blocks)} blocks (seed x other axes): "
-                f"chi2={stat:.3g}, p={p:.3g}")
-    what += (f" (picked after looking: descriptive); verdict from the {test}; supported when p < {ALPHA}, "
-             "never contradicted (a test cannot show that slopes do not matter)")
-    return _result(7, q, est, v, _detail(results, what, est, {ACT}))
+    if len(blocks) < 2:
+        return _not_tested(7, q, f"fewer than 2 blocks (seed x other axes) have every slope in {q}")
+    x = np.array([[cells[a][k] for a in arms] for k in blocks])  # (blocks, slopes), log FCD, slope ascending
+    p_up = sps.page_trend_test(x).pvalue  # log FCD rising with the slope
+    p_down = sps.page_trend_test(x[:, ::-1]).pvalue
+    p = min(1.0, 2 * min(p_up, p_down))
+    means = x.mean(axis=0)
+    best, worst = arms[int(np.argmin(means))], arms[int(np.argmax(means))]
+    d = x[:, arms.index(worst)] - x[:, arms.index(best)]
+    trend = "falls" if p_down < p_up else "rises"
+    what = (f"Page's trend test over slopes {', '.join(f'{slope(a):g}' for a in arms)} ({len(blocks)} blocks): "
+            f"FCD {trend} with the slope, two-sided p={p:.3g}; effect = worst ({worst}) / best ({best}) FCD "
+            "ratio, picked after looking (so it is biased up: equivalence from it is conservative)")
+    c = _paired(7, results, q, d, margin, what, {ACT}, log=True)
+    return replace(c, p=p)
 
 
-def _claim8(results: Results, q: str, leaky: str | None, why: str | None) -> list[ClaimResult]:
+def _descriptive(results: Results, leaky: str | None, arms: str | None, m: dict[int, float]) -> list[ClaimResult]:
+    """Secondary metrics: effect and CI, no outcome."""
     out = []
-    norms = results.levels(NORM)
-    if len(norms) < 2 or why:
-        out.append(_not_tested(8, q, why if len(norms) >= 2 else f"needs a {NORM} axis with at least 2 values"))
-    else:
-        ref = "batch" if "batch" in norms else norms[0]
-        for norm in (n for n in norms if n != ref):
-            est = interaction(results, q, {ACT: RELU}, {ACT: leaky}, NORM, norm, ref)
-            what = f"(relu − {leaky}) gap at d_norm={norm} minus the gap at d_norm={ref}, claimed > 0"
-            out.append(_result(8, q, est, verdict(est, "greater"), _detail(results, what, est, {ACT, NORM})))
-    lrs = _numeric_levels(results, LR_D)
-    if len(lrs) < 2 or why:
-        out.append(_not_tested(8, q, why if len(lrs) >= 2 else
-                               f"learning rate: needs a {LR_D} axis with at least 2 values"))
-    else:
-        est = interaction(results, q, {ACT: RELU}, {ACT: leaky}, LR_D, lrs[-1], lrs[0])
-        what = (f"(relu − {leaky}) gap at lr_d={lrs[-1]:g} minus the gap at lr_d={lrs[0]:g}, claimed > 0 "
-                "(assumed: ReLU units die more at a high learning rate)")
-        out.append(_result(8, q, est, verdict(est, "greater"), _detail(results, what, est, {ACT, LR_D})))
+    rows = ((1, "mean/probe/input_grad/hoyer", False), (1, "mean/probe/input_grad/zero_frac", False),
+            (2, "final/quality/fcd", True), (2, "final/quality/modes_covered", False),
+            (3, DEAD_EVAL, False), (3, "mean/probe/D/param_grad_zero_frac", False),
+            (3, "mean/probe/D/grad_zero_frac", False), (6, STEP_MS_KEYS[0], True))
+    for number, metric, log in rows:
+        if arms or not results.has_metric(metric):
+            continue
+        d = paired_difference(results, metric, {ACT: leaky}, {ACT: RELU}, log=log)
+        what = f"{leaky} {'/' if log else '−'} relu" + (" (runs shared the CPU: not a cost measurement)"
+                                                        if number == 6 else "")
+        out.append(replace(_paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT},
+                                   primary=False, log=log, baseline=_ref_mean(results, metric, {ACT: RELU})),
+                           verdict="descriptive"))
+    # claim 8 on dead units, and on the learning rate: the same interaction, descriptive
+    for axis, metric, log in ((NORM, DEAD, False), (LR_D, LOG_FCD, True)):
+        hi, lo = _hi_lo(results, axis)
+        if arms or hi is None or lo is None or not results.has_metric(metric):
+            continue
+        d = interaction(results, metric, {ACT: leaky}, {ACT: RELU}, axis, hi, lo)
+        what = f"({leaky} {'/' if log else '−'} relu) at {axis.split('.')[-1]}={hi} {'/' if log else '−'} at {lo}"
+        out.append(replace(_paired(8, results, metric, d, analysis_margin(8, m[8]), what, {ACT, axis},
+                                   primary=False, log=log), verdict="descriptive"))
     return out

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from gan import stats
-from gan.claims import STEP_MS_KEYS, ClaimResult, evaluate_claims
+from gan.claims import LOG_SCALE, MARGINS, STEP_MS_KEYS, ClaimResult, evaluate_claims, margins
+from gan.derived import derived_columns
 from gan.figures import FIGURES, final_keys, step_series
-from gan.stats import ACT, SEED, Results, is_finite
+from gan.errors import UserError
+from gan.stats import ACT, ALPHA, SEED, Results, is_finite
 
 MAX_FIGURE_GROUPS = 12
 
@@ -33,6 +35,7 @@ class Study:
     results: Results
     metrics: dict[str, list[dict]] = field(default_factory=dict)  # run name -> metrics.jsonl rows
     run_dirs: dict[str, Path | None] = field(default_factory=dict)
+    step_time: dict | None = None  # step_time.json: claim 6's side-by-side timing (benchmarks/bench_act_step.py)
 
     @property
     def settings(self) -> list[str]:
@@ -87,7 +90,29 @@ def load_study(study_dir: str | Path) -> Study:
         times = list(step_series(study.metrics[name], "perf/step_ms").values())
         if times:  # robust to the warm-up step and to checkpoint / eval steps, unlike the final value
             row[STEP_MS_KEYS[0]] = float(np.median(times))
+        for k, v in derived_columns(study.metrics[name]).items():  # a results.csv from before gan/derived.py
+            row.setdefault(k, v)
+    study.step_time = read_step_time(study_dir)
     return study
+
+
+STEP_TIME_FILE = "step_time.json"
+
+
+def read_step_time(study_dir: Path) -> dict | None:
+    """<study_dir>/step_time.json, or None when absent; UserError when it is not what the benchmark writes."""
+    path = study_dir / STEP_TIME_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        ok = all(len(data[k]) == len(data["relu_ms"]) and all(v > 0 for v in data[k]) for k in ("relu_ms", "leaky_ms"))
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise UserError(f"{path} is not a step-time file (relu_ms and leaky_ms: equal-length lists of positive "
+                        "times); delete it or rewrite it with `python benchmarks/bench_act_step.py`")
+    return data
 
 
 ##### document: blocks rendered both as Markdown and as HTML
@@ -97,11 +122,44 @@ def fmt(x: Any) -> str:
     return "–" if not is_finite(x) else f"{x:.3g}"
 
 
-def claims_table(claims: list[ClaimResult]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the claims table."""
-    head = ["#", "claim", "metric", "effect", "95% CI", "pairs", "verdict", "how it was measured"]
-    return head, [[str(c.number), c.text, c.metric, fmt(c.effect), f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]",
-                   str(c.n_pairs), c.verdict, c.detail] for c in claims]
+def _pct(x: float) -> str:
+    return "–" if not is_finite(x) else f"{x:+.3g}%"
+
+
+def rules_out(c: ClaimResult) -> str:
+    """The effects beyond the 95% CI, as % of the baseline (ratios: % change): what the study rules out."""
+    if not c.test or not is_finite(c.test.ci_low):
+        return "–"
+    lo, hi = c.percent(c.test.ci_low), c.percent(c.test.ci_high)
+    return f"< {_pct(lo)} or > {_pct(hi)}" if is_finite(lo) else f"< {fmt(c.test.ci_low)} or > {fmt(c.test.ci_high)}"
+
+
+def _margin_text(number: int, m: float) -> str:
+    """Claims 1 and 3: an absolute margin; the ratio claims: a % of the ratio."""
+    return f"±{100 * m:.3g}%" if number in LOG_SCALE else f"±{m:.3g}"
+
+
+def claims_table(claims: list[ClaimResult], margin: dict[int, float] | None = None
+                 ) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the primary claims table (descriptive rows are left out: see descriptive_table)."""
+    margin = margin or MARGINS
+    head = ["#", "claim", "primary metric", "effect", "95% CI", "pairs", "p", "p (Holm)", "margin", "verdict",
+            "rules out", "pairs for 80% power", "how it was measured"]
+    rows = []
+    for c in (c for c in claims if c.primary):
+        rows.append([str(c.number), c.text, c.metric, fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
+                     f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), fmt(c.p), fmt(c.p_adjusted),
+                     _margin_text(c.number, margin[c.number]), c.verdict, rules_out(c),
+                     "–" if c.needed is None else str(c.needed), c.detail])
+    return head, rows
+
+
+def descriptive_table(claims: list[ClaimResult]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): the secondary metrics, effect and 95% t CI only (no p, no verdict)."""
+    head = ["#", "metric", "effect", "95% CI", "pairs", "what"]
+    return head, [[str(c.number), c.metric, fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
+                   f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), c.detail]
+                  for c in claims if not c.primary]
 
 
 def groups_table(study: Study) -> tuple[list[str], list[list[str]]]:
@@ -117,22 +175,48 @@ def groups_table(study: Study) -> tuple[list[str], list[list[str]]]:
     return ["group", "runs", *keys], rows
 
 
-RULES = (
-    "Effects are LeakyReLU minus ReLU, paired by seed and every other axis; 95% CI = bootstrap of the mean "
-    "of the paired differences (9999 resamples, fixed seed; expanded percentile interval, as wide as the t "
-    "interval, since a plain one is too narrow for a few seeds). Supported: the CI excludes 0 in the "
-    "claimed direction; contradicted: it excludes 0 the other way; inconclusive: it contains 0, or there are "
-    f"fewer than {stats.MIN_PAIRS} pairs (noise alone would often give a verdict); not tested: the study "
-    "lacks the axis values or the metric. Claim 4 is a non-inferiority test, claim 6 a ratio (null 1), "
-    "claim 7 a Friedman test, claim 8 a difference of paired differences. Only completed runs count.")
+def rules(margin: dict[int, float]) -> list[str]:
+    """The decision rules in plain words, printed under the claims table (and in README's statistics section)."""
+    ms = ", ".join(f"claim {k} {_margin_text(k, v)}" for k, v in sorted(margin.items()))
+    return [
+        "How to read this table. Each claim is judged on one primary metric, fixed in gan/claims.py before any "
+        "data are seen; every other metric is in the descriptive table below, with a CI but no verdict. Effects "
+        "are LeakyReLU minus ReLU (or LeakyReLU / ReLU), computed per pair of runs that share the seed and every "
+        "other axis; only completed runs count. FCD and step time are compared on the log scale and shown "
+        "back-transformed as ratios (0.93x = LeakyReLU's FCD is 7% lower). 95% CI: the t-interval of the mean "
+        "paired effect.",
+        "p: a sign-flip permutation test of 'no effect' (exact over all sign patterns up to 16 pairs). It needs "
+        "no normality, but its smallest possible p is 2 / 2^pairs, so 5 pairs can never decide anything. "
+        "p (Holm): corrected for the number of claims this study tests, so that the chance of even one false "
+        f"supported or contradicted in the whole table stays at or below {ALPHA:.0%}.",
+        f"Verdicts. supported / contradicted: Holm p < {ALPHA} and the effect lies on / against the claimed side. "
+        "equivalent: no significant effect, and two one-sided tests put the effect inside the margin (the 90% "
+        "CI lies within ±margin): the study shows the difference is too small to matter. 'supported, below "
+        "the margin': real but smaller than the margin. inconclusive: neither; read 'rules out' to see which "
+        "effects the data exclude (the 95% CI's ends, as % of ReLU's value). not tested: the study lacks the "
+        f"axis values or the metric. Margins (set before the data; override with `margins:` in the study "
+        f"YAML): {ms}.",
+        "Claim 4 is a non-inferiority test (supported when LeakyReLU at ndf/2 is significantly less than "
+        "margin worse than ReLU at ndf); when ReLU at ndf/2 passes the same test, halving the width does not "
+        "hurt either activation and the claim is 'uninformative'. Claim 6 uses only the side-by-side timing in "
+        "step_time.json, never the study's own step times (runs shared the CPU). Claim 7: Page's trend test "
+        "over the slopes (0 = ReLU), either direction; its effect is the worst-to-best slope FCD ratio. Claims "
+        "5 and 8: the LeakyReLU / ReLU ratio at the deeper D (without BatchNorm) divided by the ratio at the "
+        "default. 'pairs for 80% power': seeds per arm that would detect an effect of one margin with 80% "
+        "probability at Holm's strictest level, from this study's paired spread (`gan study STUDY.yaml --plan`).",
+    ]
 
 
 def _blocks(study: Study, claims: list[ClaimResult], figures: dict[str, Path], notes: list[str]) -> list:
     r = study.results
+    margin = margins(r)
     b: list = [("h1", f"Study report: {r.name or study.dir.name}"),
                ("p", f"{len(r.rows)} runs ({len(r.completed())} completed, {len(r.failed())} failed or "
                      f"unfinished); axes: {', '.join(r.axes) or 'none'}."),
-               ("h2", "Claims"), ("table", *claims_table(claims)), ("p", RULES)]
+               ("h2", "Claims"), ("table", *claims_table(claims, margin))]
+    b += [("rules", text) for text in rules(margin)]
+    if any(not c.primary for c in claims):
+        b += [("h3", "Descriptive metrics (no verdicts)"), ("table", *descriptive_table(claims))]
     if r.completed():
         b += [("h2", "Groups (mean [95% CI] over seeds)"), ("table", *groups_table(study))]
     b.append(("h2", "Figures"))
@@ -158,7 +242,7 @@ def to_markdown(blocks: list, base: Path | None = None) -> str:
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3"):
             out.append("#" * int(kind[1]) + " " + args[0])
-        elif kind == "p":
+        elif kind in ("p", "rules"):
             out.append(args[0])
         elif kind == "list":
             out.append("\n".join(f"- {x}" for x in args[0]))
@@ -175,7 +259,8 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.detail{font-size:12px;color:#555;max-width:420px}
 td.v-supported{background:#d8f0d8}td.v-contradicted{background:#f6d6d6}td.v-inconclusive{background:#f6eecb}
-td.v-not-tested{background:#eee;color:#777}img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
+td.v-not-tested{background:#eee;color:#777}td.v-equivalent{background:#d6e4f6}
+td.v-uninformative{background:#eee}img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
 p.rules{font-size:13px;color:#444}td.num{white-space:nowrap}
 div.scroll{overflow-x:auto}td[class^=v-]{font-weight:600;white-space:nowrap}"""
 
@@ -188,8 +273,8 @@ def to_html(blocks: list) -> str:
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3"):
             out.append(f"<{kind}>{e(args[0])}</{kind}>")
-        elif kind == "p":
-            out.append(f"<p{' class=rules' if args[0] is RULES else ''}>{e(args[0])}</p>")
+        elif kind in ("p", "rules"):
+            out.append(f"<p{' class=rules' if kind == 'rules' else ''}>{e(args[0])}</p>")
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in args[0]) + "</ul>")
         elif kind == "img":
@@ -197,11 +282,11 @@ def to_html(blocks: list) -> str:
             out.append(f"<img alt='{e(args[0].stem)}' src='data:image/png;base64,{data}'>")
         elif kind == "table":
             head, rows = args
-            cls = {i: {"verdict": "verdict", "how it was measured": "detail", "effect": "num",
+            cls = {i: {"verdict": "verdict", "how it was measured": "detail", "what": "detail", "effect": "num",
                        "95% CI": "num"}.get(h, "") for i, h in enumerate(head)}
 
             def cell(i: int, v: str) -> str:
-                c = "v-" + v.replace(" ", "-") if cls[i] == "verdict" else cls[i]
+                c = "v-" + v.split(",")[0].split(":")[0].replace(" ", "-") if cls[i] == "verdict" else cls[i]
                 return f"<td class='{c}'>{e(v)}</td>"
 
             out.append("<div class=scroll><table><tr>"
@@ -216,7 +301,7 @@ def write_report(study_dir: str | Path) -> Path:
     study = load_study(study_dir)
     out = Path(study_dir) / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    claims = evaluate_claims(study.results)
+    claims = evaluate_claims(study.results, study.step_time)
     figures, notes = {}, []
     if study.pooled:
         notes.append(f"more than {MAX_FIGURE_GROUPS} settings: figures pool every axis but {ACT} "

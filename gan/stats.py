@@ -1,19 +1,24 @@
-"""Study statistics: per-group means with bootstrap CIs, seed-paired differences and contrasts, verdicts.
+"""Study statistics: paired effects with t-intervals, exact sign-flip p-values, TOST, Holm, power; group CIs.
 
-Rules (gan/claims.py applies them to the claims; the report prints them under the claims table):
+Rules (gan/claims.py applies them to the claims; the report and README print them in plain words):
 - Only runs with status "completed" and a finite metric value enter a statistic.
 - Runs are paired by every axis of the study except the ones being compared (train.seed, data.name, ...);
-  replicate runs in one cell are averaged first.
-- 95% CI: expanded percentile bootstrap of the mean (scipy.stats.bootstrap, 9999 resamples, fixed seed).
-  The plain percentile interval is too narrow for a few seeds (at n = 5 it excludes 0 for pure noise ~15% of
-  the time), so its level is raised until it is as wide as the t interval (Hesterberg 2015, "What teachers
-  should know about the bootstrap", section 6): 99.8% at n = 5, 98.3% at n = 10, -> 95% for large n. BCa is
-  not used: it is undefined for 2-3 values. One value: no CI. All values equal: a zero-width CI there.
-- Verdict: "supported" when the CI excludes the null value in the claimed direction, "contradicted" when
-  it excludes it the other way, "inconclusive" otherwise.
-- Fewer than MIN_PAIRS (5) pairs give "inconclusive" whatever the CI: a bootstrap CI is never wider than
-  the values' range, so with n values it excludes 0 whenever all differences share a sign, which pure noise
-  does with probability 2 / 2^n (50% at n = 2, 12.5% at n = 4, 6% at n = 5).
+  replicate runs in one cell are averaged first. A claim's effect is computed per pair (a difference, a log
+  ratio, or a difference of differences), giving n paired values d.
+- 95% CI of the mean of d: the t-interval. It is exact for normal d and, on the log scale of a log-normal
+  metric like FCD, covers 95% at n = 5 already; the bootstrap's percentile interval covers only ~91% at n = 5,
+  so it is used only for descriptive group means (`bootstrap_mean`, expanded to the t width) and curves.
+- p-value of "the effect is 0": a two-sided sign-flip permutation test (scipy.stats.permutation_test):
+  exact over all 2^n sign patterns up to EXACT_MAX_PAIRS (16) pairs, 9999 random patterns (+1 correction)
+  beyond. It assumes only that d is symmetric under the null (true when the two arms are exchangeable), not
+  normality. Its smallest possible p is 2 / 2^n: 6.3% at n = 5, so five pairs can never decide a claim.
+- Equivalence: two one-sided t-tests (TOST, statsmodels) against +-margin; p_equiv < alpha is the same as the
+  90% t-interval lying inside (-margin, +margin).
+- Holm's step-down correction (statsmodels, method="holm") over the primary p-values of the claims a study
+  tests; outcomes use the adjusted p (`decide`).
+- Pairs needed: a paired t-test's sample size for 80% power against an effect of one margin, at the
+  Bonferroni level alpha / m (Holm's first step), from the study's SD of d (statsmodels TTestPower), and at
+  least enough pairs for the sign-flip test to reach that level at all.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_paired
 
 from gan.errors import UserError
 
@@ -36,7 +44,9 @@ ACT, SEED = "model.d_act", "train.seed"
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
 BOOT_SEED = 0
-MIN_PAIRS = 5  # fewer pairs: no verdict (see the module docstring)
+ALPHA = 0.05  # family-wise error rate of a study's primary tests (Holm)
+POWER = 0.8
+EXACT_MAX_PAIRS = 16  # sign-flip test by full enumeration up to here (2^16 = 65536 patterns)
 CONFIG_KEY = re.compile(r"^(data|model|train|eval|track)\.\w+$")  # results.csv columns that are config keys
 
 Row = dict[str, Any]
@@ -221,36 +231,133 @@ def cell_means(results: Results, metric: str, sel: Selector, exclude: set[str]) 
     return {k: float(np.mean(v)) for k, v in cells.items()}
 
 
-def contrast(results: Results, metric: str, terms: Sequence[tuple[float, Selector]], log: bool = False) -> Estimate:
-    """Bootstrap estimate of sum(coef * metric[selector]) over pairing keys present in every term."""
+def contrast(results: Results, metric: str, terms: Sequence[tuple[float, Selector]], log: bool = False) -> np.ndarray:
+    """Per-pair values of sum(coef * metric[selector]) (log metric when `log`) over pairing keys in every term.
+
+    Returns d: (n,), one value per pairing key (the values of the axes no selector names), in sorted key order.
+    """
     exclude = {c for _, sel in terms for c in sel}
     cells = [cell_means(results, metric, sel, exclude) for _, sel in terms]
     keys = sorted(set.intersection(*(set(c) for c in cells))) if cells else []
     if log:
         keys = [k for k in keys if all(c[k] > 0 for c in cells)]
-    f = np.log if log else (lambda v: v)
-    return bootstrap_mean([sum(coef * f(c[k]) for (coef, _), c in zip(terms, cells)) for k in keys])
+    f = math.log if log else (lambda v: v)
+    return np.array([sum(coef * f(c[k]) for (coef, _), c in zip(terms, cells)) for k in keys], dtype=float)
 
 
-def paired_difference(results: Results, metric: str, a: Selector, b: Selector, log: bool = False) -> Estimate:
-    """metric[a] - metric[b] (log ratio when `log`), paired by every other axis."""
+def paired_difference(results: Results, metric: str, a: Selector, b: Selector, log: bool = False) -> np.ndarray:
+    """Per-pair metric[a] - metric[b] (log ratio when `log`), paired by every other axis."""
     return contrast(results, metric, [(1.0, a), (-1.0, b)], log=log)
 
 
-def interaction(results: Results, metric: str, a: Selector, b: Selector, axis: str, hi: Any, lo: Any) -> Estimate:
-    """(metric[a] - metric[b]) at axis=hi minus the same at axis=lo, paired by every other axis."""
+def interaction(results: Results, metric: str, a: Selector, b: Selector, axis: str, hi: Any, lo: Any,
+                log: bool = False) -> np.ndarray:
+    """Per-pair (metric[a] - metric[b]) at axis=hi minus the same at axis=lo, paired by every other axis."""
     return contrast(results, metric, [(1.0, {**a, axis: hi}), (-1.0, {**b, axis: hi}),
-                                      (-1.0, {**a, axis: lo}), (1.0, {**b, axis: lo})])
+                                      (-1.0, {**a, axis: lo}), (1.0, {**b, axis: lo})], log=log)
 
 
-def verdict(est: Estimate, direction: str, null: float = 0.0) -> str:
-    """'supported' / 'contradicted' / 'inconclusive' from the CI and n; direction: less | greater | two-sided."""
-    lo, hi = est.ci_low, est.ci_high
-    if est.n < MIN_PAIRS or not (math.isfinite(lo) and math.isfinite(hi)):
-        return "inconclusive"
-    below, above = hi < null, lo > null
-    if direction == "two-sided":
-        return "supported" if below or above else "inconclusive"
-    claimed, other = (below, above) if direction == "less" else (above, below)
-    return "supported" if claimed else "contradicted" if other else "inconclusive"
+##### paired tests
 
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The mean of n paired values d with its 95% t-interval, sign-flip p (two-sided) and TOST p at +-margin."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    sd: float  # SD of d (ddof=1): what power and pairs-needed come from
+    p: float  # H0: mean 0 (sign-flip permutation, two-sided)
+    p_equiv: float  # H0: |mean| >= margin (TOST); < alpha means the 90% t-interval lies inside +-margin
+    margin: float
+
+
+def t_interval(d: np.ndarray, level: float = CONFIDENCE) -> tuple[float, float]:
+    """The t-interval of the mean of d (a zero-width interval when every value is equal; NaN for n < 2)."""
+    d = np.asarray(d, dtype=float)
+    if d.size < 2:
+        return math.nan, math.nan
+    half = sps.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    return float(d.mean() - half), float(d.mean() + half)
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def sign_flip_p(d: np.ndarray, seed: int = BOOT_SEED) -> np.ndarray | float:
+    """Two-sided sign-flip permutation p of mean(d) = 0 along the last axis (d: (n,) or (batch, n)).
+
+    Exact (all 2^n sign patterns) up to EXACT_MAX_PAIRS pairs; N_RESAMPLES random patterns beyond.
+    """
+    d = np.asarray(d, dtype=float)
+    n = d.shape[-1]
+    exact = n <= EXACT_MAX_PAIRS
+    res = sps.permutation_test((d,), _mean, vectorized=True, permutation_type="samples", axis=-1,
+                               n_resamples=np.inf if exact else N_RESAMPLES, alternative="two-sided",
+                               rng=None if exact else np.random.default_rng(seed))
+    return float(res.pvalue) if d.ndim == 1 else np.asarray(res.pvalue)
+
+
+def tost_p(d: np.ndarray, margin: float) -> float:
+    """TOST p of |mean(d)| >= margin (statsmodels ttost_paired of d against zeros); NaN for n < 2."""
+    d = np.asarray(d, dtype=float)
+    if d.size < 2 or not margin > 0:
+        return math.nan
+    if np.all(d == d[0]):  # no spread: the t statistic is infinite, the answer certain
+        return 0.0 if abs(d[0]) < margin else 1.0
+    return float(ttost_paired(d, np.zeros_like(d), -margin, margin)[0])
+
+
+def paired_test(d: Sequence[float], margin: float) -> PairedTest:
+    """All of a claim's numbers from its paired values d (NaNs dropped)."""
+    d = np.asarray([v for v in d if is_finite(v)], dtype=float)
+    if d.size == 0:
+        return PairedTest(math.nan, math.nan, math.nan, 0, math.nan, math.nan, math.nan, margin)
+    lo, hi = t_interval(d)
+    sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
+    p = sign_flip_p(d) if d.size > 1 else math.nan
+    return PairedTest(float(d.mean()), lo, hi, int(d.size), sd, p, tost_p(d, margin), margin)
+
+
+def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[float]:
+    """Holm-adjusted p-values (statsmodels multipletests, method='holm'); NaN stays NaN and is not counted."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, math.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], alpha=alpha, method="holm")[1]
+    return out.tolist()
+
+
+def min_sign_flip_pairs(alpha: float) -> int:
+    """Fewest pairs whose exact sign-flip test can give p < alpha (smallest p is 2 / 2^n)."""
+    return int(math.floor(math.log2(2 / alpha))) + 1
+
+
+def pairs_needed(sd: float, margin: float, alpha: float = ALPHA, power: float = POWER,
+                 alternative: str = "two-sided") -> int | None:
+    """Pairs for `power` against a true effect of one margin at level alpha (paired t-test; TTestPower)."""
+    if not (math.isfinite(sd) and margin > 0):
+        return None
+    floor = min_sign_flip_pairs(alpha)
+    if sd == 0:
+        return floor
+    n = TTestPower().solve_power(effect_size=margin / sd, alpha=alpha, power=power, alternative=alternative)
+    return max(floor, int(math.ceil(float(np.squeeze(n)))))
+
+
+def decide(test: PairedTest, direction: str, p_adjusted: float, alpha: float = ALPHA) -> str:
+    """supported | contradicted [, below the margin] | equivalent | inconclusive; direction: less | greater.
+
+    supported / contradicted: Holm-adjusted p < alpha, effect on / against the claimed side of 0; when TOST
+    also puts it inside +-margin, ", below the margin" is added. equivalent: not different from 0, and TOST
+    puts it inside +-margin. inconclusive: neither.
+    """
+    inside = math.isfinite(test.p_equiv) and test.p_equiv < alpha
+    if math.isfinite(p_adjusted) and p_adjusted < alpha and test.mean != 0:
+        claimed = test.mean < 0 if direction == "less" else test.mean > 0
+        return ("supported" if claimed else "contradicted") + (", below the margin" if inside else "")
+    return "equivalent" if inside else "inconclusive"

@@ -30,6 +30,8 @@ import yaml
 from tqdm import tqdm
 
 from gan.config import load_config, run_name
+from gan.derived import derived_columns
+from gan.metrics_log import read_metrics
 from gan.errors import UserError
 
 FINISHED = ("completed", "diverged")
@@ -65,9 +67,9 @@ def load_study(path: str | Path) -> StudySpec:
         raise UserError(f"study file '{path}' is not valid YAML; fix the syntax") from None
     if not isinstance(raw, dict):
         raise UserError(f"study file '{path}' must hold a mapping with name, base, overrides and axes")
-    unknown = {str(k) for k in raw} - {"name", "base", "overrides", "axes", "description"}
-    if unknown:
-        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes and description "
+    unknown = {str(k) for k in raw} - {"name", "base", "overrides", "axes", "description", "margins"}
+    if unknown:  # margins: per-claim equivalence margins, read by gan/claims.py
+        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes, margins and description "
                         f"(found {', '.join(sorted(unknown)) or type(raw).__name__})")
     axes = raw.get("axes") or {}
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
@@ -201,7 +203,8 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
 
 
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
-    """results.csv: one row per run: name, dir, status, settings, final/*, mean/* and classifier/* of its summary."""
+    """results.csv: one row per run: name, dir, status, its settings, final/*, mean/* and classifier/* of its summary, and
+    the derived columns of its metrics.jsonl (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
     rows = []
     for run in runs:
         run_dir = study_dir / "runs" / run.name
@@ -220,6 +223,7 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
             row["wall_time_s"] = summary.get("wall_time_s")
             for section in ("final", "mean", "classifier"):  # classifier/hash: which feature network measured
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
+        row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/derived.py)
         rows.append(row)
     columns: list[str] = []
     for row in rows:

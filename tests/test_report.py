@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gan import report
+from gan.derived import derived_columns
 from gan.errors import UserError
 from gan.figures import FIGURES
 
@@ -20,11 +21,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAYERS = ("conv1", "conv2", "conv3")
 
 
-def make_study(root: Path, acts=("relu", "leaky_relu:0.2"), seeds=(0, 1, 2, 3, 4, 5), quality: bool = True,
+def make_study(root: Path, acts=("relu", "leaky_relu:0.2"), seeds=tuple(range(10)), quality: bool = True,
                failed: bool = True, steps: int = 100, extra_axes: dict | None = None) -> Path:
     """A fake study dir: study.yaml, results.csv, runs/<run>/metrics.jsonl and samples/final.png.
 
-    ReLU runs get more dead units, sparser input gradients and a worse FCD, so claims 1-3 are supported.
+    ReLU runs get more dead units, sparser input gradients and a worse FCD, so claims 1-3 are supported
+    (9 complete pairs with the default seeds: enough for the exact sign-flip test after Holm).
     `extra_axes` ({"model.d_norm": ["batch", "none"]}) multiplies the runs; the metrics ignore them.
     """
     import matplotlib.pyplot as plt
@@ -64,7 +66,7 @@ def make_study(root: Path, acts=("relu", "leaky_relu:0.2"), seeds=(0, 1, 2, 3, 4
                             "probe/input_grad/hoyer": (0.6 if relu else 0.3) + rng.uniform(0, 0.02),
                             "probe/input_grad/zero_frac": (0.3 if relu else 0.0) + rng.uniform(0, 0.01),
                             "probe/input_grad/norm": 1.0 + rng.uniform(0, 0.1)}
-                if quality and step in (steps // 2, steps) and step <= last:
+                if quality and step >= steps // 2 and step % 25 == 0 and step <= last:
                     row |= {"quality/fcd": (30.0 if relu else 20.0) * (1.5 - t) + rng.normal(0, 0.5),
                             "quality/modes_covered": 8.0 if relu else 10.0}
                 rows.append(row)
@@ -77,7 +79,8 @@ def make_study(root: Path, acts=("relu", "leaky_relu:0.2"), seeds=(0, 1, 2, 3, 4
             if status != "completed":
                 final = {}
             results.append({"run": name, "run_dir": f"runs/{name}", "status": status, "model.d_act": act,
-                            **cell, "train.seed": seed, "train.steps": steps, **final, **mean})
+                            **cell, "train.seed": seed, "train.steps": steps, **final, **mean,
+                            **(derived_columns(rows) if status == "completed" else {})})  # as collect_results
     columns = list(dict.fromkeys(k for r in results for k in r))
     with (root / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns)
@@ -112,13 +115,20 @@ def test_report_full_study(tmp_path):
     # the claims table comes first, before any figure
     assert md.index("## Claims") < md.index("## Figures")
     assert md.index("| # | claim |") < md.index("![")
-    assert "| 2 | LeakyReLU in D gives better samples | final/quality/fcd |" in md
-    lines = {line.split(" | ")[2]: line for line in md.splitlines() if line.startswith("| 1 |") or
+    assert "| 2 | LeakyReLU in D gives better samples | tail3/log/quality/fcd |" in md
+    table = md[md.index("## Claims"):md.index("How to read this table")]
+    lines = {line.split(" | ")[2]: line for line in table.splitlines() if line.startswith("| 1 |") or
              line.startswith("| 2 |") or line.startswith("| 3 |")}
-    assert "| supported |" in lines["final/quality/fcd"]
-    assert "| supported |" in lines["mean/probe/D/dead_frac"]
+    assert set(lines) == {"half2/probe/input_grad/hoyer", "tail3/log/quality/fcd", "half2/probe/D/dead_frac"}
+    assert all("| supported |" in line for line in lines.values())
+    assert "| 9 |" in lines["tail3/log/quality/fcd"]  # 10 seeds, one ReLU run diverged
     assert "| not tested |" in md  # no ndf / depth / norm axes
-    assert "| 6 | LeakyReLU costs more compute | median/perf/step_ms |" in md  # from metrics.jsonl
+    claim6 = next(line for line in md.splitlines() if line.startswith("| 6 |"))
+    assert "| not tested |" in claim6 and "bench_act_step.py" in claim6  # never from the study's own step times
+    # descriptive rows have a CI but no verdict; the rules and margins are printed under the table
+    desc = md[md.index("### Descriptive metrics"):md.index("## Groups")]
+    assert "| 6 | median/perf/step_ms |" in desc and "supported" not in desc
+    assert "claim 2 ±10%" in md and "claim 1 ±0.01" in md and "Holm" in md
     # the diverged run is listed and its missing samples are mentioned
     assert "## Failed or unfinished runs" in md and "| diverged |" in md
 
@@ -157,8 +167,8 @@ def test_report_with_several_axes(tmp_path):
     md = _check_report(study)
     assert "| relu, d_norm=none, ndf=16 |" in md
     claim4 = next(line for line in md.splitlines() if line.startswith("| 4 |"))
-    assert "ndf=16 − relu@ndf=32" in claim4 and "| not tested |" not in claim4
-    assert "| 8 | The gap depends on D's normalization (and learning rate) | final/quality/fcd |" in md
+    assert "ndf=16 / relu@ndf=32" in claim4 and "| not tested |" not in claim4
+    assert "| 8 | The gap depends on D's normalization | tail3/log/quality/fcd |" in md
 
 
 def test_report_pools_figures_over_many_settings(tmp_path):
@@ -170,4 +180,4 @@ def test_report_pools_figures_over_many_settings(tmp_path):
     assert "figures pool every axis but model.d_act" in md
     assert "| relu, d_norm=none, ndf=32, d_extra_layers=2 | 2 |" in md
     claim5 = next(line for line in md.splitlines() if line.startswith("| 5 |"))
-    assert "| not tested |" not in claim5 and "d_extra_layers=2 minus the gap at 0" in claim5
+    assert "| not tested |" not in claim5 and "d_extra_layers=2 divided by the ratio at 0" in claim5

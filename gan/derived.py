@@ -1,0 +1,65 @@
+"""Per-run derived values that the claims' primary metrics read, computed from a run's metrics.jsonl rows.
+
+`gan study` writes them as named columns of results.csv (study.collect_results calls `derived_columns`), so
+the statistics never reach back into run folders and anyone can recompute a verdict from results.csv alone.
+
+- `tail3/log/quality/fcd`: mean of log(FCD) over the run's last TAIL_EVALS (3) evaluations. A GAN's FCD jumps
+  from one evaluation to the next; one snapshot adds that noise to every run. On the log scale a paired
+  difference is a log ratio (exp() of it reads "0.93x ReLU's FCD"), and FCD's right skew becomes symmetric.
+  Fewer than 3 evaluations: the mean over those there are (the column `tail3/n_evals` says how many).
+- `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
+  early probes measure an untrained D and would dilute the effect a claim is about.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+TAIL_EVALS = 3
+FCD_KEYS = ("quality/fcd", "quality/fid")  # fid with eval.features=inception
+HALF2_KEYS = ("probe/input_grad/hoyer", "probe/D/dead_frac", "probe/D/dead_frac_eval")
+
+
+def tail_log_column(key: str) -> str:
+    """'quality/fcd' -> 'tail3/log/quality/fcd' (results.csv column)."""
+    return f"tail{TAIL_EVALS}/log/{key}"
+
+
+def half2_column(key: str) -> str:
+    """'probe/D/dead_frac' -> 'half2/probe/D/dead_frac' (results.csv column)."""
+    return f"half2/{key}"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def tail_log_mean(rows: Iterable[dict], key: str, k: int = TAIL_EVALS) -> tuple[float | None, int]:
+    """(mean log of the last k positive finite values of `key` in step order, how many were used)."""
+    vals = [float(r[key]) for r in sorted(rows, key=lambda r: r.get("step", 0))
+            if _finite(r.get(key)) and r[key] > 0][-k:]
+    return (sum(map(math.log, vals)) / len(vals), len(vals)) if vals else (None, 0)
+
+
+def second_half_mean(rows: Iterable[dict], key: str) -> float | None:
+    """Mean of `key` over rows with step > (last step) / 2; None when there is none."""
+    rows = list(rows)
+    last = max((r.get("step", 0) for r in rows if _finite(r.get("step"))), default=0)
+    vals = [float(r[key]) for r in rows if _finite(r.get(key)) and _finite(r.get("step")) and r["step"] > last / 2]
+    return sum(vals) / len(vals) if vals else None
+
+
+def derived_columns(rows: list[dict]) -> dict[str, float | int]:
+    """The derived results.csv columns of one run (only those it has data for)."""
+    out: dict[str, float | int] = {}
+    for key in FCD_KEYS:
+        mean, n = tail_log_mean(rows, key)
+        if mean is not None:
+            out[tail_log_column(key)] = mean
+            out[f"tail{TAIL_EVALS}/n_evals"] = n
+    for key in HALF2_KEYS:
+        mean = second_half_mean(rows, key)
+        if mean is not None:
+            out[half2_column(key)] = mean
+    return out
