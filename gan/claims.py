@@ -221,10 +221,7 @@ def _decide_all(primary: list[ClaimResult]) -> list[ClaimResult]:
         needed = pairs_needed(c.test.sd, c.test.margin, level) if c.test else None
         if c.number == 4:
             verdict = _decide4(c, p_adj)
-        elif c.number == 7:
-            verdict = decide(c.test, "less", p_adj)
-            verdict = verdict.replace("contradicted", "supported")  # a trend either way means the slope matters
-        else:
+        else:  # claim 7: worst / best >= 1 and direction "greater": a trend either way supports it
             verdict = decide(c.test, c.direction, p_adj)
         out[i] = replace(c, p_adjusted=p_adj, verdict=verdict, needed=needed)
     return out
@@ -245,16 +242,16 @@ def _claim4(results: Results, q: str, leaky: str | None, why: str | None, margin
     c = _paired(4, results, q, d, margin, what, {ACT, NDF}, log=True)
     ctrl = paired_test(paired_difference(results, q, {ACT: RELU, NDF: n // 2}, {ACT: RELU, NDF: n}), margin)
     if ctrl.n < 2:
-        return replace(c, p=_margin_p(c.test), detail=c.detail + "; control relu@ndf/2 vs relu@ndf: not tested "
+        return replace(c, p=margin_p(c.test), detail=c.detail + "; control relu@ndf/2 vs relu@ndf: not tested "
                        "(no pairs): whether halving hurts ReLU is unknown")
-    p_ctrl = _margin_p(ctrl)
+    p_ctrl = margin_p(ctrl)
     control = "non-inferior" if p_ctrl < ALPHA and ctrl.mean < margin else "not shown non-inferior"
-    return replace(c, p=_margin_p(c.test), control=control, detail=c.detail + (
+    return replace(c, p=margin_p(c.test), control=control, detail=c.detail + (
         f"; control relu@ndf={n // 2} / relu@ndf={n}: {math.exp(ctrl.mean):.3g}x "
         f"[{math.exp(ctrl.ci_low):.3g}, {math.exp(ctrl.ci_high):.3g}] over {ctrl.n} pairs, {control} (p={p_ctrl:.3g})"))
 
 
-def _margin_p(test: PairedTest) -> float:
+def margin_p(test: PairedTest) -> float:
     """Two-sided t-test p of mean = +margin (claim 4: is the ratio on one side of 1 + margin)."""
     if test.n < 2:
         return math.nan
@@ -265,12 +262,24 @@ def _margin_p(test: PairedTest) -> float:
 
 
 def _decide4(c: ClaimResult, p_adj: float) -> str:
-    """Non-inferior / inferior by Holm p; non-inferior while ReLU's control is non-inferior too: uninformative."""
+    return noninferiority_verdict(c.test, p_adj, c.control)
+
+
+def noninferiority_verdict(test: PairedTest, p_adj: float, control: str | None) -> str:
+    """Claim 4: non-inferior / inferior by the (Holm) p of mean = margin; non-inferior while ReLU's own
+    half-width control is non-inferior too: uninformative (halving hurts neither activation)."""
     if not (math.isfinite(p_adj) and p_adj < ALPHA):
         return "inconclusive"
-    if c.test.mean > c.test.margin:
+    if test.mean > test.margin:
         return "contradicted"
-    return "uninformative: ReLU at ndf/2 is non-inferior too" if c.control == "non-inferior" else "supported"
+    return "uninformative: ReLU at ndf/2 is non-inferior too" if control == "non-inferior" else "supported"
+
+
+def page_p(x: np.ndarray) -> tuple[float, bool]:
+    """(two-sided p of Page's trend test, whether the values fall with the column order); x: (blocks, levels)."""
+    p_up = sps.page_trend_test(x).pvalue  # values rising from the first column to the last
+    p_down = sps.page_trend_test(x[:, ::-1]).pvalue
+    return min(1.0, 2 * min(p_up, p_down)), p_down < p_up
 
 
 def _hi_lo(results: Results, axis: str) -> tuple[Any, Any]:
@@ -320,17 +329,15 @@ def _claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimRe
     if len(blocks) < 2:
         return _not_tested(7, q, f"fewer than 2 blocks (seed x other axes) have every slope in {q}")
     x = np.array([[cells[a][k] for a in arms] for k in blocks])  # (blocks, slopes), log FCD, slope ascending
-    p_up = sps.page_trend_test(x).pvalue  # log FCD rising with the slope
-    p_down = sps.page_trend_test(x[:, ::-1]).pvalue
-    p = min(1.0, 2 * min(p_up, p_down))
+    p, falls = page_p(x)
     means = x.mean(axis=0)
     best, worst = arms[int(np.argmin(means))], arms[int(np.argmax(means))]
     d = x[:, arms.index(worst)] - x[:, arms.index(best)]
-    trend = "falls" if p_down < p_up else "rises"
+    trend = "falls" if falls else "rises"
     what = (f"Page's trend test over slopes {', '.join(f'{slope(a):g}' for a in arms)} ({len(blocks)} blocks): "
             f"FCD {trend} with the slope, two-sided p={p:.3g}; effect = worst ({worst}) / best ({best}) FCD "
             "ratio, picked after looking (so it is biased up: equivalence from it is conservative)")
-    c = _paired(7, results, q, d, margin, what, {ACT}, log=True)
+    c = _paired(7, results, q, d, margin, what, {ACT}, direction="greater", log=True)
     return replace(c, p=p)
 
 

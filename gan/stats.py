@@ -345,8 +345,14 @@ def pairs_needed(sd: float, margin: float, alpha: float = ALPHA, power: float = 
     floor = min_sign_flip_pairs(alpha)
     if sd == 0:
         return floor
-    n = TTestPower().solve_power(effect_size=margin / sd, alpha=alpha, power=power, alternative=alternative)
-    return max(floor, int(math.ceil(float(np.squeeze(n)))))
+    analysis = TTestPower()
+    if analysis.power(effect_size=margin / sd, nobs=floor, alpha=alpha, alternative=alternative) >= power:
+        return floor  # a large effect: the root finder would look below 2 pairs and fail
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' ConvergenceWarning: NaN comes back and is handled
+        n = float(np.squeeze(analysis.solve_power(effect_size=margin / sd, alpha=alpha, power=power,
+                                                  alternative=alternative)))
+    return max(floor, int(math.ceil(n))) if math.isfinite(n) else None
 
 
 def decide(test: PairedTest, direction: str, p_adjusted: float, alpha: float = ALPHA) -> str:

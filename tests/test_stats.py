@@ -1,24 +1,28 @@
-"""Statistics and claims (gan/stats.py, gan/claims.py) on synthetic numbers with known answers."""
+"""Statistics and claims (gan/stats.py, gan/claims.py, gan/derived.py) on synthetic numbers with known answers,
+and the decision rules' error rates simulated (benchmarks/bench_error_rates.py)."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gan import stats
-from gan.claims import FCD, ClaimResult, evaluate_claims, pick_leaky
+from gan import derived, stats
+from gan.claims import (DEAD, DEAD_EVAL, HOYER, LOG_FCD, ClaimResult, evaluate_claims, leaky_slope, margin_p,
+                        pick_leaky, slope)
 from gan.errors import UserError
-from gan.stats import ACT, Estimate, make_results
+from gan.stats import ACT, Estimate, PairedTest, make_results
 
-SEEDS = (0, 1, 2, 3, 4)
-PAIRED = ("mean/probe/input_grad/hoyer", "mean/probe/input_grad/zero_frac", FCD, "final/quality/modes_covered",
-          "mean/probe/D/dead_frac", "mean/probe/D/param_grad_zero_frac", "mean/probe/D/grad_zero_frac")
+PRIMARY = (HOYER, LOG_FCD, DEAD)
+LEAKY = "leaky_relu:0.2"
 
 
-def runs(value, acts=("relu", "leaky_relu:0.2"), seeds=SEEDS, **axes) -> list[dict]:
+def runs(value, acts=("relu", LEAKY), seeds=range(10), metrics=PRIMARY, **axes) -> list[dict]:
     """One row per (act, seed, *axes values); every metric = value(act, seed, **axis values)."""
     grid = [{}]
     for key, levels in axes.items():
@@ -29,19 +33,24 @@ def runs(value, acts=("relu", "leaky_relu:0.2"), seeds=SEEDS, **axes) -> list[di
             for g in grid:
                 v = value(act, seed, **{k.rsplit(".", 1)[-1]: x for k, x in g.items()})
                 rows.append({"run": f"{act}-{seed}-{g}", "status": "completed", ACT: act, "train.seed": seed, **g,
-                             **{m: v for m in PAIRED}, "final/perf/step_ms": 10.0 + seed})
+                             **{m: v for m in metrics}})
     return rows
 
 
-def by_metric(claims, number) -> dict[str, ClaimResult]:
-    return {c.metric: c for c in claims if c.number == number}
+def claim(claims: list[ClaimResult], number: int) -> ClaimResult:
+    return next(c for c in claims if c.number == number and c.primary)
 
 
-def seed_noise(seed: int) -> float:
-    return [0.0, 7.0, -3.0, 12.0, 5.0, -8.0, 2.0][seed]  # large run-to-run spread, identical in both arms of a pair
+def noise(seed: int, act: str, scale: float) -> float:
+    """Run noise, fixed per (seed, arm)."""
+    return scale * float(np.random.default_rng([seed, len(act), int(100 * (leaky_slope(act) or 0))]).normal())
 
 
-##### estimates
+def seed_level(seed: int) -> float:
+    return [0.0, 0.7, -0.3, 1.2, 0.5, -0.8, 0.2, 0.9, -0.5, 0.1, 0.4, -0.2][seed % 12]  # shared by a pair's arms
+
+
+##### estimates (descriptive group means)
 
 
 def test_bootstrap_mean_small_samples_and_determinism():
@@ -51,22 +60,7 @@ def test_bootstrap_mean_small_samples_and_determinism():
     assert stats.bootstrap_mean([2.0, 2.0, 2.0]) == Estimate(2.0, 2.0, 2.0, 3, (2.0, 2.0, 2.0))
     x = [1.0, 2.5, 0.3, 4.0, 2.2]
     a, b = stats.bootstrap_mean(x), stats.bootstrap_mean(x)
-    assert a == b
-    assert a.mean == pytest.approx(np.mean(x)) and min(x) <= a.ci_low < a.mean < a.ci_high <= max(x)
-
-
-def test_expanded_interval_keeps_noise_from_deciding():
-    assert stats.expanded_level(5) == pytest.approx(0.998, abs=5e-4)
-    assert 0.95 < stats.expanded_level(500) < 0.952
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=8)
-    res = stats.bootstrap_mean(x)
-    t = stats.sps.t.ppf(0.975, 7) * x.std(ddof=1) / math.sqrt(8)  # the t interval's half width
-    assert res.ci_high - res.ci_low == pytest.approx(2 * t, rel=0.15)
-    # pure noise, 6 pairs: a plain percentile CI decides ~14% of the time, the expanded one ~6% (12 of 200 here)
-    rng = np.random.default_rng(2)
-    decided = [stats.verdict(stats.bootstrap_mean(rng.normal(size=6)), "less") for _ in range(200)]
-    assert sum(v != "inconclusive" for v in decided) <= 20
+    assert a == b and a.mean == pytest.approx(np.mean(x)) and min(x) <= a.ci_low < a.mean < a.ci_high <= max(x)
 
 
 def test_bootstrap_band_needs_two_runs_per_step():
@@ -77,168 +71,290 @@ def test_bootstrap_band_needs_two_runs_per_step():
     assert math.isnan(lo[1]) and math.isnan(hi[2])
 
 
-def test_verdict_rules():
-    e = lambda lo, hi: Estimate(0.0, lo, hi, stats.MIN_PAIRS)  # noqa: E731
-    assert stats.verdict(e(-2, -1), "less") == "supported"
-    assert stats.verdict(e(1, 2), "less") == "contradicted"
-    assert stats.verdict(e(-1, 1), "less") == "inconclusive"
-    assert stats.verdict(e(1, 2), "greater") == "supported"
-    assert stats.verdict(e(0, 0), "greater") == "inconclusive"  # identical arms
-    assert stats.verdict(e(1.1, 1.3), "greater", null=1.0) == "supported"
-    assert stats.verdict(e(-2, -1), "two-sided") == "supported"
-    assert stats.verdict(Estimate(1.0, math.nan, math.nan, 1), "less") == "inconclusive"
-    assert stats.verdict(Estimate(-1.5, -2, -1, stats.MIN_PAIRS - 1), "less") == "inconclusive"  # too few pairs
+##### paired tests: hand-computed values
 
 
-def test_pick_leaky_prefers_default_slope():
-    assert pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.2", "leaky_relu:0.3"]) == "leaky_relu:0.2"
+def test_t_interval_sign_flip_tost_holm_known_values():
+    lo, hi = stats.t_interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, df=2) * sd 1 / sqrt(3)
+    assert (lo, hi) == (pytest.approx(2 - half), pytest.approx(2 + half))
+    assert stats.t_interval([5.0, 5.0]) == (5.0, 5.0) and math.isnan(stats.t_interval([1.0])[0])
+    # exact sign-flip: all 5 differences positive -> 2 of 32 patterns are as extreme
+    assert stats.sign_flip_p(np.arange(1.0, 6.0)) == pytest.approx(2 / 32)
+    assert stats.sign_flip_p(np.ones(10)) == pytest.approx(2 / 1024)
+    assert stats.sign_flip_p(np.zeros(6)) == 1.0
+    # [1, 2, -3]: sums of the 8 sign patterns are 0, +-6, +-2, +-4 twice -> |sum| >= 0: all 8 -> p = 1
+    assert stats.sign_flip_p(np.array([1.0, 2.0, -3.0])) == 1.0
+    assert stats.min_sign_flip_pairs(0.05) == 6 and stats.min_sign_flip_pairs(0.05 / 8) == 9
+    # TOST: inside a wide margin, not inside a narrow one
+    d = np.array([0.01, -0.02, 0.015, 0.0, -0.005, 0.01])
+    assert stats.tost_p(d, 0.1) < 0.01 and stats.tost_p(d, 0.001) > 0.5
+    assert stats.tost_p(np.full(4, 0.05), 0.1) == 0.0 and stats.tost_p(np.full(4, 0.2), 0.1) == 1.0
+    # Holm by hand: sorted 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 -> max-accumulated 0.06; NaN untouched
+    adj = stats.holm([0.04, 0.01, math.nan, 0.03])
+    assert adj[0] == pytest.approx(0.06) and adj[1] == pytest.approx(0.03) and math.isnan(adj[2])
+    assert adj[3] == pytest.approx(0.06)
+
+
+def test_pairs_needed_matches_t_test_power():
+    from statsmodels.stats.power import TTestPower
+
+    n = TTestPower().solve_power(effect_size=math.log(1.1) / 0.148, alpha=0.05, power=0.8)
+    assert stats.pairs_needed(0.148, math.log(1.1)) == math.ceil(n) == 21  # FIELD-NOTES' 21 pairs
+    assert stats.pairs_needed(0.0, 0.1, alpha=0.05 / 8) == 9  # no spread: the sign-flip floor
+    assert stats.pairs_needed(0.001, 0.1) == 6
+    assert stats.pairs_needed(math.nan, 0.1) is None
+
+
+def test_decide_rules():
+    t = lambda mean, p_equiv: PairedTest(mean, mean - 1, mean + 1, 10, 1.0, 0.0, p_equiv, 0.1)  # noqa: E731
+    assert stats.decide(t(-1.0, 0.9), "less", 0.01) == "supported"
+    assert stats.decide(t(1.0, 0.9), "less", 0.01) == "contradicted"
+    assert stats.decide(t(1.0, 0.9), "greater", 0.01) == "supported"
+    assert stats.decide(t(-0.01, 0.01), "less", 0.01) == "supported, below the margin"
+    assert stats.decide(t(0.01, 0.01), "less", 0.2) == "equivalent"
+    assert stats.decide(t(0.01, 0.2), "less", 0.2) == "inconclusive"
+    assert stats.decide(t(-1.0, 0.9), "less", 0.06) == "inconclusive"  # the adjusted p decides
+    assert stats.decide(PairedTest(0.0, math.nan, math.nan, 1, math.nan, math.nan, math.nan, 0.1), "less",
+                        math.nan) == "inconclusive"
+
+
+##### arms
+
+
+def test_activation_parsing_uses_the_registry():
+    assert pick_leaky(["relu", "leaky_relu:0.01", LEAKY, "leaky_relu:0.3"]) == LEAKY
     assert pick_leaky(["relu", "leaky_relu:0.01", "leaky_relu:0.25"]) == "leaky_relu:0.25"
-    assert pick_leaky(["relu", "leaky_relu"]) == "leaky_relu"
-    assert pick_leaky(["relu", "elu"]) is None
+    assert pick_leaky(["relu", "leaky_relu"]) == "leaky_relu" and pick_leaky(["relu", "elu"]) is None
+    # the old regex took these as LeakyReLU arms; the registry rejects them
+    assert leaky_slope("leaky_relu:1.5") is None and leaky_slope("leaky_relu:nan") is None
+    assert leaky_slope("leaky_relu:abc") is None and leaky_slope(" leaky_relu:0.1 ") == 0.1
+    assert slope("relu") == 0.0 and slope("elu") is None and slope("leaky_relu") == 0.2
 
 
-def test_bookkeeping_columns_are_not_axes():
-    rows = runs(lambda act, seed: seed_noise(seed) + (act == "relu"))
-    for i, r in enumerate(rows):
-        r |= {"step": 100 + i, "wall_time_s": 1.5 * i, "run_dir": f"runs/{i}"}
-    res = make_results(rows)
-    assert res.axes == [ACT, "train.seed"]
-    assert stats.paired_difference(res, FCD, {ACT: "leaky_relu:0.2"}, {ACT: "relu"}).n == len(SEEDS)
+##### claims 1-3: known answers
 
 
-def test_pairing_by_seed_removes_seed_spread():
-    rows = make_results(runs(lambda act, seed: seed_noise(seed) + (1.0 if act == "relu" else 0.0)))
-    d = stats.paired_difference(rows, FCD, {ACT: "leaky_relu:0.2"}, {ACT: "relu"})
-    assert (d.mean, d.ci_low, d.ci_high, d.n) == (-1.0, -1.0, -1.0, len(SEEDS))
-    arms = stats.arm_summary(rows, FCD)
-    assert arms["relu"].mean == pytest.approx(1 + np.mean([seed_noise(s) for s in SEEDS]))
-    assert arms["relu"].ci_low < 0 < arms["leaky_relu:0.2"].ci_high  # unpaired, the seed spread hides the shift
-
-
-##### claims 1-3
-
-
-def test_identical_arms_are_inconclusive():
-    claims = evaluate_claims(make_results(runs(lambda act, seed: seed_noise(seed))))
+def test_identical_arms_with_small_spread_are_equivalent():
+    data = runs(lambda act, seed: 0.3 + seed_level(seed) + noise(seed, act, 0.002), seeds=range(25))
+    claims = evaluate_claims(make_results(data))
     for number in (1, 2, 3):
-        for c in by_metric(claims, number).values():
-            assert (c.verdict, c.effect, c.ci_low, c.ci_high, c.n_pairs) == ("inconclusive", 0.0, 0.0, 0.0, len(SEEDS))
+        c = claim(claims, number)
+        assert c.verdict == "equivalent" and c.n_pairs == 25, c
+        assert c.needed is not None and c.needed <= 25
 
 
 def test_clear_shift_is_supported_and_reversed_is_contradicted():
-    rng = np.random.default_rng(1)
-    noise = {(a, s): rng.normal(0, 0.01) for a in ("relu", "leaky_relu:0.2") for s in SEEDS}
-    # every metric is 1.0 higher under relu: lower-is-better claims hold, modes_covered goes the wrong way
-    good = make_results(runs(lambda act, seed: (1.0 if act == "relu" else 0.0) + noise[act, seed]))
-    c = {**by_metric(evaluate_claims(good), 1), **by_metric(evaluate_claims(good), 2),
-         **by_metric(evaluate_claims(good), 3)}
-    assert c[FCD].verdict == "supported" and c[FCD].effect == pytest.approx(-1.0, abs=0.05)
-    assert c[FCD].ci_high < 0 and c[FCD].n_pairs == len(SEEDS)
-    assert c["final/quality/modes_covered"].verdict == "contradicted"
-    assert all(c[m].verdict == "supported" for m in PAIRED if m != "final/quality/modes_covered")
-    bad = make_results(runs(lambda act, seed: (1.0 if act != "relu" else 0.0) + noise[act, seed]))
-    assert by_metric(evaluate_claims(bad), 2)[FCD].verdict == "contradicted"
+    shift = lambda sign: lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + sign * 0.5 * (act == "relu")  # noqa: E731
+    good = evaluate_claims(make_results(runs(shift(+1))))  # every metric 0.5 higher under ReLU: claimed side
+    for number in (1, 2, 3):
+        c = claim(good, number)
+        assert c.verdict == "supported" and c.n_pairs == 10 and c.ci_high < (1 if c.log else 0)
+        assert c.p == pytest.approx(2 / 1024) and c.p_adjusted == pytest.approx(3 * 2 / 1024)  # Holm over 3
+    assert claim(good, 2).effect == pytest.approx(math.exp(-0.5), rel=0.02)  # read as a ratio
+    bad = evaluate_claims(make_results(runs(shift(-1))))
+    assert {claim(bad, n).verdict for n in (1, 2, 3)} == {"contradicted"}
+
+
+def test_significant_shift_inside_the_margin_is_below_the_margin():
+    # Hoyer 0.003 lower under LeakyReLU, spread 0.0005: real, but less than the 0.01 margin
+    data = runs(lambda act, seed: 0.3 + seed_level(seed) + noise(seed, act, 0.0005) - 0.003 * (act != "relu"),
+                seeds=range(25))
+    c = claim(evaluate_claims(make_results(data)), 1)
+    assert c.verdict == "supported, below the margin" and c.effect == pytest.approx(-0.003, abs=5e-4)
+
+
+def test_five_pairs_never_decide_and_failed_runs_are_left_out():
+    data = runs(lambda act, seed: seed_level(seed) + (act == "relu"), seeds=range(7))
+    for r in data:
+        if r[ACT] == "relu" and r["train.seed"] >= 5:
+            r["status"], r[LOG_FCD] = "diverged", float("nan")
+    c = claim(evaluate_claims(make_results(data)), 2)
+    assert c.n_pairs == 5 and c.p == pytest.approx(2 / 32) and c.verdict == "inconclusive"
+    one = [r for r in data if r["train.seed"] == 0]
+    c = claim(evaluate_claims(make_results(one)), 2)
+    assert (c.n_pairs, c.verdict) == (1, "inconclusive") and "no test" in c.detail
 
 
 def test_missing_axis_or_metric_is_not_tested():
-    only_leaky = make_results(runs(lambda act, seed: 1.0, acts=("leaky_relu:0.2",)))
-    claims = evaluate_claims(only_leaky)
-    assert {c.verdict for c in claims} == {"not tested"}
-    assert "relu" in claims[0].detail
-    rows = runs(lambda act, seed: seed_noise(seed))
+    claims = evaluate_claims(make_results(runs(lambda act, seed: 1.0, acts=(LEAKY,))))
+    assert {c.verdict for c in claims} == {"not tested"} and "relu" in claims[0].detail
+    rows = runs(lambda act, seed: seed_level(seed))
     for r in rows:
-        del r["mean/probe/input_grad/hoyer"]
-    c = by_metric(evaluate_claims(make_results(rows)), 1)
-    assert c["mean/probe/input_grad/hoyer"].verdict == "not tested"
-    assert c["mean/probe/input_grad/zero_frac"].verdict == "inconclusive"
-    # the axes the basic study lacks
+        del r[HOYER]
     claims = evaluate_claims(make_results(rows))
-    assert [c.verdict for c in claims if c.number in (4, 5, 7, 8)] == ["not tested"] * 5
+    assert claim(claims, 1).verdict == "not tested" and HOYER in claim(claims, 1).detail
+    assert claim(claims, 2).verdict != "not tested"
+    assert [claim(claims, n).verdict for n in (4, 5, 6, 7, 8)] == ["not tested"] * 5
+    assert math.isnan(claim(claims, 4).p_adjusted)
 
 
-def test_failed_runs_are_left_out_and_few_pairs_decide_nothing():
-    rows = runs(lambda act, seed: (1.0 if act == "relu" else 0.0) + 0.01 * seed, seeds=range(7))
-    for r in rows:
-        if r[ACT] == "relu" and r["train.seed"] >= 5:
-            r["status"], r[FCD] = "diverged", float("nan")
-    c = by_metric(evaluate_claims(make_results(rows)), 2)[FCD]
-    assert c.n_pairs == 5 and c.verdict == "supported"
-    four = [r for r in rows if r["train.seed"] < 4]  # 4 pairs, all agreeing: still too few
-    c = by_metric(evaluate_claims(make_results(four)), 2)[FCD]
-    assert (c.n_pairs, c.verdict, c.effect) == (4, "inconclusive", -1.0) and "needs at least 5" in c.detail
-    one = [r for r in rows if r["train.seed"] == 0]
-    c = by_metric(evaluate_claims(make_results(one)), 2)[FCD]
-    assert (c.n_pairs, c.verdict) == (1, "inconclusive") and "no CI" in c.detail
+def test_holm_counts_only_tested_claims_and_dead_frac_eval_is_shown_beside():
+    rows = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + 0.5 * (act == "relu"),
+                metrics=(LOG_FCD, DEAD, DEAD_EVAL))
+    claims = evaluate_claims(make_results(rows))
+    assert claim(claims, 2).p_adjusted == pytest.approx(2 * claim(claims, 2).p)  # claims 2 and 3 only
+    assert "dead_frac_eval" in claim(claims, 3).detail
+    assert any(c.metric == DEAD_EVAL and not c.primary and c.verdict == "descriptive" for c in claims)
+
+
+def test_margins_from_the_study_yaml():
+    data = runs(lambda act, seed: 0.3 + seed_level(seed) + noise(seed, act, 0.002), seeds=range(25))
+    assert claim(evaluate_claims(make_results(data)), 1).verdict == "equivalent"
+    tight = make_results(data, study={"margins": {1: 0.0001}})
+    assert claim(evaluate_claims(tight), 1).verdict == "inconclusive"
+    for bad in ({9: 0.1}, {1: -0.1}, {"2": "ten"}, [0.1]):
+        with pytest.raises(UserError, match="margins"):
+            evaluate_claims(make_results(data, study={"margins": bad}))
 
 
 ##### claims 4-8
 
 
-def test_claim4_non_inferiority():
-    def fcd(act, seed, ndf, equal=True):
-        base = {32: 10.0, 16: 14.0}[ndf] if act == "relu" else {32: 9.0, 16: 10.0 if equal else 13.0}[ndf]
-        return base + 0.1 * seed_noise(seed)
-    matched = evaluate_claims(make_results(runs(fcd, model__ndf=(16, 32))))
-    c = by_metric(matched, 4)[FCD]
-    assert (c.verdict, c.effect, c.n_pairs) == ("supported", pytest.approx(0.0), len(SEEDS))
-    worse = evaluate_claims(make_results(runs(lambda *a, **k: fcd(*a, **k, equal=False), model__ndf=(16, 32))))
-    c = by_metric(worse, 4)[FCD]
-    assert (c.verdict, c.effect) == ("contradicted", pytest.approx(3.0))  # margin = 10% of 10 = 1
-    assert "margin" in c.detail
+def _width_fcd(leaky_half: float, relu_half: float):
+    """log FCD: ReLU@32 = 3.0, LeakyReLU@32 = 2.9, the ndf=16 arms as given; small per-run noise."""
+    def f(act, seed, ndf):
+        base = {("relu", 32): 3.0, ("relu", 16): relu_half, (LEAKY, 32): 2.9, (LEAKY, 16): leaky_half}[act, ndf]
+        return base + seed_level(seed) + noise(seed * 7 + ndf, act, 0.01)
+    return f
 
 
-def test_claim5_depth_gap_difference():
-    # gap relu - leaky = 1 + depth: 1 at depth 0, 3 at depth 2 -> effect 2
-    data = runs(lambda act, seed, d_extra_layers: seed_noise(seed) + (1.0 + d_extra_layers) * (act == "relu"),
-                model__d_extra_layers=(0, 1, 2))
-    c = by_metric(evaluate_claims(make_results(data)), 5)[FCD]
-    assert (c.verdict, c.effect, c.ci_low, c.n_pairs) == ("supported", 2.0, 2.0, len(SEEDS))
+def test_claim4_non_inferiority_and_relu_half_width_control():
+    hurt = make_results(runs(_width_fcd(3.0, 3.5), model__ndf=(16, 32)))  # halving hurts ReLU, not LeakyReLU
+    c = claim(evaluate_claims(hurt), 4)
+    assert c.verdict == "supported" and c.effect == pytest.approx(1.0, abs=0.02) and c.n_pairs == 10
+    assert c.control == "not shown non-inferior" and "control relu@ndf=16 / relu@ndf=32: 1.6" in c.detail
+    same = make_results(runs(_width_fcd(3.0, 3.0), model__ndf=(16, 32)))  # halving hurts neither: says nothing
+    c = claim(evaluate_claims(same), 4)
+    assert c.control == "non-inferior" and c.verdict == "uninformative: ReLU at ndf/2 is non-inferior too"
+    worse = make_results(runs(_width_fcd(3.5, 3.5), model__ndf=(16, 32)))  # 1.65x worse: beyond the margin
+    assert claim(evaluate_claims(worse), 4).verdict == "contradicted"
+    # control absent: no ReLU run at ndf=16
+    rows = [r for r in runs(_width_fcd(3.0, 3.0), model__ndf=(16, 32))
+            if not (r[ACT] == "relu" and r["model.ndf"] == 16)]
+    c = claim(evaluate_claims(make_results(rows)), 4)
+    assert c.control is None and c.verdict == "supported" and "control relu@ndf/2 vs relu@ndf: not tested" in c.detail
+    assert margin_p(PairedTest(0.0, 0, 0, 5, 0.0, 1.0, 0.0, 0.1)) == 0.0
 
 
-def test_claim6_step_time_ratio():
-    rows = runs(lambda act, seed: 1.0)
+def test_claim5_depth_interaction_known_answer():
+    # log FCD: the LeakyReLU - ReLU gap is -0.1 at depth 0 and -0.5 at depth 2 -> effect exp(-0.4)
+    data = runs(lambda act, seed, d_extra_layers: seed_level(seed) + noise(seed + 20 * d_extra_layers, act, 0.01)
+                - (0.1 + 0.2 * d_extra_layers) * (act != "relu"), model__d_extra_layers=(0, 1, 2))
+    c = claim(evaluate_claims(make_results(data)), 5)
+    assert c.verdict == "supported" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
+    assert "d_extra_layers=2 divided by the ratio at 0" in c.detail
+
+
+def test_claim6_reads_only_the_side_by_side_timing():
+    data = make_results(runs(lambda act, seed: 1.0))
+    assert claim(evaluate_claims(data), 6).verdict == "not tested"
+    rng = np.random.default_rng(0)
+    relu = 20 + rng.normal(0, 0.5, 12)
+    timing = {"relu_ms": relu.tolist(), "leaky_ms": (relu * 1.10 * np.exp(rng.normal(0, 0.005, 12))).tolist(),
+              "steps": 20, "leaky": LEAKY}
+    c = claim(evaluate_claims(data, timing), 6)
+    assert c.verdict == "supported" and c.effect == pytest.approx(1.10, rel=0.01) and c.n_pairs == 12
+    same = {**timing, "leaky_ms": (relu * np.exp(rng.normal(0, 0.002, 12))).tolist()}
+    assert claim(evaluate_claims(data, same), 6).verdict == "equivalent"  # within +-3%
+
+
+def test_claim7_page_trend_and_best_worst_ratio():
+    acts = ("relu", "leaky_relu:0.01", "leaky_relu:0.1", LEAKY)
+    falls = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) - slope(act), acts=acts)
+    c = claim(evaluate_claims(make_results(falls)), 7)
+    assert c.verdict == "supported" and "FCD falls with the slope" in c.detail and "Page" in c.detail
+    assert c.effect == pytest.approx(math.exp(0.2), rel=0.03)  # worst (relu) / best (0.2)
+    rises = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) + slope(act), acts=acts)
+    assert claim(evaluate_claims(make_results(rises)), 7).verdict == "supported"  # either direction matters
+    flat = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.003), acts=acts, seeds=range(25))
+    assert claim(evaluate_claims(make_results(flat)), 7).verdict == "equivalent"
+    two = runs(lambda act, seed: 1.0)
+    assert claim(evaluate_claims(make_results(two)), 7).verdict == "not tested"
+
+
+def test_claim8_norm_interaction_and_dead_frac_beside():
+    # log FCD gap LeakyReLU - ReLU: -0.05 with BatchNorm, -0.45 without -> exp(-0.4); dead frac likewise
+    def f(act, seed, d_norm):
+        return seed_level(seed) + noise(seed + (d_norm == "none"), act, 0.01) - (
+            0.05 if d_norm == "batch" else 0.45) * (act != "relu")
+    claims = evaluate_claims(make_results(runs(f, model__d_norm=("batch", "none"))))
+    c = claim(claims, 8)
+    assert c.verdict == "supported" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
+    dead = next(x for x in claims if x.number == 8 and not x.primary and x.metric == DEAD)
+    assert dead.effect == pytest.approx(-0.4, abs=0.02) and dead.verdict == "descriptive"
+
+
+##### derived per-run columns (results.csv)
+
+
+def test_derived_columns_tail_and_second_half():
+    rows = [{"step": s} for s in range(0, 101, 10)]
+    for r, fcd in zip(rows[::2], [50.0, 30.0, 20.0, 8.0, 4.0, 2.0]):  # evals at 0, 20, ..., 100
+        r["quality/fcd"] = fcd
     for r in rows:
-        r["final/perf/step_ms"] = (20.0 + seed_noise(r["train.seed"])) * (1.1 if r[ACT] != "relu" else 1.0)
-    c = by_metric(evaluate_claims(make_results(rows)), 6)["final/perf/step_ms"]
-    assert c.verdict == "supported" and c.effect == pytest.approx(1.1) and c.ci_low == pytest.approx(1.1)
+        r["probe/input_grad/hoyer"] = r["step"] / 100
+    rows[-1]["quality/fcd"] = float("nan")  # a NaN eval is skipped: the last 3 finite are 20, 8, 4
+    out = derived.derived_columns(rows)
+    assert out["tail3/log/quality/fcd"] == pytest.approx(np.mean(np.log([20.0, 8.0, 4.0])))
+    assert out["tail3/n_evals"] == 3
+    assert out["half2/probe/input_grad/hoyer"] == pytest.approx(np.mean([0.6, 0.7, 0.8, 0.9, 1.0]))  # step > 50
+    assert "half2/probe/D/dead_frac" not in out
 
 
-def test_claim7_slopes_friedman():
-    slopes = ("leaky_relu:0.01", "leaky_relu:0.1", "leaky_relu:0.2")
-    order = {"leaky_relu:0.01": 3.0, "leaky_relu:0.1": 2.0, "leaky_relu:0.2": 1.0}
-    ordered = runs(lambda act, seed: order[act] + seed_noise(seed), acts=slopes)
-    c = by_metric(evaluate_claims(make_results(ordered)), 7)[FCD]
-    assert c.verdict == "supported" and c.effect == pytest.approx(2.0) and "Friedman" in c.detail
-    flat = runs(lambda act, seed: seed_noise(seed) + 0.01 * ((seed + len(act)) % 3), acts=slopes)
-    assert by_metric(evaluate_claims(make_results(flat)), 7)[FCD].verdict == "inconclusive"
-    few = runs(lambda act, seed: order[act] + seed_noise(seed), acts=slopes, seeds=(0, 1, 2, 3))
-    c = by_metric(evaluate_claims(make_results(few)), 7)[FCD]
-    assert c.verdict == "inconclusive" and f"at least {stats.MIN_PAIRS} blocks" in c.detail
-    one = runs(lambda act, seed: 1.0, acts=("relu", "leaky_relu:0.2"))
-    assert by_metric(evaluate_claims(make_results(one)), 7)[FCD].verdict == "not tested"
+def test_collect_results_writes_the_derived_columns(tmp_path):
+    from gan.study import PlannedRun, StudySpec, collect_results
+
+    run_dir = tmp_path / "runs" / "a"
+    run_dir.mkdir(parents=True)
+    rows = [{"step": s, "quality/fcd": f, "probe/D/dead_frac": s / 10} for s, f in ((2, 9.0), (4, 4.0), (6, 2.0),
+                                                                                    (8, 1.0))]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "step": 8, "final": {}, "mean": {}}))
+    spec = StudySpec("t", None, {}, {"train.seed": [0]})
+    path = collect_results(tmp_path, spec, [PlannedRun("a", {"train.seed": 0}, "a")])
+    row = next(csv.DictReader(path.open()))
+    assert float(row["tail3/log/quality/fcd"]) == pytest.approx(np.mean(np.log([4.0, 2.0, 1.0])))
+    assert float(row["half2/probe/D/dead_frac"]) == pytest.approx(np.mean([0.6, 0.8]))
 
 
-def test_claim8_interaction_known_answer():
-    # gap relu - leaky: 1 + s/10 under batch, 5 + 3 s/10 under none, with seed s
-    # -> per-seed interaction 4 + 2 s/10 = 4.0, 4.2, 4.4, 4.6, 4.8: mean 4.4
-    def fcd(act, seed, d_norm):
-        gap = (1.0 + seed / 10) if d_norm == "batch" else (5.0 + 3 * seed / 10)
-        return seed_noise(seed) + 20.0 + (gap if act == "relu" else 0.0)
-    data = runs(fcd, model__d_norm=("batch", "none"))
-    est = stats.interaction(make_results(data), FCD, {ACT: "relu"}, {ACT: "leaky_relu:0.2"}, "model.d_norm",
-                            "none", "batch")
-    assert est.mean == pytest.approx(4.4) and est.n == 5 and 4.0 <= est.ci_low < 4.4 < est.ci_high <= 4.8
-    c8 = [c for c in evaluate_claims(make_results(data)) if c.number == 8]
-    assert c8[0].verdict == "supported" and c8[0].effect == pytest.approx(4.4) and "d_norm=none" in c8[0].detail
-    assert c8[1].verdict == "not tested" and "lr_d" in c8[1].detail
-    # the same interaction for the learning rate; reversed direction is contradicted
-    lr = runs(lambda act, seed, lr_d: seed_noise(seed) + (1.0 if lr_d > 1e-3 else 3.0) * (act == "relu"),
-              train__lr_d=(2e-4, 2e-3))
-    c8 = [c for c in evaluate_claims(make_results(lr)) if c.number == 8]
-    assert c8[0].verdict == "not tested" and (c8[1].verdict, c8[1].effect) == ("contradicted", -2.0)
+##### error rates of the rules (simulation; benchmarks/bench_error_rates.py prints the same numbers)
+
+
+def _bench():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_error_rates.py"
+    spec = importlib.util.spec_from_file_location("_bench_error_rates", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simulated_error_rates_hold():
+    bench = _bench()
+    studies = 400
+    se = math.sqrt(0.05 * 0.95 / studies)  # 0.011
+    r = bench.null_study_rates(studies, n=10, seed=0)
+    print(f"\nnull ({studies} studies, 10 pairs): per claim {r['per_claim']}, family-wise {r['family_wise']:.3f}")
+    assert all(v <= 0.05 + 2 * se for v in r["per_claim"].values()), r
+    assert r["family_wise"] <= 0.05 + 2 * se, r
+    eq = {k: bench.equivalent_rate(studies, n=25, seed=1, times_margin=k) for k in (0.0, 1.0, 1.5)}
+    cov = {n: bench.coverage(n) for n in (5, 10, 25)}
+    print(f"'equivalent' at 0 / 1 / 1.5 margins: {eq}; t-interval coverage {cov}")
+    assert eq[1.5] <= 0.05 and eq[1.0] <= 0.05 + 2 * se
+    assert eq[0.0] >= 0.5  # not vacuous: with this spread a true null is usually shown equivalent
+    assert all(v >= 0.93 for v in cov.values()), cov
 
 
 ##### loading
+
+
+def test_bookkeeping_columns_are_not_axes():
+    rows = runs(lambda act, seed: seed_level(seed) + (act == "relu"))
+    for i, r in enumerate(rows):
+        r |= {"step": 100 + i, "wall_time_s": 1.5 * i, "run_dir": f"runs/{i}"}
+    res = make_results(rows)
+    assert res.axes == [ACT, "train.seed"]
+    assert stats.paired_difference(res, LOG_FCD, {ACT: LEAKY}, {ACT: "relu"}) == pytest.approx([-1.0] * 10)
 
 
 def test_load_results_parses_csv(tmp_path):
@@ -253,6 +369,6 @@ def test_load_results_parses_csv(tmp_path):
     res = stats.load_results(tmp_path)
     assert res.name == "t" and res.axes[0] == ACT and set(res.axes) == {ACT, "train.seed", "model.d_norm"}
     assert res.levels("model.d_norm") == ["batch", "none"] and res.rows[0]["train.lr_d"] is None
-    assert res.rows[0]["train.seed"] == 0 and res.rows[0][FCD] == 1.0
+    assert res.rows[0]["train.seed"] == 0 and res.rows[0][LOG_FCD] == 1.0
     with pytest.raises(UserError, match="results.csv"):
         stats.load_results(tmp_path / "nope")
