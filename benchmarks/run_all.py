@@ -31,7 +31,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[tuple[str, str]]]] = {
     ]),
     "probe": (["bench_probe_overhead.py"], [
         ("probe / train step", r"^probe / step:\s+(.+)$"),
-        ("probe overhead, probe_every=100 (implied)", r"^implied overhead at probe_every=\d+:\s+(.+)$"),
+        ("probe overhead, 1000-step run, probe_every={0} (implied)",
+         r"^implied overhead of a 1000-step run at probe_every=(\d+):\s+(.+)$"),
         ("probe overhead, measured on / off", r"measured overhead (.+)$"),
     ]),
     "eval": (["bench_eval.py"], [
