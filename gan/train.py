@@ -132,7 +132,8 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
     device = dist.device if dist.world > 1 else distributed.pick_device(cfg.train.device)
     with distributed.same_outcome():  # e.g. the data is missing on one node only: every rank stops, none hangs
         train_set = load_split(cfg.data, train=True, device=device)
-        machine.check_training_fits(cfg, train_set.nc, device, cfg.train.batch_size // dist.world)  # before allocating
+        # before allocating; a batch beyond the dataset is BatchStream's error (below), not a memory one
+        machine.check_training_fits(cfg, train_set.nc, device, min(cfg.train.batch_size // dist.world, len(train_set)))
     torch.manual_seed(cfg.train.seed)
     G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))

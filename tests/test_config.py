@@ -63,3 +63,10 @@ def test_frozen():
     with pytest.raises(Exception):
         cfg.train.steps = 3  # type: ignore[misc]
     assert apply_overrides(cfg, {"train": {"steps": 3}}).train.steps == 3
+
+
+def test_eval_n_samples_below_what_the_metrics_need_is_refused_with_the_config():
+    # prdc (k = 5) fails below k + 2 = 7 samples; before this check the run failed at its final evaluation
+    with pytest.raises(UserError, match=r"'eval.n_samples' must be at least 7 \(prdc's k=5.*got 6"):
+        load_config(None, ["eval.n_samples=6"])
+    assert load_config(None, ["eval.n_samples=7"]).eval.n_samples == 7

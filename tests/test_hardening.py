@@ -130,6 +130,10 @@ CASES = [
     ("image_size_48", ["train", *T, "data.image_size=48", "--out", NEW], r"'data.image_size' must be 32 or 64"),
     ("zero_steps", ["train", *TINY, "train.steps=0", "--out", NEW], r"'train.steps' must be positive"),
     ("negative_lr", ["train", *T, "train.lr=-1", "--out", NEW], r"'train.lr' must be positive"),
+    ("eval_n_samples_1", ["train", *T, "eval.enabled=true", "eval.n_samples=1", "--out", NEW],
+     r"'eval.n_samples' must be at least 7"),
+    ("huge_model", ["train", *T, "model.ngf=20000", "--out", NEW],
+     r"model.ngf=20000.* needs at least \d+\.\d GB but this machine has .* GB of available RAM; use a smaller"),
     ("batch_over_dataset", ["train", *T, "data.fake_size=8", "--out", NEW], r"larger than the dataset"),
     ("malformed_yaml", ["train", P("malformed.yaml"), "--out", NEW], r"not valid YAML"),
     ("yaml_not_mapping", ["train", P("list.yaml"), "--out", NEW], r"must hold a mapping"),
@@ -177,6 +181,7 @@ CASES = [
     ("unknown_flag", ["train", FAKE_YAML, "--bogus"], r"unrecognized arguments: --bogus"),
     ("train_without_config", ["train"], r"needs a CONFIG"),
     ("sample_n_zero", ["sample", P("existing"), "--n", "0"], r"--n must be positive"),
+    ("sample_n_huge", ["sample", P("existing"), "--n", "200000"], r"--n 200000 makes a .* pass --n \d+ or fewer"),
     ("study_jobs_zero", ["study", P("s_unknown.yaml"), "--jobs", "0"], r"--jobs must be positive"),
     ("int_flag_not_int", ["sample", P("existing"), "--n", "many"], r"invalid int value: 'many'"),
     # study files
@@ -355,3 +360,77 @@ def test_api_key_is_in_no_file_of_the_run(tmp_path, monkeypatch):
     assert {"config.yaml", "metrics.jsonl", "summary.json", "last.pt"} <= names
     assert any(p.suffix == ".wandb" for p in files)  # the offline W&B run was really written
     assert [str(p) for p in files if FAKE_KEY.encode() in p.read_bytes()] == []
+
+
+########################################################################################
+# found before the work starts: memory, emulated bf16; warnings as the tool's own lines
+
+
+def test_sample_grid_larger_than_free_memory_is_refused(ws, monkeypatch, capsys):
+    import gan.machine
+    monkeypatch.setattr(gan.machine, "available_memory", lambda device="cpu": (0.05e9, "available RAM"))
+    assert main(["sample", str(ws / "existing"), "--n", "20000", "--out", str(ws / "cwd" / "big.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"error: a grid of 20000 samples needs at least \d+\.\d GB but this machine has 0\.1 GB "
+                        r"of available RAM; pass a smaller --n", err), err
+    assert not (ws / "cwd" / "big.png").exists()
+
+
+def test_memory_estimate_counts_what_training_holds():
+    import gan.machine
+    cfg = load_config(None, TINY)
+    g_p, d_p, g_a, d_a = gan.machine.model_footprint(cfg.model, 1, 32, 16)
+    G, D = build_models(cfg.model, 1, 32)
+    assert (g_p, d_p) == (sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters()))
+    assert gan.machine.training_bytes(cfg, 1, 16) == 16 * (g_p + d_p) + 8 * (g_a + 2 * d_a)
+    assert g_a > 16 * 1 * 32 * 32  # at least G's output image batch (16, 1, 32, 32)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_once_before_training(tmp_path, monkeypatch, capsys, native):
+    import gan.machine
+    import gan.train
+    monkeypatch.setattr(gan.machine, "native_bf16", lambda: native)
+    monkeypatch.setattr(gan.machine, "cpu_capability", lambda: "AVX2")
+    started, real_train = [], gan.train.train
+
+    def train(*args, **kwargs):  # what stderr holds when the loop starts
+        started.append(capsys.readouterr().err)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(gan.train, "train", train)
+    assert main(["train", *TINY, "train.steps=2", "train.precision=bf16", "--out", str(tmp_path / "run")]) == 0
+    before = started[0].strip().splitlines()
+    warned = [line for line in before if "bf16" in line]
+    if native:
+        assert warned == []
+    else:
+        assert warned == [f"warning: this CPU lacks native bf16 support ({gan.machine.cpu_model()}, torch capability "
+                          "AVX2, no AVX512-BF16 or AMX): train.precision=bf16 will be much slower than fp32 (13-28x "
+                          "measured); use train.precision=fp32"]
+
+
+def test_a_python_warning_is_one_line_without_the_source_path(monkeypatch, capsys):
+    import warnings
+    import gan.sampling
+
+    def warns(run, n, out):
+        warnings.warn("quality metrics from 64 samples (< 2048) are biased (FCD most);\n compare at equal n")
+        return 0
+
+    monkeypatch.setattr(gan.sampling, "sample_grid", warns)
+    assert main(["sample", "somewhere"]) == 0
+    err = capsys.readouterr().err
+    assert err == "warning: quality metrics from 64 samples (< 2048) are biased (FCD most); compare at equal n\n"
+
+
+@pytest.mark.slow
+def test_cli_run_shows_library_warnings_as_one_line(tmp_path):
+    from conftest import run_cli
+    done = run_cli("train", *TINY, "eval.enabled=true", "eval.n_samples=64", "eval.batch_size=32", "train.steps=2",
+                   "--out", str(tmp_path / "run"), env={"GAN_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.replace("\r", "\n").splitlines() if "warning" in ln.lower()]
+    assert "warning: quality metrics from 64 samples (< 2048) are biased (FCD most); compare runs only at equal " \
+           "eval.n_samples" in lines
+    assert not any(".py:" in ln for ln in lines), lines

@@ -200,6 +200,67 @@ def test_reference_floor_is_cached(evaluator, shared_cache, monkeypatch):
     assert quality.reference_floor(evaluator.cfg) == floor
 
 
+def test_floor_file_name_depends_on_the_classifier_hash(evaluator, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "floors"))  # floors only: the classifier is given here
+    real = load_split(evaluator.cfg.data, train=False).images
+    torch.manual_seed(3)
+    other = quality.Evaluator(evaluator.cfg, "cpu", classifier=build_classifier(1), real_images=real)
+    a = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    b = quality.reference_floor(evaluator.cfg, evaluator=other)
+    names = sorted(p.name for p in (tmp_path / "floors").glob("reference-*.json"))
+    assert names == sorted(f"reference-fake512-32px-v1-classifier-n64-c{ev.classifier_meta['sha256'][:12]}.json"
+                           for ev in (evaluator, other))
+    assert a != b  # the floor of one classifier is never served for another
+
+
+@pytest.mark.parametrize("damage", [lambda t: t[: len(t) // 2], lambda t: "", lambda t: '["not", "a mapping"]'])
+def test_damaged_floor_file_is_recomputed_with_a_warning(evaluator, tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "floors"))
+    floor = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    (path,) = (tmp_path / "floors").glob("reference-*.json")
+    path.write_text(damage(path.read_text()))
+    with pytest.warns(UserWarning, match="damaged real-data floor cache .* computing it again"):
+        again = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    assert again == floor and json.loads(path.read_text()) == floor
+
+
+def test_summary_and_results_csv_record_the_classifier_hash(shared_cache, tmp_path, monkeypatch):
+    from conftest import TINY
+    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.train import main_train
+    monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
+    run_dir = tmp_path / "study" / "runs" / "r0"
+    assert main_train(None, [*TINY, f"data.root={tmp_path / 'data'}", "eval.enabled=true", "eval.n_samples=64",
+                             "eval.batch_size=32", "train.steps=2"], str(run_dir), None) == 0
+    (ident,) = shared_cache.glob("classifier-*.json")
+    digest = json.loads(ident.read_text())["sha256"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["classifier"]["hash"] == f"sha256:{digest}" and summary["classifier"]["test_acc"] >= 0.5
+    run = PlannedRun("r0", {"train.seed": 0}, "r0")
+    csv_path = collect_results(tmp_path / "study", StudySpec("s", None, {}, {"train.seed": [0]}, (run,)), [run])
+    import csv
+    (row,) = list(csv.DictReader(csv_path.open()))
+    assert row["classifier/hash"] == f"sha256:{digest}"
+
+
+def test_report_notes_a_study_that_mixes_classifiers(tmp_path):
+    import csv
+    from gan.report import write_report
+    study = tmp_path / "study"
+    study.mkdir()
+    rows = [{"run": f"r{i}", "status": "completed", "model.d_act": act, "train.seed": i // 2,
+             "final/quality/fcd": 10.0 + i, "classifier/hash": "sha256:" + ("a" * 64 if i < 2 else "b" * 64)}
+            for i, act in enumerate(["relu", "leaky_relu:0.2"] * 2)]
+    with (study / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.warns(UserWarning, match="2 different quality classifiers"):
+        write_report(study)
+    md = (study / "report" / "report.md").read_text()
+    assert "measured by 2 different quality classifiers (aaaaaaaaaaaa, bbbbbbbbbbbb" in md
+
+
 def test_eval_run_writes_eval_json(shared_cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
     cfg = _cfg(tmp_path, "train.device=cpu")
