@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from gan.config import DataConfig
 from gan.data import ImageSet, load_split, to_float
+from gan.data import cache_dir as data_cache_dir
 from gan.errors import UserError
 
 ARCH_VERSION = 1  # bump when Classifier or its training recipe changes: old caches are then ignored
@@ -166,8 +167,8 @@ def train_classifier(train: ImageSet, test: ImageSet, epochs: int, device: torch
 
 
 def cache_dir(data_cfg: DataConfig) -> Path:
-    """$GAN_CACHE_DIR, else <data.root>/.gan_cache."""
-    return Path(os.environ.get("GAN_CACHE_DIR") or Path(data_cfg.root) / ".gan_cache")
+    """The dataset's cache folder (gan.data.cache_dir owns the rule)."""
+    return data_cache_dir(data_cfg.root)
 
 
 def cache_key(data_cfg: DataConfig) -> str:

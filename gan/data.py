@@ -191,9 +191,9 @@ def mnist5k_split(labels: np.ndarray, seed: int = MNIST5K_SPLIT_SEED) -> tuple[n
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _data_cache_dir(root: Path) -> Path:
-    """$GAN_CACHE_DIR, else <data.root>/.gan_cache (the same folder as gan.classifier.cache_dir)."""
-    return Path(os.environ.get("GAN_CACHE_DIR") or root / ".gan_cache")
+def cache_dir(root: str | Path) -> Path:
+    """$GAN_CACHE_DIR, else <data.root>/.gan_cache: where parsed datasets and the quality classifier are cached."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path(root) / ".gan_cache")
 
 
 def _save_atomic(blob: dict, path: Path) -> None:
@@ -293,7 +293,7 @@ def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu")
         images, labels = _fake_split(cfg, train)
     elif cfg.name == "mnist5k":
         part = "train" if train else "test"
-        splits = load_mnist5k(_mnist5k_csv(), _data_cache_dir(Path(cfg.root)))
+        splits = load_mnist5k(_mnist5k_csv(), cache_dir(cfg.root))
         images, labels = splits[f"{part}_images"], splits[f"{part}_labels"]
     else:
         images, labels = _as_tensors(_open_dataset(cfg, train), cfg.name)
