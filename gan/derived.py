@@ -14,7 +14,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Iterable
+
+from gan.stats import is_finite
 
 TAIL_EVALS = 3
 FCD_KEYS = ("quality/fcd", "quality/fid")  # fid with eval.features=inception
@@ -31,22 +33,18 @@ def half2_column(key: str) -> str:
     return f"half2/{key}"
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def tail_log_mean(rows: Iterable[dict], key: str, k: int = TAIL_EVALS) -> tuple[float | None, int]:
     """(mean log of the last k positive finite values of `key` in step order, how many were used)."""
     vals = [float(r[key]) for r in sorted(rows, key=lambda r: r.get("step", 0))
-            if _finite(r.get(key)) and r[key] > 0][-k:]
+            if is_finite(r.get(key)) and r[key] > 0][-k:]
     return (sum(map(math.log, vals)) / len(vals), len(vals)) if vals else (None, 0)
 
 
 def second_half_mean(rows: Iterable[dict], key: str) -> float | None:
     """Mean of `key` over rows with step > (last step) / 2; None when there is none."""
     rows = list(rows)
-    last = max((r.get("step", 0) for r in rows if _finite(r.get("step"))), default=0)
-    vals = [float(r[key]) for r in rows if _finite(r.get(key)) and _finite(r.get("step")) and r["step"] > last / 2]
+    last = max((r.get("step", 0) for r in rows if is_finite(r.get("step"))), default=0)
+    vals = [float(r[key]) for r in rows if is_finite(r.get(key)) and is_finite(r.get("step")) and r["step"] > last / 2]
     return sum(vals) / len(vals) if vals else None
 
 
