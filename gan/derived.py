@@ -9,6 +9,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
   Fewer than 3 evaluations: the mean over those there are (the column `tail3/n_evals` says how many).
 - `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
   early probes measure an untrained D and would dilute the effect a claim is about.
+- `median/perf/step_ms`: the median of a run's logged step times (descriptive row of claim 6 and the step-time
+  figure): robust to the warm-up step and to checkpoint / eval steps, unlike the final value. Claim 6 itself
+  reads only step_time.json (runs of a study share the CPU).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+import numpy as np
+
 from gan.stats import is_finite
 
 TAIL_EVALS = 3
 FCD_KEYS = ("quality/fcd", "quality/fid")  # fid with eval.features=inception
 HALF2_KEYS = ("probe/input_grad/hoyer", "probe/D/dead_frac", "probe/D/dead_frac_eval")
+STEP_MS, MEDIAN_STEP_MS = "perf/step_ms", "median/perf/step_ms"
 
 
 def tail_log_column(key: str) -> str:
@@ -48,6 +54,13 @@ def second_half_mean(rows: Iterable[dict], key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def median_step_ms(rows: Iterable[dict]) -> float | None:
+    """Median of perf/step_ms over the rows with a step (one value per step); None when there is none."""
+    times = list({int(r["step"]): float(r[STEP_MS]) for r in rows if "step" in r and is_finite(r.get(STEP_MS))}
+                 .values())
+    return float(np.median(times)) if times else None
+
+
 def derived_columns(rows: list[dict]) -> dict[str, float | int]:
     """The derived results.csv columns of one run (only those it has data for)."""
     out: dict[str, float | int] = {}
@@ -60,4 +73,7 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
         mean = second_half_mean(rows, key)
         if mean is not None:
             out[half2_column(key)] = mean
+    median = median_step_ms(rows)
+    if median is not None:
+        out[MEDIAN_STEP_MS] = median
     return out

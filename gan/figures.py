@@ -2,7 +2,7 @@
 Figures are plain matplotlib `Figure`s (no pyplot state) saved by the Agg canvas, so this works headless and
 inside notebooks alike. FIGURES names them, in report order, with a title and a caption.
 
-    fig, notes = FIGURES["final_metrics"][2](report.load_study("studies/quick"))
+    fig, notes = FIGURES["final_metrics"][2](study_data.load_study_results("studies/quick"))
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import matplotlib
 import matplotlib.image
@@ -21,9 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from gan.claims import STEP_MS_KEYS
 from gan.sparsity import GAUSSIAN_HOYER
 from gan.stats import ACT, SEED, Estimate, bootstrap_band, bootstrap_mean, group_rows, is_completed, is_finite, label
-
-if TYPE_CHECKING:  # report imports this module: no import back at run time
-    from gan.report import Study
+from gan.study_data import Study
 
 PROBE_KEYS = ("probe/D/dead_frac", "probe/D/dead_frac_eval", "probe/D/grad_zero_frac",
               "probe/D/param_grad_zero_frac", "probe/input_grad/hoyer", "probe/input_grad/starved_frac",

@@ -9,110 +9,15 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gan import stats
-from gan.claims import LOG_SCALE, MARGINS, STEP_MS_KEYS, ClaimResult, evaluate_claims, margins
-from gan.derived import derived_columns
-from gan.figures import FIGURES, final_keys, step_series
-from gan.errors import UserError
-from gan.stats import ACT, ALPHA, SEED, Results, is_finite
-
-MAX_FIGURE_GROUPS = 12
-
-
-@dataclass
-class Study:
-    """A study dir read back: results.csv, each run's metrics.jsonl rows and run dir."""
-
-    dir: Path
-    results: Results
-    metrics: dict[str, list[dict]] = field(default_factory=dict)  # run name -> metrics.jsonl rows
-    run_dirs: dict[str, Path | None] = field(default_factory=dict)
-    step_time: dict | None = None  # step_time.json: claim 6's side-by-side timing (benchmarks/bench_act_step.py)
-
-    @property
-    def settings(self) -> list[str]:
-        """Every axis except the seed, the activation first: one group of seeds per combination."""
-        axes = [a for a in self.results.axes if a != SEED]
-        return sorted(axes, key=lambda a: a != ACT) or ([ACT] if ACT in self.results.columns else [])
-
-    @property
-    def pooled(self) -> bool:
-        """Too many combinations to draw: figures then group by the activation alone."""
-        return ACT in self.settings and len(stats.group_rows(self.results.rows, self.settings)) > MAX_FIGURE_GROUPS
-
-    @property
-    def group_by(self) -> list[str]:
-        return [ACT] if self.pooled else self.settings
-
-    def groups(self, completed: bool = True) -> dict[str, list[dict]]:
-        rows = self.results.completed() if completed else self.results.rows
-        return stats.group_rows(rows, self.group_by)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a metrics.jsonl; a torn or bad line is skipped."""
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
-
-def _run_dir(study_dir: Path, row: dict) -> Path | None:
-    name, given = str(row.get("run") or ""), row.get("run_dir")
-    candidates = [study_dir / str(given)] if given else []  # relative to the study dir (or absolute)
-    candidates.append(study_dir / "runs" / name)
-    return next((p for p in candidates if name and p.is_dir()), None)
-
-
-def load_study(study_dir: str | Path) -> Study:
-    """Read results.csv, study.yaml and every run's metrics.jsonl (raises UserError without results.csv)."""
-    study_dir = Path(study_dir)
-    results = stats.load_results(study_dir)
-    study = Study(study_dir, results)
-    for row in results.rows:
-        name = str(row.get("run"))
-        study.run_dirs[name] = d = _run_dir(study_dir, row)
-        study.metrics[name] = read_jsonl(d / "metrics.jsonl") if d else []
-        times = list(step_series(study.metrics[name], "perf/step_ms").values())
-        if times:  # robust to the warm-up step and to checkpoint / eval steps, unlike the final value
-            row[STEP_MS_KEYS[0]] = float(np.median(times))
-        for k, v in derived_columns(study.metrics[name]).items():  # a results.csv from before gan/derived.py
-            row.setdefault(k, v)
-    study.step_time = read_step_time(study_dir)
-    return study
-
-
-STEP_TIME_FILE = "step_time.json"
-
-
-def read_step_time(study_dir: Path) -> dict | None:
-    """<study_dir>/step_time.json, or None when absent; UserError when it is not what the benchmark writes."""
-    path = study_dir / STEP_TIME_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        ok = all(len(data[k]) == len(data["relu_ms"]) and all(v > 0 for v in data[k]) for k in ("relu_ms", "leaky_ms"))
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise UserError(f"{path} is not a step-time file (relu_ms and leaky_ms: equal-length lists of positive "
-                        "times); delete it or rewrite it with `python benchmarks/bench_act_step.py`")
-    return data
+from gan.claims import LOG_SCALE, MARGINS, ClaimResult, evaluate_claims, margins
+from gan.figures import FIGURES, final_keys
+from gan.stats import ACT, ALPHA, is_finite
+from gan.study_data import MAX_FIGURE_GROUPS, Study, load_study_results
 
 
 ##### document: blocks rendered both as Markdown and as HTML
@@ -298,7 +203,7 @@ def to_html(blocks: list) -> str:
 
 def write_report(study_dir: str | Path) -> Path:
     """Write report/report.md, report/report.html and report/figures/*.png; returns the html path."""
-    study = load_study(study_dir)
+    study = load_study_results(study_dir)
     out = Path(study_dir) / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
     claims = evaluate_claims(study.results, study.step_time)

@@ -53,10 +53,10 @@ class StudySpec:
     base: str | None
     overrides: dict[str, Any]
     axes: dict[str, list[Any]]
-    runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by load_study once every run is validated
+    runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by read_study_spec once every run is validated
 
 
-def load_study(path: str | Path) -> StudySpec:
+def read_study_spec(path: str | Path) -> StudySpec:
     """Parse and validate a study file (every run's config is validated before anything runs)."""
     path = Path(path)
     if not path.is_file():
@@ -171,7 +171,7 @@ def _run_one(spec: StudySpec, run: PlannedRun, run_dir: Path, threads: int) -> s
 
 def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     """Run every planned run not yet finished (K at a time), then write results.csv and the report."""
-    spec = load_study(study_yaml)
+    spec = read_study_spec(study_yaml)
     study_dir = Path(out) if out else Path("studies") / spec.name
     runs = spec.runs
     try:

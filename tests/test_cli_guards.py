@@ -11,7 +11,7 @@ from conftest import REPO, TINY
 from gan.cli import main
 from gan.errors import UserError
 from gan.quality import _refuse_trained_overrides
-from gan.study import load_study
+from gan.study import read_study_spec
 from gan.train import main_train
 
 
@@ -54,7 +54,7 @@ def test_study_base_is_found_from_the_study_file_when_not_from_cwd(tmp_path, mon
     proj = _project(tmp_path)
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    spec = load_study(proj / "configs" / "study" / "s.yaml")
+    spec = read_study_spec(proj / "configs" / "study" / "s.yaml")
     assert Path(spec.base) == (proj / "configs" / "mini.yaml").resolve()
     assert len(spec.runs) == 2
     err = capsys.readouterr().err
@@ -64,7 +64,7 @@ def test_study_base_is_found_from_the_study_file_when_not_from_cwd(tmp_path, mon
 def test_study_base_from_cwd_wins_and_is_kept_as_written(tmp_path, monkeypatch, capsys):
     proj = _project(tmp_path)
     monkeypatch.chdir(proj)
-    assert load_study("configs/study/s.yaml").base == "configs/mini.yaml"
+    assert read_study_spec("configs/study/s.yaml").base == "configs/mini.yaml"
     assert capsys.readouterr().err == ""
 
 
@@ -73,9 +73,9 @@ def test_study_base_missing_everywhere_is_one_sentence(tmp_path, monkeypatch):
     (proj / "configs" / "mini.yaml").unlink()
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="neither from the current directory nor from"):
-        load_study(proj / "configs" / "study" / "s.yaml")
+        read_study_spec(proj / "configs" / "study" / "s.yaml")
 
 
 def test_repo_study_preset_plans_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert Path(load_study(REPO / "configs" / "study" / "tiny.yaml").base) == REPO / "configs" / "fake.yaml"
+    assert Path(read_study_spec(REPO / "configs" / "study" / "tiny.yaml").base) == REPO / "configs" / "fake.yaml"

@@ -275,10 +275,10 @@ def test_mnist_missing_names_mnist5k(tmp_path):
 def test_mnist5k_configs_are_valid():
     """configs/mnist5k.yaml loads; the quick study on it is quick.yaml with only the dataset changed."""
     from gan.config import load_config
-    from gan.study import load_study, plan
+    from gan.study import read_study_spec, plan
 
     assert load_config("configs/mnist5k.yaml", []).data.name == "mnist5k"
-    quick, ours = load_study("configs/study/quick.yaml"), load_study("configs/study/quick_mnist5k.yaml")
+    quick, ours = read_study_spec("configs/study/quick.yaml"), read_study_spec("configs/study/quick_mnist5k.yaml")
     assert ours.overrides == quick.overrides and ours.axes == quick.axes
     assert [r.wandb_name for r in plan(ours)] == [r.wandb_name.replace("fashion_mnist", "mnist5k", 1)
                                                   for r in plan(quick)]

@@ -318,6 +318,27 @@ def test_collect_results_writes_the_derived_columns(tmp_path):
     assert float(row["half2/probe/D/dead_frac"]) == pytest.approx(np.mean([0.6, 0.8]))
 
 
+def test_collect_results_writes_the_median_step_time_and_loading_adds_nothing(tmp_path):
+    """median/perf/step_ms is a results.csv column written when results are collected, not when they are read."""
+    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.study_data import load_study_results
+
+    run_dir = tmp_path / "runs" / "a"
+    run_dir.mkdir(parents=True)
+    rows = [{"step": s, "perf/step_ms": ms} for s, ms in ((1, 500.0), (2, 20.0), (3, 22.0), (4, 21.0))]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "step": 4, "final": {}, "mean": {}}))
+    spec = StudySpec("t", None, {}, {"train.seed": [0]})
+    path = collect_results(tmp_path, spec, [PlannedRun("a", {"train.seed": 0}, "a")])
+    assert float(next(csv.DictReader(path.open()))["median/perf/step_ms"]) == pytest.approx(21.5)
+    assert derived.median_step_ms([{"perf/step_ms": 3.0}]) is None  # no step: not a logged row
+    rewritten = path.read_text().replace("median/perf/step_ms", "other")
+    path.write_text(rewritten)
+    study = load_study_results(tmp_path)
+    assert "median/perf/step_ms" not in study.results.rows[0]  # reading a study computes nothing
+    assert study.metrics["a"][0]["perf/step_ms"] == 500.0
+
+
 ##### error rates of the rules (simulation; benchmarks/bench_error_rates.py prints the same numbers)
 
 

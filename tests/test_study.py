@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gan.errors import UserError
-from gan.study import _train_command, load_study, plan
+from gan.study import _train_command, read_study_spec, plan
 
 from conftest import REPO
 
@@ -15,7 +15,7 @@ FAKE_YAML = REPO / "configs" / "fake.yaml"
 def _study(tmp_path, axes: str):
     path = tmp_path / "s.yaml"
     path.write_text(f"name: s\nbase: {FAKE_YAML}\noverrides: {{train.steps: 3}}\naxes:\n{axes}")
-    return load_study(path)
+    return read_study_spec(path)
 
 
 def test_runs_are_folders_by_axis_values_and_wandb_names_by_contract(tmp_path):
