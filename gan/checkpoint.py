@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from gan.errors import UserError
+from gan.layout import RunDir
 
 
 class CheckpointWriteError(OSError):
@@ -36,7 +37,7 @@ def find_checkpoint(run_dir_or_ckpt: str | Path) -> Path:
     """A run dir -> its checkpoints/last.pt; a file -> itself. UserError when absent."""
     p = Path(run_dir_or_ckpt)
     if p.is_dir():
-        p = p / "checkpoints" / "last.pt"
+        p = RunDir(p).ckpt_last
     if not p.is_file():
         raise UserError(f"no checkpoint at '{p}'; pass a run directory that holds checkpoints/last.pt or a .pt file")
     return p

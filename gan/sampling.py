@@ -13,6 +13,7 @@ from gan.checkpoint import load_checkpoint
 from gan.config import config_from_dict
 from gan.data import CHANNELS
 from gan.errors import UserError
+from gan.layout import RunDir
 from gan.machine import check_grid_fits
 from gan.models import build_models
 
@@ -65,7 +66,7 @@ def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
         G.load_state_dict(state["G"])
     except RuntimeError:
         raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
-    path = Path(out) if out else Path(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".") / "grid.png"
+    path = Path(out) if out else RunDir(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".").grid
     save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
     print(f"wrote {n} samples from step {state['step']} to {path}")
     return 0

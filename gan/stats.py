@@ -39,6 +39,7 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
 from gan.errors import UserError
+from gan.layout import StudyDir
 
 ACT, SEED = "model.d_act", "train.seed"
 CONFIDENCE = 0.95
@@ -131,14 +132,15 @@ def make_results(rows: Sequence[Row], study: dict | None = None, name: str = "")
 def load_results(study_dir: str | Path) -> Results:
     """Read <study_dir>/results.csv and study.yaml (optional)."""
     study_dir = Path(study_dir)
-    path = study_dir / "results.csv"
+    layout = StudyDir(study_dir)
+    path = layout.results_csv
     if not path.is_file():
         raise UserError(f"no results.csv in {study_dir}: run `gan study` on its study.yaml first")
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     study = {}
-    if (study_dir / "study.yaml").is_file():
-        study = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
+    if layout.study_yaml.is_file():
+        study = yaml.safe_load(layout.study_yaml.read_text()) or {}
     return make_results(rows, study, name=str(study.get("name") or study_dir.name))
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from gan import stats
 from gan.errors import UserError
+from gan.layout import StudyDir
 from gan.metrics_log import read_metrics
 from gan.stats import ACT, SEED, Results
 
 MAX_FIGURE_GROUPS = 12
-STEP_TIME_FILE = "step_time.json"
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Study:
 def _run_dir(study_dir: Path, row: dict) -> Path | None:
     name, given = str(row.get("run") or ""), row.get("run_dir")
     candidates = [study_dir / str(given)] if given else []  # relative to the study dir (or absolute)
-    candidates.append(study_dir / "runs" / name)
+    candidates.append(StudyDir(study_dir).run(name).path)
     return next((p for p in candidates if name and p.is_dir()), None)
 
 
@@ -74,7 +74,7 @@ def load_study_results(study_dir: str | Path) -> Study:
 
 def read_step_time(study_dir: Path) -> dict | None:
     """<study_dir>/step_time.json, or None when absent; UserError when it is not what the benchmark writes."""
-    path = study_dir / STEP_TIME_FILE
+    path = StudyDir(study_dir).step_time
     if not path.is_file():
         return None
     try:

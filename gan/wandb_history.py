@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gan.layout import RunDir
+
 
 def wandb_run_dirs(run_dir: str | Path) -> list[Path]:
     """`<run_dir>/wandb/{offline-,}run-<time>-<id>` folders in start order (a resume adds one)."""
-    found = [p for p in (Path(run_dir) / "wandb").glob("*run-*") if p.is_dir() and not p.is_symlink()
+    found = [p for p in RunDir(run_dir).wandb.glob("*run-*") if p.is_dir() and not p.is_symlink()
              and p.name.split("run-", 1)[0] in ("", "offline-")]
     return sorted(found, key=lambda p: p.name.split("run-", 1)[1])
 
