@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from gan import metric_keys as mk
 from gan.activations import parse_activation
-from gan.derived import half2_column, tail_log_column
 from gan.errors import UserError
 from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm, interaction, is_finite,
                        matches, paired_difference, paired_test, pairs_needed)
@@ -28,11 +28,10 @@ from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm
 NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
 RELU = "relu"
 DEFAULT_SLOPE = 0.2
-LOG_FCD, LOG_FID = tail_log_column("quality/fcd"), tail_log_column("quality/fid")
-HOYER, DEAD, DEAD_EVAL = (half2_column(k) for k in ("probe/input_grad/hoyer", "probe/D/dead_frac",
-                                                    "probe/D/dead_frac_eval"))
+LOG_FCD, LOG_FID = mk.tail_log(mk.FCD), mk.tail_log(mk.FID)
+HOYER, DEAD, DEAD_EVAL = mk.half2(mk.IG_HOYER), mk.half2(mk.D_DEAD_FRAC), mk.half2(mk.D_DEAD_FRAC_EVAL)
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
-STEP_MS_KEYS = ("median/perf/step_ms", "final/perf/step_ms")  # descriptive only (runs share the CPU)
+STEP_MS_KEYS = (mk.MEDIAN_STEP_MS, mk.final(mk.STEP_MS))  # descriptive only (runs share the CPU)
 
 CLAIMS = {
     1: "LeakyReLU in D gives G denser gradients",
@@ -47,6 +46,14 @@ CLAIMS = {
 # default margins, in the claim's units: absolute for 1 and 3, a fraction of the ratio for the others
 MARGINS = {1: 0.01, 2: 0.10, 3: 0.01, 4: 0.10, 5: 0.10, 6: 0.03, 7: 0.10, 8: 0.10}
 LOG_SCALE = {2, 4, 5, 6, 7, 8}  # effects on log FCD / log step time, printed back-transformed as ratios
+
+# (claim, results.csv column, compared on the log scale): the secondary metrics, effect and CI only
+DESCRIPTIVE = ((1, mk.mean(mk.IG_HOYER), False), (1, mk.mean(mk.IG_ZERO_FRAC), False),
+               (2, mk.final(mk.FCD), True), (2, mk.final(mk.MODES_COVERED), False),
+               (3, DEAD_EVAL, False), (3, mk.mean(mk.D_PARAM_GRAD_ZERO_FRAC), False),
+               (3, mk.mean(mk.D_GRAD_ZERO_FRAC), False), (6, STEP_MS_KEYS[0], True))
+# every results.csv column a claim reads, primary or descriptive (tests check a tiny run writes each)
+KEYS_READ = (HOYER, LOG_FCD, LOG_FID, DEAD, DEAD_EVAL, *(k for _, k, _ in DESCRIPTIVE))
 
 
 @dataclass(frozen=True)
@@ -344,11 +351,7 @@ def _claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimRe
 def _descriptive(results: Results, leaky: str | None, arms: str | None, m: dict[int, float]) -> list[ClaimResult]:
     """Secondary metrics: effect and CI, no outcome."""
     out = []
-    rows = ((1, "mean/probe/input_grad/hoyer", False), (1, "mean/probe/input_grad/zero_frac", False),
-            (2, "final/quality/fcd", True), (2, "final/quality/modes_covered", False),
-            (3, DEAD_EVAL, False), (3, "mean/probe/D/param_grad_zero_frac", False),
-            (3, "mean/probe/D/grad_zero_frac", False), (6, STEP_MS_KEYS[0], True))
-    for number, metric, log in rows:
+    for number, metric, log in DESCRIPTIVE:
         if arms or not results.has_metric(metric):
             continue
         d = paired_difference(results, metric, {ACT: leaky}, {ACT: RELU}, log=log)

@@ -11,8 +11,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gan import metric_keys as mk
 from gan.metrics_log import STEP_KEY
 from gan.tracking import resolve_mode
+
+# section name -> the keys it plots, one line panel each (tests check a tiny run logs every one of them)
+PANELS = {
+    "Gradient sparsity and dead units": (mk.IG_HOYER, mk.IG_ZERO_FRAC, mk.D_DEAD_FRAC, mk.D_GRAD_ZERO_FRAC),
+    "Sample quality": (mk.FCD, mk.MODES_COVERED),
+    "Losses": (mk.LOSS_D, mk.LOSS_G, mk.D_REAL_PROB, mk.D_FAKE_PROB),
+}
+MEDIA = (mk.SAMPLES,)
 
 
 def dashboard(project: str, entity: str | None) -> int:
@@ -32,15 +41,10 @@ def dashboard(project: str, entity: str | None) -> int:
     def line(y: str) -> Any:
         return wr.LinePlot(x=STEP_KEY, y=[y], title=y, groupby_aggfunc="mean", groupby_rangefunc="stddev")
 
-    sections = [
-        ws.Section(name="Gradient sparsity and dead units", is_open=True, panels=[
-            line("probe/input_grad/hoyer"), line("probe/input_grad/zero_frac"), line("probe/D/dead_frac"),
-            line("probe/D/grad_zero_frac")]),
-        ws.Section(name="Sample quality", is_open=True, panels=[line("quality/fcd"), line("quality/modes_covered")]),
-        ws.Section(name="Samples", is_open=True, panels=[wr.MediaBrowser(media_keys=["samples"])]),
-        ws.Section(name="Losses", is_open=False, panels=[line("loss/D"), line("loss/G"), line("D/real_prob"),
-                                                          line("D/fake_prob")]),
-    ]
+    sparsity, quality, losses = (ws.Section(name=name, is_open=name != "Losses", panels=[line(k) for k in keys])
+                                 for name, keys in PANELS.items())
+    samples = ws.Section(name="Samples", is_open=True, panels=[wr.MediaBrowser(media_keys=list(MEDIA))])
+    sections = [sparsity, quality, samples, losses]
     try:
         view = ws.Workspace(name="LeakyReLU vs ReLU", entity=entity, project=project, sections=sections,
                             settings=ws.WorkspaceSettings(x_axis=STEP_KEY),

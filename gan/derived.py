@@ -21,22 +21,14 @@ from typing import Iterable
 
 import numpy as np
 
+from gan import metric_keys as mk
 from gan.stats import is_finite
 
-TAIL_EVALS = 3
-FCD_KEYS = ("quality/fcd", "quality/fid")  # fid with eval.features=inception
-HALF2_KEYS = ("probe/input_grad/hoyer", "probe/D/dead_frac", "probe/D/dead_frac_eval")
-STEP_MS, MEDIAN_STEP_MS = "perf/step_ms", "median/perf/step_ms"
+TAIL_EVALS = mk.TAIL_EVALS
+FCD_KEYS = (mk.FCD, mk.FID)  # fid with eval.features=inception
+HALF2_KEYS = (mk.IG_HOYER, mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL)
+STEP_MS, MEDIAN_STEP_MS = mk.STEP_MS, mk.MEDIAN_STEP_MS
 
-
-def tail_log_column(key: str) -> str:
-    """'quality/fcd' -> 'tail3/log/quality/fcd' (results.csv column)."""
-    return f"tail{TAIL_EVALS}/log/{key}"
-
-
-def half2_column(key: str) -> str:
-    """'probe/D/dead_frac' -> 'half2/probe/D/dead_frac' (results.csv column)."""
-    return f"half2/{key}"
 
 
 def tail_log_mean(rows: Iterable[dict], key: str, k: int = TAIL_EVALS) -> tuple[float | None, int]:
@@ -67,12 +59,12 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
     for key in FCD_KEYS:
         mean, n = tail_log_mean(rows, key)
         if mean is not None:
-            out[tail_log_column(key)] = mean
-            out[f"tail{TAIL_EVALS}/n_evals"] = n
+            out[mk.tail_log(key)] = mean
+            out[mk.TAIL_N_EVALS] = n
     for key in HALF2_KEYS:
         mean = second_half_mean(rows, key)
         if mean is not None:
-            out[half2_column(key)] = mean
+            out[mk.half2(key)] = mean
     median = median_step_ms(rows)
     if median is not None:
         out[MEDIAN_STEP_MS] = median

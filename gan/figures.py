@@ -8,7 +8,6 @@ inside notebooks alike. FIGURES names them, in report order, with a title and a 
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from typing import Any, Callable, Sequence
 
@@ -18,23 +17,21 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from gan import metric_keys as mk
 from gan.claims import STEP_MS_KEYS
+from gan.layout import RunDir
 from gan.sparsity import GAUSSIAN_HOYER
 from gan.stats import ACT, SEED, Estimate, bootstrap_band, bootstrap_mean, group_rows, is_completed, is_finite, label
 from gan.study_data import Study
 
-PROBE_KEYS = ("probe/D/dead_frac", "probe/D/dead_frac_eval", "probe/D/grad_zero_frac",
-              "probe/D/param_grad_zero_frac", "probe/input_grad/hoyer", "probe/input_grad/starved_frac",
-              "probe/input_grad/zero_frac", "probe/input_grad/norm")
-QUALITY_KEYS = ("quality/fcd", "quality/fid", "quality/modes_covered", "quality/kid", "quality/coverage",
-                "quality/precision")
-TRAIN_KEYS = ("loss/D", "loss/G", "D/real_prob", "D/fake_prob")
-FINAL_KEYS = ("final/quality/fcd", "final/quality/fid", "final/quality/modes_covered", "final/quality/kid",
-              "mean/probe/D/dead_frac", "mean/probe/D/dead_frac_eval", "mean/probe/D/param_grad_zero_frac",
-              "mean/probe/D/grad_zero_frac",
-              "mean/probe/input_grad/hoyer", "mean/probe/input_grad/zero_frac", *STEP_MS_KEYS)
-DEAD_LAYER = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")
-SPLITS = ("real", "fake")
+PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
+              mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM)
+QUALITY_KEYS = (mk.FCD, mk.FID, mk.MODES_COVERED, mk.KID, mk.COVERAGE, mk.PRECISION)
+TRAIN_KEYS = (mk.LOSS_D, mk.LOSS_G, mk.D_REAL_PROB, mk.D_FAKE_PROB)
+FINAL_KEYS = (*map(mk.final, (mk.FCD, mk.FID, mk.MODES_COVERED, mk.KID)),
+              *map(mk.mean, (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_PARAM_GRAD_ZERO_FRAC, mk.D_GRAD_ZERO_FRAC,
+                             mk.IG_HOYER, mk.IG_ZERO_FRAC)), *STEP_MS_KEYS)
+DEAD_LAYER, SPLITS = mk.D_LAYER_DEAD, mk.SPLITS
 
 Plot = tuple[Figure | None, list[str]]  # (figure or None, notes on what is missing)
 LINESTYLES, HATCHES = ("-", "--", ":", "-."), ("", "//", "..", "xx")
@@ -184,8 +181,8 @@ def fig_final(study: Study) -> Plot:
 
 def _run_value(study: Study, row: dict, key: str) -> float:
     """mean/<key> from results.csv, else the mean of <key> over the run's metrics.jsonl rows."""
-    if is_finite(row.get(f"mean/{key}")):
-        return float(row[f"mean/{key}"])
+    if is_finite(row.get(mk.mean(key))):
+        return float(row[mk.mean(key)])
     vals = list(step_series(study.metrics[str(row["run"])], key).values())
     return float(np.mean(vals)) if vals else math.nan
 
@@ -203,7 +200,7 @@ def fig_dead_layers(study: Study) -> Plot:
     width = 0.8 / len(groups)
     for j, (lab, rows) in enumerate(groups.items()):
         for i, layer in enumerate(layers):
-            vals = [v for r in rows if is_finite(v := _run_value(study, r, f"probe/D/{layer}/dead_frac"))]
+            vals = [v for r in rows if is_finite(v := _run_value(study, r, mk.probe("D", "dead_frac", layer)))]
             if not vals:
                 continue
             x = i - 0.4 + width * (j + 0.5)
@@ -253,7 +250,7 @@ def fig_samples(study: Study) -> Plot:
     for ax, (lab, rows) in zip(axes, groups.items()):
         row = min(rows, key=lambda r: (not is_completed(r), r[SEED] if is_finite(r.get(SEED)) else math.inf))
         d = study.run_dirs.get(str(row.get("run")))
-        png = d / "samples" / "final.png" if d else None
+        png = RunDir(d).final_samples if d else None
         ax.set_axis_off()
         status = "" if is_completed(row) else f", {row.get('status')}"
         ax.set_title(textwrap.fill(label(row, study.settings), 34) + f"\nseed {row.get(SEED)}{status}",

@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gan.layout import RunDir
+from gan.metric_keys import PROBE
+
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
 STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
 
 
@@ -51,8 +52,10 @@ def repair_tail(path: Path) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of metrics.jsonl, null read back as NaN (a torn last line is dropped; a damaged one inside is skipped)."""
-    path = Path(run_dir) / METRICS_FILE
+    """Rows of metrics.jsonl, null read back as NaN (a torn last line is dropped; a damaged one inside is skipped).
+
+    The one reader of metrics.jsonl: training, results collection, reports and figures all call it."""
+    path = RunDir(run_dir).metrics
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -62,16 +65,20 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-            rows.append({k: math.nan if v is None else v for k, v in row.items()} if isinstance(row, dict) else row)
         except ValueError:
             if i < len(lines) - 1:
                 log.warning("%s line %d is not JSON; skipped", path, i + 1)
+            continue
+        if isinstance(row, dict):  # a bare number or list is not a row (it has no step)
+            rows.append({k: math.nan if v is None else v for k, v in row.items()})
+        else:
+            log.warning("%s line %d is not a JSON object; skipped", path, i + 1)
     return rows
 
 
 def truncate_metrics(run_dir: str | Path, step: int) -> int:
     """Keep only rows with step <= `step` (a resume recomputes the rest); returns the rows kept."""
-    path = Path(run_dir) / METRICS_FILE
+    path = RunDir(run_dir).metrics
     if not path.exists():
         return 0
     rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
@@ -104,6 +111,6 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, f
             if k == STEP_KEY or not isinstance(v, (int, float)):
                 continue
             final[k] = v
-            if k.startswith("probe/"):
+            if k.startswith(PROBE):
                 sums.setdefault(k, []).append(v)
     return final, {k: sum(v) / len(v) for k, v in sums.items()}

@@ -60,15 +60,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan import metric_keys as mk
 from gan.sparsity import (F64, abs_flat, channel_max, dense_stats, gini_rows, hoyer_rows, norm_cv,
                           positions, rows, starved_frac, zero_and_hoyer)
 
 GINI_MAX = 2 ** 16  # entries per D layer beyond which grad_gini uses a fixed subset (the sort is most of the metric cost)
 HELD_OUT = 1024  # real test images and fixed-noise fakes (each) of the data view (dead_frac_eval)
 DATA_VIEW_EVERY = 20  # the data view runs on every DATA_VIEW_EVERY-th probe and on a run's last probe
-_LAYER_METRICS = ("neg_frac", "dead_frac", "dead_frac_eval", "grad_zero_frac", "grad_hoyer", "grad_gini",
-                  "param_grad_zero_frac")
-_SPLITS = ("real", "fake")
+_LAYER_METRICS, _SPLITS = mk.LAYER_METRICS, mk.SPLITS
 
 
 def _unwrap(net: nn.Module) -> nn.Module:
@@ -280,12 +279,12 @@ class Probe:
             g_layers = {name: ([pre_g[i]], [grads[1 + i]]) for i, (name, _) in enumerate(g_blocks)}
         n = logit_real.numel()
         return {"D": d_layers, "G": g_layers, "x_grad": grads[0].detach(),
-                "loss/D": loss_d.detach() / n, "loss/G": loss_g.detach() / n}
+                mk.LOSS_D: loss_d.detach() / n, mk.LOSS_G: loss_g.detach() / n}
 
     def _summarize(self, cap: dict, dead_eval: dict[str, torch.Tensor]
                    ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         """Scalars (one host sync for all of them) and histograms from what _gradients and _dead_eval found."""
-        out = {"probe/loss/D": cap["loss/D"], "probe/loss/G": cap["loss/G"]}
+        out = {mk.PROBE_LOSS_D: cap[mk.LOSS_D], mk.PROBE_LOSS_G: cap[mk.LOSS_G]}
         layers: dict[str, dict[str, dict]] = {"D": {}, "G": {}}  # net -> layer -> scope -> metric -> 0-d tensor
         for name, (pres, grads, w_grad, w) in cap["D"].items():
             layers["D"][name] = _layer(pres, grads, self._cache, self.gini_max)
@@ -296,27 +295,27 @@ class Probe:
             layers["G"][name] = _layer(pres, grads, self._cache, ranked=False)
         for net, per_layer in layers.items():
             for scope in ("", *_SPLITS):
-                prefix = f"probe/{net}/{scope}/" if scope else f"probe/{net}/"
+                split = scope or None
                 found = [m[scope] for m in per_layer.values() if scope in m]
                 for name, m in per_layer.items():
                     if scope in m:
-                        out.update({f"{prefix}{name}/{key}": v for key, v in m[scope].items()})
+                        out.update({mk.probe(net, key, name, split): v for key, v in m[scope].items()})
                 for key in _LAYER_METRICS:
                     if found and key in found[0]:
-                        out[f"{prefix}{key}"] = torch.stack([r[key] for r in found]).mean()
+                        out[mk.probe(net, key, split=split)] = torch.stack([r[key] for r in found]).mean()
 
         g_x = cap["x_grad"]  # dL_G/dx, (B, nc, S, S)
         a = abs_flat([g_x])  # (B * nc * S * S,) sample-major: small, so every figure here is exact
         zero_t, hoyer_pooled = zero_and_hoyer(dense_stats(a))
         norms = torch.linalg.vector_norm(rows(g_x), 2, dim=1, dtype=F64)  # (B,) per-sample |dL_G/dx|_2
-        out.update({"probe/input_grad/norm": norms.mean(), "probe/input_grad/norm_cv": norm_cv(norms),
-                    "probe/input_grad/starved_frac": starved_frac(norms),
-                    "probe/input_grad/hoyer": hoyer_rows(rows(g_x)).mean(),
-                    "probe/input_grad/gini": gini_rows(a.view(len(g_x), -1), self._cache).mean(),
-                    "probe/input_grad/hoyer_pooled": hoyer_pooled,
-                    "probe/input_grad/gini_pooled": gini_rows(a.view(1, -1), self._cache)[0],
-                    "probe/input_grad/zero_frac": zero_t})
-        hist = {"probe/input_grad/abs": a[::max(1, math.ceil(a.numel() / self.hist_max))].cpu()}
+        out.update({mk.IG_NORM: norms.mean(), mk.IG_NORM_CV: norm_cv(norms),
+                    mk.IG_STARVED_FRAC: starved_frac(norms),
+                    mk.IG_HOYER: hoyer_rows(rows(g_x)).mean(),
+                    mk.IG_GINI: gini_rows(a.view(len(g_x), -1), self._cache).mean(),
+                    mk.IG_HOYER_POOLED: hoyer_pooled,
+                    mk.IG_GINI_POOLED: gini_rows(a.view(1, -1), self._cache)[0],
+                    mk.IG_ZERO_FRAC: zero_t})
+        hist = {mk.IG_ABS: a[::max(1, math.ceil(a.numel() / self.hist_max))].cpu()}
         keys = list(out)
         values = torch.stack([out[k].to(F64) for k in keys]).tolist()
         return dict(zip(keys, values)), hist

@@ -32,10 +32,12 @@ import torch
 import torch.nn as nn
 
 from gan import distributed
+from gan import metric_keys as mk
 from gan.classifier import Classifier, cache_dir, cache_key, load_classifier, locked, state_hash
 from gan.config import RunConfig
 from gan.data import load_split, to_float, to_uint8
 from gan.errors import UserError
+from gan.layout import RunDir
 from gan.sampling import generate
 
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
@@ -146,7 +148,7 @@ def prdc_metrics(real: torch.Tensor, fake: torch.Tensor, nearest_k: int = 5,
 
 def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor, *,
                     is_logits: torch.Tensor | None = None, nearest_k: int = 5, seed: int = EVAL_SEED,
-                    prefix: str = "quality/", distance_name: str = "fcd") -> dict[str, float]:
+                    prefix: str = mk.QUALITY, distance_name: str = "fcd") -> dict[str, float]:
     """All sample-quality numbers from features (N, D) and classifier logits (N_fake, C); pure and seeded.
 
     is_logits: logits for the Inception Score when they differ from fake_logits (Inception features).
@@ -222,7 +224,7 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), (torch.cat(is_logits) if is_logits else None)
 
     def metrics(self, fake_feats: torch.Tensor, fake_logits: torch.Tensor, is_logits: torch.Tensor | None,
-                prefix: str = "quality/") -> dict[str, float]:
+                prefix: str = mk.QUALITY) -> dict[str, float]:
         return quality_metrics(self.real_feats, fake_feats, fake_logits, is_logits=is_logits, prefix=prefix,
                                distance_name=self.distance_name)
 
@@ -270,7 +272,7 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(EVAL_SEED))[:n]
         images = train.images[idx]
         out = ev.metrics(*ev.embed(to_float(b) for b in images.split(cfg.eval.batch_size)),
-                         prefix="quality/ref/")
+                         prefix=mk.QUALITY_REF)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(out, indent=1))
         tmp.replace(path)
@@ -285,7 +287,7 @@ def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
     """Aligned text table: metric, value, real-data floor."""
     lines = [f"{'metric':<24}{'value':>12}{'real floor':>14}"]
     for key, value in row.items():
-        ref = floor.get(key.replace("quality/", "quality/ref/", 1), math.nan)
+        ref = floor.get(mk.reference(key), math.nan)
         lines.append(f"{key:<24}{value:>12.4f}{ref:>14.4f}")
     return "\n".join(lines)
 
@@ -310,7 +312,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
 
     _refuse_trained_overrides(list(overrides or []))
     ckpt_path = find_checkpoint(run_dir)
-    run_dir = Path(run_dir) if Path(run_dir).is_dir() else ckpt_path.parent.parent
+    layout = RunDir(run_dir if Path(run_dir).is_dir() else ckpt_path.parent.parent)  # DIR/checkpoints/last.pt
     ckpt = load_checkpoint(ckpt_path)
     cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
     device = distributed.pick_device(cfg.train.device)
@@ -326,13 +328,13 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     floor = reference_floor(cfg, device, evaluator=ev)
     step = int(ckpt.get("step", -1))
     acc = ev.classifier_meta.get("test_acc", math.nan)
-    print(f"{run_dir}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
+    print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
           f"(classifier {ev.classifier_meta['sha256'][:12]}, test accuracy {acc:.4f} measured now)")
     print(format_table(row, floor))
     result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
               "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,
               "reference": floor, "config": config_to_dict(cfg)}
-    tmp = run_dir / "eval.json.tmp"
+    tmp = layout.eval_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(run_dir / "eval.json")
+    tmp.replace(layout.eval_json)
     return 0

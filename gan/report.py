@@ -13,9 +13,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from gan import metric_keys as mk
 from gan import stats
 from gan.claims import LOG_SCALE, MARGINS, ClaimResult, evaluate_claims, margins
 from gan.figures import FIGURES, final_keys
+from gan.layout import StudyDir
 from gan.stats import ACT, ALPHA, is_finite
 from gan.study_data import MAX_FIGURE_GROUPS, Study, load_study_results
 
@@ -204,18 +206,19 @@ def to_html(blocks: list) -> str:
 def write_report(study_dir: str | Path) -> Path:
     """Write report/report.md, report/report.html and report/figures/*.png; returns the html path."""
     study = load_study_results(study_dir)
-    out = Path(study_dir) / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    layout = StudyDir(study_dir)
+    out = layout.report
+    layout.figures.mkdir(parents=True, exist_ok=True)
     claims = evaluate_claims(study.results, study.step_time)
     figures, notes = {}, []
     if study.pooled:
         notes.append(f"more than {MAX_FIGURE_GROUPS} settings: figures pool every axis but {ACT} "
                      "(the groups table keeps them apart)")
-    hashes = sorted({str(r["classifier/hash"]) for r in study.results.completed() if r.get("classifier/hash")})
+    hashes = sorted({str(r[mk.CLASSIFIER_HASH]) for r in study.results.completed() if r.get(mk.CLASSIFIER_HASH)})
     if len(hashes) > 1:  # FCDs in the features of two networks are not comparable
         notes.append(f"the runs were measured by {len(hashes)} different quality classifiers "
                      f"({', '.join(h.removeprefix('sha256:')[:12] for h in hashes)}; results.csv column "
-                     "classifier/hash): their quality metrics do not compare; evaluate every run with one classifier")
+                     f"{mk.CLASSIFIER_HASH}): their quality metrics do not compare; evaluate every run with one classifier")
         warnings.warn(notes[-1])
     if len(study.results.completed()) < len(study.results.rows):
         notes.append(f"{len(study.results.failed())} run(s) did not complete: left out of statistics and curves")
@@ -227,9 +230,9 @@ def write_report(study_dir: str | Path) -> Path:
             fig, why = None, [f"{title}: figure failed ({exc!r})"]
         notes += why
         if fig is not None:
-            figures[name] = out / "figures" / f"{name}.png"
+            figures[name] = layout.figure(name)
             fig.savefig(figures[name], dpi=100, bbox_inches="tight")
     blocks = _blocks(study, claims, figures, notes)
-    (out / "report.md").write_text(to_markdown(blocks, out))
-    (out / "report.html").write_text(to_html(blocks))
-    return out / "report.html"
+    layout.report_md.write_text(to_markdown(blocks, out))
+    layout.report_html.write_text(to_html(blocks))
+    return layout.report_html

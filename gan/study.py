@@ -33,6 +33,8 @@ from gan.config import load_config, run_name
 from gan.derived import derived_columns
 from gan.metrics_log import read_metrics
 from gan.errors import UserError
+from gan.layout import STUDIES_ROOT, RunDir, StudyDir
+from gan.metric_keys import CLASSIFIER, FINAL, MEAN
 
 FINISHED = ("completed", "diverged")
 
@@ -134,7 +136,7 @@ def plan(spec: StudySpec) -> list[PlannedRun]:
 
 def run_status(run_dir: Path) -> str:
     """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
-    summary = run_dir / "summary.json"
+    summary = RunDir(run_dir).summary
     if summary.is_file():
         try:
             status = json.loads(summary.read_text()).get("status", "failed")
@@ -142,7 +144,7 @@ def run_status(run_dir: Path) -> str:
             status = "failed"
         if status in FINISHED:
             return status
-    return "interrupted" if (run_dir / "checkpoints" / "last.pt").is_file() else "new"
+    return "interrupted" if RunDir(run_dir).ckpt_last.is_file() else "new"
 
 
 def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
@@ -160,7 +162,7 @@ def _run_one(spec: StudySpec, run: PlannedRun, run_dir: Path, threads: int) -> s
         return status
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with open(run_dir / "train.log", "a") as log:
+    with open(RunDir(run_dir).train_log, "a") as log:
         code = subprocess.call(_train_command(spec, run, run_dir, status), stdout=log, stderr=subprocess.STDOUT,
                                env=env, stdin=subprocess.DEVNULL)
     status = run_status(run_dir)
@@ -172,20 +174,21 @@ def _run_one(spec: StudySpec, run: PlannedRun, run_dir: Path, threads: int) -> s
 def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     """Run every planned run not yet finished (K at a time), then write results.csv and the report."""
     spec = read_study_spec(study_yaml)
-    study_dir = Path(out) if out else Path("studies") / spec.name
+    study_dir = Path(out) if out else STUDIES_ROOT / spec.name
+    layout = StudyDir(study_dir)
     runs = spec.runs
     try:
-        (study_dir / "runs").mkdir(parents=True, exist_ok=True)
-        (study_dir / "study.yaml").write_text(Path(study_yaml).read_text())
+        layout.runs.mkdir(parents=True, exist_ok=True)
+        layout.study_yaml.write_text(Path(study_yaml).read_text())
     except OSError as err:
         raise UserError(f"cannot write the study to '{study_dir}' ({err.strerror}); pass a writable --out") from None
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    todo = [r for r in runs if run_status(study_dir / "runs" / r.name) not in FINISHED]
+    todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
     statuses: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="study", unit="run") as bar:
-        futures = {pool.submit(_run_one, spec, r, study_dir / "runs" / r.name, threads): r for r in todo}
+        futures = {pool.submit(_run_one, spec, r, layout.run(r.name).path, threads): r for r in todo}
         for fut in as_completed(futures):
             run = futures[fut]
             statuses[run.name] = fut.result()
@@ -193,7 +196,7 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
             bar.update(1)
     failed = [n for n, s in statuses.items() if s == "failed"]
     for name in failed:
-        print(f"run '{name}' failed; see {study_dir / 'runs' / name / 'train.log'}", file=sys.stderr)
+        print(f"run '{name}' failed; see {layout.run(name).train_log}", file=sys.stderr)
     path = collect_results(study_dir, spec, runs)
     print(f"results: {path}")
     from gan.report import write_report
@@ -206,14 +209,15 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
     """results.csv: one row per run: name, dir, status, its settings, final/*, mean/* and classifier/* of its summary, and
     the derived columns of its metrics.jsonl (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
     rows = []
+    layout = StudyDir(study_dir)
     for run in runs:
-        run_dir = study_dir / "runs" / run.name
+        run_dir = layout.run(run.name).path
         row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
                                "status": run_status(run_dir) if run_dir.exists() else "missing"}
         if row["status"] == "new":
-            row["status"] = "failed" if (run_dir / "train.log").exists() else "missing"
+            row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
         row.update(run.settings)
-        summary_path = run_dir / "summary.json"
+        summary_path = RunDir(run_dir).summary
         if summary_path.is_file():
             try:
                 summary = json.loads(summary_path.read_text())
@@ -221,14 +225,14 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                 summary = {}
             row["step"] = summary.get("step")
             row["wall_time_s"] = summary.get("wall_time_s")
-            for section in ("final", "mean", "classifier"):  # classifier/hash: which feature network measured
+            for section in (FINAL, MEAN, CLASSIFIER):  # classifier/hash: which feature network measured
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
         row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/derived.py)
         rows.append(row)
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    path = study_dir / "results.csv"
+    path = layout.results_csv
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()

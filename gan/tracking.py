@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from gan.config import RunConfig, config_to_dict, run_name
-from gan.metrics_log import METRICS_FILE, STEP_KEY, SUMMARY_FILE, json_safe, repair_tail, write_json_atomic
+from gan import metric_keys as mk
+from gan.layout import RunDir
+from gan.metrics_log import STEP_KEY, json_safe, repair_tail, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("quality/fcd", "probe/D/dead_frac", "probe/input_grad/hoyer", "probe/input_grad/zero_frac")
+TABLE_COLUMNS = (mk.FCD, mk.D_DEAD_FRAC, mk.IG_HOYER, mk.IG_ZERO_FRAC)  # final values in the run's W&B table
 _SECRET = re.compile(r"api_?key|token|secret|password", re.IGNORECASE)
 
 
@@ -67,6 +69,7 @@ class Tracker:
 
     def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True):
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
+        self.layout = RunDir(run_dir)
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
         self._last_grid: Any = None
         self._nonfinite: dict[str, int] = {}  # key -> first step it was NaN / inf (null in metrics.jsonl)
@@ -75,7 +78,7 @@ class Tracker:
         if not enabled:  # a non-zero DDP rank: nothing is written at all
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / METRICS_FILE
+        path = self.layout.metrics
         repair_tail(path)
         self._file = open(path, "a", encoding="utf-8")
         self.mode = resolve_mode(cfg.track.wandb)
@@ -94,9 +97,9 @@ class Tracker:
             import wandb
         except ImportError:
             log.warning("wandb is not installed (pip install wandb); metrics go to %s only",
-                        self.run_dir / METRICS_FILE)
+                        self.layout.metrics)
             return
-        wdir = self.run_dir / "wandb"
+        wdir = self.layout.wandb
         env = {"WANDB_DIR": str(self.run_dir), "WANDB_CACHE_DIR": str(wdir / ".cache"),
                "WANDB_DATA_DIR": str(wdir / ".data"), "WANDB_CONFIG_DIR": str(wdir / ".config"),
                "WANDB_ERROR_REPORTING": "false", "WANDB_SILENT": "true"}
@@ -128,7 +131,7 @@ class Tracker:
         """The one warning of a run; W&B stays off afterwards, metrics.jsonl carries on."""
         first = (str(err).strip().splitlines() or [""])[0][:200]
         log.warning("W&B failed (%s: %s); W&B is off for the rest of this run, %s carries on",
-                    type(err).__name__, first, self.run_dir / METRICS_FILE)
+                    type(err).__name__, first, self.layout.metrics)
         run, self._run, self._wandb = self._run, None, None
         if run is not None:
             try:  # close what was written so far; a second failure stays silent
@@ -204,26 +207,26 @@ class Tracker:
             self._file.close()
         if self._nonfinite:  # why metrics.jsonl holds nulls: {key: first step it was NaN / inf}
             summary = {**summary, "nonfinite": dict(self._nonfinite)}
-        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
+        write_json_atomic(self.layout.summary, summary)
         if self._run is not None:
             self._wb(self._finish_wandb, summary)
         self._run, self._wandb = None, None
         self._restore_env()
 
     def _finish_wandb(self, summary: dict[str, Any]) -> None:
-        wandb, run, final = self._wandb, self._run, summary.get("final", {})
+        wandb, run, final = self._wandb, self._run, summary.get(mk.FINAL, {})
         keep = ("status", "step", "wall_time_s")
         run.summary.update({k: summary[k] for k in keep if k in summary})
-        run.summary.update({f"mean/{k}": v for k, v in summary.get("mean", {}).items()})
-        metrics = sorted(set(final) | set(summary.get("mean", {})))
-        rows = [[k, final.get(k), summary.get("mean", {}).get(k)] for k in metrics]
-        tables = {"final/metrics": wandb.Table(columns=["metric", "final", "mean"], data=rows)}
+        run.summary.update({mk.mean(k): v for k, v in summary.get(mk.MEAN, {}).items()})
+        metrics = sorted(set(final) | set(summary.get(mk.MEAN, {})))
+        rows = [[k, final.get(k), summary.get(mk.MEAN, {}).get(k)] for k in metrics]
+        tables = {mk.TABLE_METRICS: wandb.Table(columns=["metric", "final", "mean"], data=rows)}
         m = self.cfg.model
-        cols = ["run", "model.d_act", "model.g_act", "train.seed", "samples", *TABLE_COLUMNS]
+        cols = ["run", "model.d_act", "model.g_act", "train.seed", mk.SAMPLES, *TABLE_COLUMNS]
         cells = [run_name(self.cfg), m.d_act, m.g_act, self.cfg.train.seed,
                  wandb.Image(self._last_grid) if self._last_grid is not None else None,
                  *[final.get(k) for k in TABLE_COLUMNS]]
-        tables["final/samples"] = wandb.Table(columns=cols, data=[cells])
+        tables[mk.TABLE_SAMPLES] = wandb.Table(columns=cols, data=[cells])
         run.log({STEP_KEY: int(summary.get("step", 0)), **tables})
         run.finish(exit_code=0 if summary.get("status", "completed") == "completed" else 1)
 

@@ -21,10 +21,12 @@ from torch import nn
 from tqdm import tqdm
 
 from gan import distributed, machine
+from gan import metric_keys as mk
 from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
+from gan.layout import RUNS_ROOT, RunDir
 from gan.metrics_log import read_metrics, summarize, truncate_metrics
 from gan.models import build_models
 from gan.probes import HELD_OUT, Probe, data_view_due
@@ -55,8 +57,8 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
     opt_d.step()
-    stats = {"loss/D": loss.detach(), "D/real_prob": torch.sigmoid(real_logits.detach().float()).mean(),
-             "D/fake_prob": torch.sigmoid(fake_logits.detach().float()).mean()}
+    stats = {mk.LOSS_D: loss.detach(), mk.D_REAL_PROB: torch.sigmoid(real_logits.detach().float()).mean(),
+             mk.D_FAKE_PROB: torch.sigmoid(fake_logits.detach().float()).mean()}
     return stats, fake
 
 
@@ -79,7 +81,7 @@ def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
         for p, flag in zip(D.parameters(), flags):
             p.requires_grad_(flag)
     opt_g.step()
-    return {"loss/G": loss.detach()}
+    return {mk.LOSS_G: loss.detach()}
 
 
 ########################################################################################
@@ -219,15 +221,15 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 tick, tick_step = now, step
                 # the only host syncs; under DDP the mean over ranks (= the global-batch value; every rank agrees)
                 row = distributed.mean_over_ranks(stats)
-                row.update({"perf/step_ms": step_ms, "perf/img_per_s": 1000 * t.batch_size * t.d_steps / step_ms})
+                row.update({mk.STEP_MS: step_ms, mk.IMG_PER_S: 1000 * t.batch_size * t.d_steps / step_ms})
                 if not all(math.isfinite(v) for v in row.values()):
                     tracker.log(row, step)
                     status = "diverged"
                     break
                 if due_row:
-                    bar.set_postfix({"D": f"{row['loss/D']:.3f}", "G": f"{row['loss/G']:.3f}",
-                                     "D(x)": f"{row['D/real_prob']:.2f}", "D(G(z))": f"{row['D/fake_prob']:.2f}",
-                                     "img/s": f"{row['perf/img_per_s']:.0f}"}, refresh=False)
+                    bar.set_postfix({"D": f"{row[mk.LOSS_D]:.3f}", "G": f"{row[mk.LOSS_G]:.3f}",
+                                     "D(x)": f"{row[mk.D_REAL_PROB]:.2f}", "D(G(z))": f"{row[mk.D_FAKE_PROB]:.2f}",
+                                     "img/s": f"{row[mk.IMG_PER_S]:.0f}"}, refresh=False)
                 else:  # a stop between log steps: checked, not logged, so that after a resume
                     row = {}  # metrics.jsonl holds the same rows as a straight run's
             if probe is not None and step % t.probe_every == 0:
@@ -240,7 +242,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             if row:
                 tracker.log(row, step)
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
-                _save_samples(run, tracker, z_fixed, f"step_{step:06d}.png")
+                _save_samples(run, tracker, z_fixed, RunDir(run.dir).step_samples(step))
             if due_ckpt or stopping:
                 _checkpoint(run, tracker)
             bar.update(1)
@@ -253,7 +255,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
         stop.restore()
         bar.close()
     if status != "diverged" and dist.rank == 0:
-        _save_samples(run, tracker, z_fixed, "final.png", log=False)
+        _save_samples(run, tracker, z_fixed, RunDir(run.dir).final_samples, log=False)
     return status
 
 
@@ -273,12 +275,12 @@ def make_probe(run: Run) -> Probe:
                  held_z=held_z, autocast_dtype=dtype)
 
 
-def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, name: str, log: bool = True) -> None:
+def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, path: Path, log: bool = True) -> None:
     if distributed.context().rank != 0:
         return
-    grid = save_grid(generate(distributed.unwrap(run.G), z), run.dir / "samples" / name)
+    grid = save_grid(generate(distributed.unwrap(run.G), z), path)
     if log:
-        tracker.log_image("samples", grid, run.step)
+        tracker.log_image(mk.SAMPLES, grid, run.step)
 
 
 def _checkpoint(run: Run, tracker: Tracker) -> None:
@@ -286,7 +288,7 @@ def _checkpoint(run: Run, tracker: Tracker) -> None:
         return
     run.wandb_run_id = tracker.run_id
     try:
-        save_checkpoint(run.state(), run.dir / "checkpoints" / "last.pt")
+        save_checkpoint(run.state(), RunDir(run.dir).ckpt_last)
     except CheckpointWriteError as err:
         tqdm.write(f"warning: {err.strerror}", file=sys.stderr)  # the run goes on; the next checkpoint may succeed
 
@@ -312,8 +314,8 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
             raise UserError(f"--resume takes the run directory that holds checkpoints/last.pt, not the file '{resume}'")
         return new, Path(resume), state
     cfg = load_config(config_path, overrides)
-    run_dir = Path(out) if out else Path("runs") / run_name(cfg)
-    if (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "summary.json").exists():
+    run_dir = Path(out) if out else RUNS_ROOT / run_name(cfg)
+    if RunDir(run_dir).ckpt_last.exists() or RunDir(run_dir).summary.exists():
         raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}` "
                         "or pass another --out")
     return cfg, run_dir, None
@@ -333,7 +335,7 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
         if dist.rank == 0:
             try:
                 run_dir.mkdir(parents=True, exist_ok=True)
-                save_config(cfg, run_dir / "config.yaml")
+                save_config(cfg, RunDir(run_dir).config)
             except OSError as err:
                 raise UserError(f"cannot write to '{run_dir}' ({err.strerror}); pass a writable --out") from None
             # rows after the checkpoint are recomputed identically;
@@ -349,11 +351,11 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
     quality_ref = {}  # what real images score against the test split: the floor beside the run's quality
     if evaluator is not None and status == "completed":
         quality_ref = {**reference_floor(cfg, run.device, evaluator=evaluator),
-                       "quality/ref/classifier_test_acc": evaluator.classifier_meta.get("test_acc")}
+                       mk.REF_CLASSIFIER_TEST_ACC: evaluator.classifier_meta.get("test_acc")}
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
-                    "final": final, "mean": mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
-                    "classifier": evaluator.classifier_record() if evaluator is not None else {}})
+                    mk.FINAL: final, mk.MEAN: mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
+                    mk.CLASSIFIER: evaluator.classifier_record() if evaluator is not None else {}})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down

@@ -1,0 +1,107 @@
+"""gan/metric_keys.py: every key a claim, figure, dashboard panel or W&B table reads is written by a tiny run
+(fake data, probes and evaluation on), every key a run writes is registered, and no module but the
+registry spells a metric key."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY
+from gan import claims, dashboard, figures, metric_keys as mk, tracking
+from gan.metrics_log import read_metrics
+
+KEY_LITERAL = re.compile(r"^(probe|final|mean|median|half2|tail\d+|quality|classifier|perf|loss|D|G)/")
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """One 4-step run (probes at steps 2 and 4, quality at 2 and 4) collected into a study's results.csv."""
+    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.train import main_train
+
+    root = tmp_path_factory.mktemp("study")
+    run_dir = root / "runs" / "a"
+    overrides = [o for o in TINY if not o.startswith(("train.probe_every", "eval.enabled"))]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAN_CACHE_DIR", str(root / "cache"))
+    mp.setenv("WANDB_MODE", "disabled")
+    try:
+        code = main_train(None, overrides + ["train.steps=4", "train.probe_every=2", "train.probe_batch=8",
+                                             "eval.enabled=true", "eval.every=2", "eval.n_samples=32",
+                                             "eval.batch_size=32"], str(run_dir), None)
+    finally:
+        mp.undo()
+    assert code == 0
+    spec = StudySpec("t", None, {}, {"train.seed": [0]})
+    path = collect_results(root, spec, [PlannedRun("a", {"train.seed": 0}, "a")])
+    with path.open(newline="") as f:
+        columns = set(next(csv.reader(f)))
+    rows = read_metrics(run_dir)
+    return {k for r in rows for k in r} | columns
+
+
+def _read_keys() -> dict[str, tuple[str, ...]]:
+    """Consumer -> the keys it reads."""
+    return {"claims": claims.KEYS_READ + claims.STEP_MS_KEYS,
+            "figures": figures.PROBE_KEYS + figures.QUALITY_KEYS + figures.TRAIN_KEYS + figures.FINAL_KEYS,
+            "dashboard": tuple(k for keys in dashboard.PANELS.values() for k in keys),
+            "W&B table": tracking.TABLE_COLUMNS}
+
+
+def test_every_key_a_consumer_reads_is_written_by_a_tiny_run(tiny_study):
+    missing = {who: [k for k in keys if k not in tiny_study and not mk.describe(k).needs]
+               for who, keys in _read_keys().items()}
+    assert missing == {who: [] for who in missing}
+    assert any(m and m.group(1) not in mk.SPLITS for m in map(mk.D_LAYER_DEAD.match, tiny_study))  # dead_by_layer
+    optional = [k for keys in _read_keys().values() for k in keys if mk.describe(k).needs]
+    assert set(optional) == {mk.FID, mk.final(mk.FID), mk.tail_log(mk.FID)}  # only with eval.features=inception
+
+
+def test_every_key_a_tiny_run_writes_is_registered(tiny_study):
+    keys = {k for k in tiny_study if "/" in k}  # config columns are dotted, bookkeeping ones plain
+    assert keys and [k for k in sorted(keys) if mk.describe(k) is None] == []
+
+
+def test_every_read_key_is_registered_with_its_claims():
+    for who, keys in _read_keys().items():
+        assert [k for k in keys if mk.describe(k) is None] == [], who
+    for metric in (claims.HOYER, claims.LOG_FCD, claims.DEAD):  # the primary metrics of claims 1-5, 7, 8
+        assert mk.REGISTRY[metric].primary
+    assert set(mk.REGISTRY[claims.LOG_FCD].claims) == {2, 4, 5, 7, 8}
+    assert mk.REGISTRY[claims.HOYER].claims == (1,) and mk.REGISTRY[claims.DEAD].claims == (3,)
+    for number, key, _ in claims.DESCRIPTIVE:
+        assert number in mk.REGISTRY[key].claims and not mk.REGISTRY[key].primary, key
+    assert {m.direction for m in mk.REGISTRY.values()} <= {mk.LOWER, mk.HIGHER, mk.NONE}
+    assert mk.REGISTRY[mk.FCD].direction == mk.LOWER and mk.REGISTRY[mk.MODES_COVERED].direction == mk.HIGHER
+
+
+def test_describe_names_layers_splits_and_derived_columns():
+    assert mk.probe("D", "dead_frac", "conv2", "real") == "probe/D/real/conv2/dead_frac"
+    assert mk.describe("probe/D/real/conv2/dead_frac").description.endswith("(training view)")
+    assert mk.describe("mean/probe/D/conv1/dead_frac") is not None
+    ref = mk.describe(mk.reference(mk.FCD))
+    assert ref.name == "quality/ref/fcd" and ref.direction == mk.LOWER and not ref.claims
+    assert mk.describe("final/quality/kid").direction == mk.LOWER
+    assert mk.describe("quality/nonsense") is None and mk.describe("final/nonsense") is None
+
+
+def _key_literals(path: Path) -> list[str]:
+    """String constants (docstrings aside) that start like a metric key."""
+    tree = ast.parse(path.read_text())
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [f"{path.name}:{n.lineno}: {n.value!r}" for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+            and KEY_LITERAL.match(n.value)]
+
+
+def test_no_module_but_the_registry_spells_a_metric_key():
+    found = [hit for p in sorted((REPO / "gan").glob("*.py")) if p.name != "metric_keys.py"
+             for hit in _key_literals(p)]
+    assert found == []
