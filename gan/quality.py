@@ -1,7 +1,7 @@
 """Sample quality: FCD / KID / IS / PRDC / class coverage in the features of gan/classifier.py's classifier.
 
     ev = Evaluator(cfg, device)          # loads (or trains once) the classifier, embeds the real test split
-    row = ev.evaluate(G, cfg.model.nz)   # {"quality/fcd": ..., "quality/kid": ..., ...}
+    row = ev.evaluate(G, cfg.model.nz)   # quality/fcd, quality/kid, ... -> float (names: gan/metric_keys.py)
     floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
 
 Metric definitions (DESIGN.md "Metrics"; `quality_metrics` is the pure core, pinned by tests):

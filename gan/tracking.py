@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gan.config import RunConfig, config_to_dict, run_name
 from gan import metric_keys as mk
+from gan.config import RunConfig, config_to_dict, run_name
 from gan.layout import RunDir
 from gan.metrics_log import STEP_KEY, json_safe, repair_tail, write_json_atomic
 
