@@ -1,4 +1,4 @@
-"""`gan train|study|sample|eval|report|sweep|data`: parse the command line, call one function, map errors to exit codes.
+"""`gan train|study|sample|eval|report|sweep|config|data`: parse the command line, call one function, map errors to exit codes.
 
 Exit codes: 0 done, 1 the run itself failed (e.g. diverged; its files are intact), 2 a usage or input error
 (one sentence on stderr, no traceback), 130 interrupted (the checkpoint was saved; resume continues).
@@ -66,6 +66,12 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     return sweep(a.sweep, create=a.create)
 
 
+def _cmd_config(a: argparse.Namespace) -> int:
+    from gan.config_help import main_config
+
+    return main_config(a.key, a.markdown)
+
+
 def _cmd_data(a: argparse.Namespace) -> int:
     from gan.data import prepare
 
@@ -109,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("sweep", metavar="SWEEP.yaml", help="sweep file, e.g. configs/sweep/activations.yaml")
     sw.add_argument("--create", action="store_true", help="register the sweep with W&B (needs network and an API key)")
     sw.set_defaults(fn=_cmd_sweep)
+
+    c = sub.add_parser("config", help="every config key with its type, default, valid values and help")
+    c.add_argument("key", nargs="?", metavar="KEY", help="one key or section, e.g. train.device or model")
+    c.add_argument("--markdown", action="store_true", help="print the README's key table")
+    c.set_defaults(fn=_cmd_config)
 
     d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
     d.add_argument("name", choices=["mnist", "mnist5k", "fashion_mnist", "cifar10", "fake"], help="dataset")
