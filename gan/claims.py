@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from gan import activations
 from gan.activations import parse_activation
 from gan.derived import half2_column, tail_log_column
 from gan.errors import UserError
@@ -27,7 +28,6 @@ from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm
 
 NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
 RELU = "relu"
-DEFAULT_SLOPE = 0.2
 LOG_FCD, LOG_FID = tail_log_column("quality/fcd"), tail_log_column("quality/fid")
 HOYER, DEAD, DEAD_EVAL = (half2_column(k) for k in ("probe/input_grad/hoyer", "probe/D/dead_frac",
                                                     "probe/D/dead_frac_eval"))
@@ -98,12 +98,13 @@ class ClaimResult:
 
 
 def leaky_slope(act: Any) -> float | None:
-    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> 0.2, 'relu' and anything else -> None (registry's parser)."""
+    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> the registry's default slope, anything else -> None."""
     try:
         name, arg = parse_activation(str(act))
     except UserError:
         return None
-    return (DEFAULT_SLOPE if arg is None else arg) if name == "leaky_relu" else None
+    # the default is read from the registry at call time: a bare `leaky_relu` arm is the slope the model used
+    return (activations.DEFAULT_LEAKY_SLOPE if arg is None else arg) if name == "leaky_relu" else None
 
 
 def slope(act: Any) -> float | None:
@@ -117,7 +118,8 @@ def slope(act: Any) -> float | None:
 def pick_leaky(acts: Sequence[Any]) -> str | None:
     """The LeakyReLU arm the claims compare with ReLU: slope 0.2, else the slope closest to 0.2."""
     leaky = [a for a in acts if leaky_slope(a) is not None]
-    return min(leaky, key=lambda a: (abs(leaky_slope(a) - DEFAULT_SLOPE), leaky_slope(a)), default=None)
+    target = activations.DEFAULT_LEAKY_SLOPE  # DCGAN's 0.2
+    return min(leaky, key=lambda a: (abs(leaky_slope(a) - target), leaky_slope(a)), default=None)
 
 
 def margins(results: Results) -> dict[int, float]:
