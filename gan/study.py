@@ -202,6 +202,25 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     return 1 if failed else 0
 
 
+def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
+    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return dict(settings)
+    out = {}
+    for key, planned in settings.items():
+        value: Any = saved
+        for part in key.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        out[key] = planned if value is _MISSING else value
+    return out
+
+
+_MISSING = object()
+
+
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
     """results.csv: one row per run: name, dir, status, its settings, final/*, mean/* and classifier/* of its summary, and
     the derived columns of its metrics.jsonl (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
@@ -212,7 +231,7 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                                "status": run_status(run_dir) if run_dir.exists() else "missing"}
         if row["status"] == "new":
             row["status"] = "failed" if (run_dir / "train.log").exists() else "missing"
-        row.update(run.settings)
+        row.update(_settings_as_run(run_dir, run.settings))
         summary_path = run_dir / "summary.json"
         if summary_path.is_file():
             try:
@@ -221,7 +240,8 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                 summary = {}
             row["step"] = summary.get("step")
             row["wall_time_s"] = summary.get("wall_time_s")
-            for section in ("final", "mean", "classifier"):  # classifier/hash: which feature network measured
+            # classifier/hash: which feature network measured; provenance/code_version: which code trained
+            for section in ("final", "mean", "classifier", "provenance"):
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
         row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/derived.py)
         rows.append(row)
