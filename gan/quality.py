@@ -4,7 +4,7 @@
     row = ev.evaluate(G, cfg.model.nz)   # {"quality/fcd": ..., "quality/kid": ..., ...}
     floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
 
-Metric definitions (DESIGN.md "Metrics"; `quality_metrics` is the pure core, pinned by tests):
+Metric definitions (docs/metrics.md "Sample quality"; `quality_metrics` is the pure core, pinned by tests):
 - fcd: Frechet distance between Gaussians fitted to classifier features (torchmetrics FID math).
 - kid, kid_std: polynomial-kernel MMD^2 over random subsets (torchmetrics KID), mean and std.
 - is: exp(E_x KL(p(y|x) || p(y))) of the classifier's softmax on fakes (torchmetrics IS, 10 splits).

@@ -41,7 +41,7 @@ FINISHED = ("completed", "diverged")
 class PlannedRun:
     name: str  # directory name under runs/, from the axis values: `d_act-relu__seed-0`
     settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
-    wandb_name: str  # DESIGN's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
+    wandb_name: str  # docs/design.md's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
 
 
 NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
@@ -222,8 +222,9 @@ _MISSING = object()
 
 
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
-    """results.csv: one row per run: name, dir, status, its settings, final/*, mean/* and classifier/* of its summary, and
-    the derived columns of its metrics.jsonl (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
+    """results.csv: one row per run: name, dir, status, its settings (from its own config.yaml), final/*, mean/*,
+    classifier/* and provenance/* of its summary, and the derived columns of its metrics.jsonl
+    (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
     rows = []
     for run in runs:
         run_dir = study_dir / "runs" / run.name
