@@ -16,7 +16,7 @@ import yaml
 from gan import cli, machine, provenance, report
 from gan.config import RunConfig, apply_overrides
 from gan.study import PlannedRun, StudySpec, collect_results
-from gan.tracking import wandb_config
+from gan.tracking import Tracker, wandb_config
 
 from conftest import TINY
 from test_report import make_study
@@ -113,3 +113,21 @@ def test_report_lists_the_code_version_and_warns_when_runs_mix_versions(tmp_path
     md = (mixed / "report" / "report.md").read_text()
     assert ("the runs came from 3 code versions: git:aaaaaaaaaaaa (2 runs), git:bbbbbbbbbbbb-dirty (1 run), "
             "not recorded (1 run)") in md
+
+
+def test_the_tracker_hands_the_provenance_to_wandb_init(tmp_path, monkeypatch):
+    import wandb
+
+    seen = {}
+
+    def capture(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")  # the Tracker warns once and carries on without W&B
+
+    monkeypatch.setattr(wandb, "init", capture)
+    cfg = apply_overrides(RunConfig(), ["track.wandb=offline"])
+    prov = provenance.record(cfg, "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Tracker(cfg, tmp_path / "run", provenance=prov)
+    assert seen["config"]["provenance"] == prov and seen["config"]["model"]["d_act"] == cfg.model.d_act
