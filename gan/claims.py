@@ -21,7 +21,7 @@ from scipy import stats as sps
 
 from gan import activations
 from gan.activations import parse_activation
-from gan.derived import half2_column, tail_log_column
+from gan.derived import EARLY_STEP, early_log_column, half2_column, tail_log_column
 from gan.errors import UserError
 from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm, interaction, is_finite,
                        matches, paired_difference, paired_test, pairs_needed)
@@ -29,6 +29,7 @@ from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm
 NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
 RELU = "relu"
 LOG_FCD, LOG_FID = tail_log_column("quality/fcd"), tail_log_column("quality/fid")
+EARLY_LOG_FCD = early_log_column("quality/fcd")  # descriptive: claim 2 at the early horizon
 HOYER, DEAD, DEAD_EVAL = (half2_column(k) for k in ("probe/input_grad/hoyer", "probe/D/dead_frac",
                                                     "probe/D/dead_frac_eval"))
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
@@ -359,6 +360,12 @@ def _descriptive(results: Results, leaky: str | None, arms: str | None, m: dict[
         out.append(replace(_paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT},
                                    primary=False, log=log, baseline=_ref_mean(results, metric, {ACT: RELU})),
                            verdict="descriptive"))
+    if not arms and results.has_metric(EARLY_LOG_FCD):  # claim 2 at the early horizon (a log column already)
+        d = paired_difference(results, EARLY_LOG_FCD, {ACT: leaky}, {ACT: RELU})
+        out.append(replace(_paired(2, results, EARLY_LOG_FCD, d, analysis_margin(2, m[2]),
+                                   f"{leaky} / relu FCD ratio at the evaluation nearest step {EARLY_STEP} (early "
+                                   "horizon: how fast the arms start, not where they end)", {ACT}, primary=False,
+                                   log=True), verdict="descriptive"))
     # claim 8 on dead units, and on the learning rate: the same interaction, descriptive
     for axis, metric, log in ((NORM, DEAD, False), (LR_D, LOG_FCD, True)):
         hi, lo = _hi_lo(results, axis)

@@ -60,6 +60,15 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_answer(a: argparse.Namespace) -> int:
+    from gan.answer import write_answer
+
+    forest, table = write_answer(a.studies, a.out)
+    print(table.read_text(), end="")
+    print(f"forest plot written to {forest}, table to {table}")
+    return 0
+
+
 def _cmd_sweep(a: argparse.Namespace) -> int:
     from gan.sweep import sweep
 
@@ -110,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="statistics, figures and verdicts of a study directory")
     r.add_argument("study_dir", metavar="STUDY_DIR", help="directory written by `gan study`")
     r.set_defaults(fn=_cmd_report)
+
+    an = sub.add_parser("answer", help="forest plot and answer table over several study directories")
+    an.add_argument("studies", nargs="+", metavar="STUDY_DIR[=LABEL]",
+                    help="study directories (each its own Holm family); LABEL names its rows (default: folder name)")
+    an.add_argument("--out", default="results/answer", help="where forest.png and answer.md go (default: results/answer)")
+    an.set_defaults(fn=_cmd_answer)
 
     sw = sub.add_parser("sweep", help="a W&B grid sweep whose agents run `gan train`")
     sw.add_argument("sweep", metavar="SWEEP.yaml", help="sweep file, e.g. configs/sweep/activations.yaml")

@@ -7,6 +7,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
   from one evaluation to the next; one snapshot adds that noise to every run. On the log scale a paired
   difference is a log ratio (exp() of it reads "0.93x ReLU's FCD"), and FCD's right skew becomes symmetric.
   Fewer than 3 evaluations: the mean over those there are (the column `tail3/n_evals` says how many).
+- `at1000/log/quality/fcd`: log(FCD) at the evaluation nearest step EARLY_STEP (1000, within +-25%): the early
+  horizon, reported beside the tail average as descriptive only (a 1000-step comparison says how fast two arms
+  start, not which samples a user ends with).
 - `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
   early probes measure an untrained D and would dilute the effect a claim is about.
 """
@@ -19,6 +22,7 @@ from typing import Iterable
 from gan.stats import is_finite
 
 TAIL_EVALS = 3
+EARLY_STEP = 1000
 FCD_KEYS = ("quality/fcd", "quality/fid")  # fid with eval.features=inception
 HALF2_KEYS = ("probe/input_grad/hoyer", "probe/D/dead_frac", "probe/D/dead_frac_eval")
 
@@ -26,6 +30,19 @@ HALF2_KEYS = ("probe/input_grad/hoyer", "probe/D/dead_frac", "probe/D/dead_frac_
 def tail_log_column(key: str) -> str:
     """'quality/fcd' -> 'tail3/log/quality/fcd' (results.csv column)."""
     return f"tail{TAIL_EVALS}/log/{key}"
+
+
+def early_log_column(key: str) -> str:
+    """'quality/fcd' -> 'at1000/log/quality/fcd' (results.csv column)."""
+    return f"at{EARLY_STEP}/log/{key}"
+
+
+def early_log_value(rows: Iterable[dict], key: str, step: int = EARLY_STEP) -> float | None:
+    """log of `key` at the evaluation nearest `step` (within +-25% of it; the last row of that step wins)."""
+    at = {int(r["step"]): float(r[key]) for r in sorted(rows, key=lambda r: r.get("step", 0))
+          if is_finite(r.get("step")) and is_finite(r.get(key)) and r[key] > 0}
+    near = min(at, key=lambda s: (abs(s - step), s), default=None)
+    return math.log(at[near]) if near is not None and abs(near - step) <= step / 4 else None
 
 
 def half2_column(key: str) -> str:
@@ -56,6 +73,9 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
         if mean is not None:
             out[tail_log_column(key)] = mean
             out[f"tail{TAIL_EVALS}/n_evals"] = n
+        early = early_log_value(rows, key)
+        if early is not None:
+            out[early_log_column(key)] = early
     for key in HALF2_KEYS:
         mean = second_half_mean(rows, key)
         if mean is not None:
