@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 
+from gan.config import DATASETS
 from gan.errors import UserError
 
 EPILOG = "Overrides are dotted config keys, e.g. model.d_act=leaky_relu:0.1 train.seed=3 (see README: config keys)."
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=_cmd_config)
 
     d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
-    d.add_argument("name", choices=["mnist", "mnist5k", "fashion_mnist", "cifar10", "fake"], help="dataset")
+    d.add_argument("name", choices=DATASETS, help="dataset")
     d.add_argument("--root", default="data", help="data directory (default: data)")
     d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
     d.set_defaults(fn=_cmd_data)
