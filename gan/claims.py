@@ -1,4 +1,4 @@
-"""The eight claims of DESIGN.md tested on a study's results: one primary test per claim, the rest descriptive.
+"""The eight claims of docs/claims.md tested on a study's results: one primary test per claim, the rest descriptive.
 
 Rules (in plain words under the report's claims table and in the README; the tests are gan/stats.py's):
 - An arm is a value of `model.d_act`, parsed by the activation registry (gan/activations.py). Claims 1-6 and
@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats as sps
 
+from gan import activations
 from gan import metric_keys as mk
 from gan.activations import parse_activation
 from gan.errors import UserError
@@ -27,8 +28,8 @@ from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, decide, holm
 
 NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
 RELU = "relu"
-DEFAULT_SLOPE = 0.2
 LOG_FCD, LOG_FID = mk.tail_log(mk.FCD), mk.tail_log(mk.FID)
+EARLY_LOG_FCD = mk.early_log(mk.FCD)  # descriptive: claim 2 at the early horizon
 HOYER, DEAD, DEAD_EVAL = mk.half2(mk.IG_HOYER), mk.half2(mk.D_DEAD_FRAC), mk.half2(mk.D_DEAD_FRAC_EVAL)
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
 STEP_MS_KEYS = (mk.MEDIAN_STEP_MS, mk.final(mk.STEP_MS))  # descriptive only (runs share the CPU)
@@ -53,7 +54,7 @@ DESCRIPTIVE = ((1, mk.mean(mk.IG_HOYER), False), (1, mk.mean(mk.IG_ZERO_FRAC), F
                (3, DEAD_EVAL, False), (3, mk.mean(mk.D_PARAM_GRAD_ZERO_FRAC), False),
                (3, mk.mean(mk.D_GRAD_ZERO_FRAC), False), (6, STEP_MS_KEYS[0], True))
 # every results.csv column a claim reads, primary or descriptive (tests check a tiny run writes each)
-KEYS_READ = (HOYER, LOG_FCD, LOG_FID, DEAD, DEAD_EVAL, *(k for _, k, _ in DESCRIPTIVE))
+KEYS_READ = (HOYER, LOG_FCD, LOG_FID, DEAD, DEAD_EVAL, EARLY_LOG_FCD, *(k for _, k, _ in DESCRIPTIVE))
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,13 @@ class ClaimResult:
 
 
 def leaky_slope(act: Any) -> float | None:
-    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> 0.2, 'relu' and anything else -> None (registry's parser)."""
+    """'leaky_relu:0.1' -> 0.1, 'leaky_relu' -> the registry's default slope, anything else -> None."""
     try:
         name, arg = parse_activation(str(act))
     except UserError:
         return None
-    return (DEFAULT_SLOPE if arg is None else arg) if name == "leaky_relu" else None
+    # the default is read from the registry at call time: a bare `leaky_relu` arm is the slope the model used
+    return (activations.DEFAULT_LEAKY_SLOPE if arg is None else arg) if name == "leaky_relu" else None
 
 
 def slope(act: Any) -> float | None:
@@ -124,7 +126,8 @@ def slope(act: Any) -> float | None:
 def pick_leaky(acts: Sequence[Any]) -> str | None:
     """The LeakyReLU arm the claims compare with ReLU: slope 0.2, else the slope closest to 0.2."""
     leaky = [a for a in acts if leaky_slope(a) is not None]
-    return min(leaky, key=lambda a: (abs(leaky_slope(a) - DEFAULT_SLOPE), leaky_slope(a)), default=None)
+    target = activations.DEFAULT_LEAKY_SLOPE  # DCGAN's 0.2
+    return min(leaky, key=lambda a: (abs(leaky_slope(a) - target), leaky_slope(a)), default=None)
 
 
 def margins(results: Results) -> dict[int, float]:
@@ -360,6 +363,12 @@ def _descriptive(results: Results, leaky: str | None, arms: str | None, m: dict[
         out.append(replace(_paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT},
                                    primary=False, log=log, baseline=_ref_mean(results, metric, {ACT: RELU})),
                            verdict="descriptive"))
+    if not arms and results.has_metric(EARLY_LOG_FCD):  # claim 2 at the early horizon (a log column already)
+        d = paired_difference(results, EARLY_LOG_FCD, {ACT: leaky}, {ACT: RELU})
+        out.append(replace(_paired(2, results, EARLY_LOG_FCD, d, analysis_margin(2, m[2]),
+                                   f"{leaky} / relu FCD ratio at the evaluation nearest step {mk.EARLY_STEP} (early "
+                                   "horizon: how fast the arms start, not where they end)", {ACT}, primary=False,
+                                   log=True), verdict="descriptive"))
     # claim 8 on dead units, and on the learning rate: the same interaction, descriptive
     for axis, metric, log in ((NORM, DEAD, False), (LR_D, LOG_FCD, True)):
         hi, lo = _hi_lo(results, axis)

@@ -1,4 +1,4 @@
-"""`gan train|study|sample|eval|report|sweep|data`: parse the command line, call one function, map errors to exit codes.
+"""`gan train|study|sample|eval|report|sweep|config|data`: parse the command line, call one function, map errors to exit codes.
 
 Exit codes: 0 done, 1 the run itself failed (e.g. diverged; its files are intact), 2 a usage or input error
 (one sentence on stderr, no traceback), 130 interrupted (the checkpoint was saved; resume continues).
@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 
+from gan.config import DATASETS
 from gan.errors import UserError
 
 EPILOG = "Overrides are dotted config keys, e.g. model.d_act=leaky_relu:0.1 train.seed=3 (see README: config keys)."
@@ -60,10 +61,25 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_answer(a: argparse.Namespace) -> int:
+    from gan.answer import write_answer
+
+    forest, table = write_answer(a.studies, a.out)
+    print(table.read_text(), end="")
+    print(f"forest plot written to {forest}, table to {table}")
+    return 0
+
+
 def _cmd_sweep(a: argparse.Namespace) -> int:
     from gan.sweep import sweep
 
     return sweep(a.sweep, create=a.create)
+
+
+def _cmd_config(a: argparse.Namespace) -> int:
+    from gan.config_help import main_config
+
+    return main_config(a.key, a.markdown)
 
 
 def _cmd_data(a: argparse.Namespace) -> int:
@@ -105,13 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("study_dir", metavar="STUDY_DIR", help="directory written by `gan study`")
     r.set_defaults(fn=_cmd_report)
 
+    an = sub.add_parser("answer", help="forest plot and answer table over several study directories")
+    an.add_argument("studies", nargs="+", metavar="STUDY_DIR[=LABEL]",
+                    help="study directories (each its own Holm family); LABEL names its rows (default: folder name)")
+    an.add_argument("--out", default="results/answer", help="where forest.png and answer.md go (default: results/answer)")
+    an.set_defaults(fn=_cmd_answer)
+
     sw = sub.add_parser("sweep", help="a W&B grid sweep whose agents run `gan train`")
     sw.add_argument("sweep", metavar="SWEEP.yaml", help="sweep file, e.g. configs/sweep/activations.yaml")
     sw.add_argument("--create", action="store_true", help="register the sweep with W&B (needs network and an API key)")
     sw.set_defaults(fn=_cmd_sweep)
 
+    c = sub.add_parser("config", help="every config key with its type, default, valid values and help")
+    c.add_argument("key", nargs="?", metavar="KEY", help="one key or section, e.g. train.device or model")
+    c.add_argument("--markdown", action="store_true", help="print the README's key table")
+    c.set_defaults(fn=_cmd_config)
+
     d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
-    d.add_argument("name", choices=["mnist", "mnist5k", "fashion_mnist", "cifar10", "fake"], help="dataset")
+    d.add_argument("name", choices=DATASETS, help="dataset")
     d.add_argument("--root", default="data", help="data directory (default: data)")
     d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
     d.set_defaults(fn=_cmd_data)

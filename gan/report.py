@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,21 @@ def to_html(blocks: list) -> str:
     return "\n".join(out) + "\n</body></html>\n"
 
 
+def code_version_notes(rows: list[dict]) -> list[str]:
+    """The code versions the study's runs came from (results.csv provenance/code_version); warns when several."""
+    versions = Counter(str(r.get(mk.CODE_VERSION) or "not recorded")
+                       for r in rows if r.get("status") not in ("missing", None))
+    if not versions:
+        return []
+    listed = ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in sorted(versions.items()))
+    if len(versions) == 1:
+        return [f"code version: {listed}"]
+    note = (f"the runs came from {len(versions)} code versions: {listed}; results may differ by code, "
+            f"not only by setting: rerun the study on one version (results.csv column {mk.CODE_VERSION})")
+    warnings.warn(note)
+    return [note]
+
+
 def write_report(study_dir: str | Path) -> Path:
     """Write report/report.md, report/report.html and report/figures/*.png; returns the html path."""
     study = load_study_results(study_dir)
@@ -220,6 +236,7 @@ def write_report(study_dir: str | Path) -> Path:
                      f"({', '.join(h.removeprefix('sha256:')[:12] for h in hashes)}; results.csv column "
                      f"{mk.CLASSIFIER_HASH}): their quality metrics do not compare; evaluate every run with one classifier")
         warnings.warn(notes[-1])
+    notes += code_version_notes(study.results.rows)
     if len(study.results.completed()) < len(study.results.rows):
         notes.append(f"{len(study.results.failed())} run(s) did not complete: left out of statistics and curves")
     for name, (title, _, make) in FIGURES.items():

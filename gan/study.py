@@ -34,7 +34,7 @@ from gan.derived import derived_columns
 from gan.metrics_log import read_metrics
 from gan.errors import UserError
 from gan.layout import STUDIES_ROOT, RunDir, StudyDir
-from gan.metric_keys import CLASSIFIER, FINAL, MEAN
+from gan.metric_keys import CLASSIFIER, FINAL, MEAN, PROVENANCE
 
 FINISHED = ("completed", "diverged")
 
@@ -43,7 +43,7 @@ FINISHED = ("completed", "diverged")
 class PlannedRun:
     name: str  # directory name under runs/, from the axis values: `d_act-relu__seed-0`
     settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
-    wandb_name: str  # DESIGN's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
+    wandb_name: str  # docs/design.md's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
 
 
 NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
@@ -205,9 +205,29 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     return 1 if failed else 0
 
 
+def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
+    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
+    try:
+        saved = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return dict(settings)
+    out = {}
+    for key, planned in settings.items():
+        value: Any = saved
+        for part in key.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        out[key] = planned if value is _MISSING else value
+    return out
+
+
+_MISSING = object()
+
+
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
-    """results.csv: one row per run: name, dir, status, its settings, final/*, mean/* and classifier/* of its summary, and
-    the derived columns of its metrics.jsonl (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
+    """results.csv: one row per run: name, dir, status, its settings (from its own config.yaml), final/*, mean/*,
+    classifier/* and provenance/* of its summary, and the derived columns of its metrics.jsonl
+    (tail3/log/quality/fcd, half2/probe/...: gan/derived.py)."""
     rows = []
     layout = StudyDir(study_dir)
     for run in runs:
@@ -216,7 +236,7 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                                "status": run_status(run_dir) if run_dir.exists() else "missing"}
         if row["status"] == "new":
             row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
-        row.update(run.settings)
+        row.update(_settings_as_run(run_dir, run.settings))
         summary_path = RunDir(run_dir).summary
         if summary_path.is_file():
             try:
@@ -225,7 +245,8 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
                 summary = {}
             row["step"] = summary.get("step")
             row["wall_time_s"] = summary.get("wall_time_s")
-            for section in (FINAL, MEAN, CLASSIFIER):  # classifier/hash: which feature network measured
+            # classifier/hash: which feature network measured; provenance/code_version: which code trained
+            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE):
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
         row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/derived.py)
         rows.append(row)

@@ -64,12 +64,19 @@ def _scrub(d: Any) -> Any:
     return d
 
 
+def wandb_config(cfg: RunConfig, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The W&B run config: the resolved config (secrets scrubbed) and, under `provenance`, where it ran."""
+    return {**_scrub(config_to_dict(cfg)), "provenance": dict(provenance)}
+
+
 class Tracker:
     """metrics.jsonl (always, on the logging rank) mirrored to a W&B run (online | offline | disabled)."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True):
+    def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True,
+                 provenance: dict[str, Any] | None = None):
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
         self.layout = RunDir(run_dir)
+        self.provenance = provenance or {}  # gan.provenance.record: code version, versions, machine (W&B config)
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
         self._last_grid: Any = None
         self._nonfinite: dict[str, int] = {}  # key -> first step it was NaN / inf (null in metrics.jsonl)
@@ -112,7 +119,7 @@ class Tracker:
             wdir.mkdir(parents=True, exist_ok=True)
             self._run = wandb.init(
                 mode=self.mode, dir=str(self.run_dir), project=tr.project, entity=tr.entity, group=tr.group,
-                job_type=cfg.data.name, name=run_name(cfg), tags=tags, config=_scrub(config_to_dict(cfg)),
+                job_type=cfg.data.name, name=run_name(cfg), tags=tags, config=wandb_config(cfg, self.provenance),
                 id=self._run_id, resume="allow" if self._run_id else None, allow_val_change=True,
                 reinit="finish_previous", settings=wandb.Settings(silent=True, console="off"))
             self._run.define_metric(STEP_KEY)

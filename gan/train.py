@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from gan import distributed, machine
+from gan import distributed, machine, provenance
 from gan import metric_keys as mk
 from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
@@ -341,7 +341,8 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
             # rows after the checkpoint are recomputed identically;
             # a run killed before its first checkpoint starts afresh
             truncate_metrics(run_dir, run.step)
-        tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0)
+        prov = provenance.record(cfg, run.device) if dist.rank == 0 else {}  # git runs once, at the start
+        tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0, provenance=prov)
     run.wandb_run_id = tracker.run_id
     started = time.perf_counter()
     probe = make_probe(run) if cfg.train.probe_every and dist.rank == 0 else None
@@ -355,6 +356,7 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
                     mk.FINAL: final, mk.MEAN: mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
+                    mk.PROVENANCE: prov,
                     mk.CLASSIFIER: evaluator.classifier_record() if evaluator is not None else {}})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")

@@ -79,3 +79,12 @@ def test_study_base_missing_everywhere_is_one_sentence(tmp_path, monkeypatch):
 def test_repo_study_preset_plans_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert Path(read_study_spec(REPO / "configs" / "study" / "tiny.yaml").base) == REPO / "configs" / "fake.yaml"
+
+
+def test_gan_data_offers_every_dataset_the_config_accepts():
+    from gan.cli import build_parser
+    from gan.config import DATASETS
+
+    data = next(a for a in build_parser()._subparsers._group_actions[0].choices["data"]._actions
+                if a.dest == "name")
+    assert tuple(data.choices) == DATASETS

@@ -221,3 +221,19 @@ def test_batch_that_does_not_split_over_ranks_is_a_user_error(tmp_path):
     assert "error: train.batch_size=15 is the global batch" in done.stderr  # the workers print one sentence
     assert 'File "' + str(REPO / "gan") not in done.stderr  # and no traceback from gan
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_two_ranks_with_evaluation_and_probes_on_finish_and_score_on_rank_0(tmp_path):
+    # default evaluation under torchrun: torchmetrics' compute() all-gathered while only rank 0 evaluated,
+    # so the end-of-run evaluation crashed (gloo: Connection closed by peer)
+    on = ["train.steps=4", "train.probe_every=2", "eval.enabled=true", "eval.n_samples=64",
+          "eval.batch_size=32", f"data.root={tmp_path / 'data'}"]
+    done = _torchrun("train", *TINY, *on, "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["step"] == 4
+    rows = read_metrics(tmp_path / "run")
+    final = [r for r in rows if "quality/fcd" in r]
+    assert len(final) == 1 and final[0]["quality/fcd"] >= 0 and 0 <= final[0]["quality/kid"] < 10
+    assert any("probe/D/dead_frac" in r for r in rows)  # probes ran on rank 0 too

@@ -59,7 +59,8 @@ def test_every_key_a_consumer_reads_is_written_by_a_tiny_run(tiny_study):
     assert missing == {who: [] for who in missing}
     assert any(m and m.group(1) not in mk.SPLITS for m in map(mk.D_LAYER_DEAD.match, tiny_study))  # dead_by_layer
     optional = [k for keys in _read_keys().values() for k in keys if mk.describe(k).needs]
-    assert set(optional) == {mk.FID, mk.final(mk.FID), mk.tail_log(mk.FID)}  # only with eval.features=inception
+    # FID only with eval.features=inception; the early horizon only with an evaluation near step 1000
+    assert set(optional) == {mk.FID, mk.final(mk.FID), mk.tail_log(mk.FID), mk.early_log(mk.FCD)}
 
 
 def test_every_key_a_tiny_run_writes_is_registered(tiny_study):

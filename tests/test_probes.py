@@ -457,6 +457,18 @@ def test_probe_unwraps_ddp_like_wrappers():
     assert "probe/D/conv2/dead_frac" in s
 
 
+def test_probe_of_sync_batchnorm_nets_equals_the_plain_nets():
+    # probes.py no longer special-cases SyncBatchNorm: gan.distributed's SyncBatchNorm2d all-reduces only
+    # inside synced_batchnorm() (training steps), so a rank-0 probe sees plain per-process BatchNorm
+    from gan.distributed import SyncBatchNorm2d, convert_sync_batchnorm
+    G, D, real, z = _nets()
+    plain, _ = Probe(G, D, real, z, held_real=real, held_z=z).measure()
+    G2, D2 = (convert_sync_batchnorm(copy.deepcopy(m)) for m in (G, D))
+    assert any(isinstance(m, SyncBatchNorm2d) for m in D2.modules())
+    synced, _ = Probe(G2, D2, real, z, held_real=real, held_z=z).measure()
+    assert synced.keys() == plain.keys() and all(synced[k] == plain[k] for k in plain)
+
+
 def test_a_tiny_run_logs_every_new_key_per_layer_and_as_mean(tmp_path):
     """A fake-data run: the training view every probe, the data view on its last probe, in metrics.jsonl
     and in summary.json (last value and mean over probes)."""

@@ -1,4 +1,4 @@
-"""`gan study` planning: folder names from the axis values, W&B names by DESIGN's contract."""
+"""`gan study` planning: folder names from the axis values, W&B names by docs/design.md's contract."""
 
 from __future__ import annotations
 

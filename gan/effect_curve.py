@@ -1,0 +1,119 @@
+"""The LeakyReLU / ReLU effect at every evaluation step: does the verdict depend on how long one trains?
+
+A claim's primary quality metric is the tail average at the end of the runs (gan/derived.py). Beside it, the
+same paired comparison is made at each evaluation step, from the runs' metrics.jsonl rows:
+
+    d_i(s) = log FCD_leaky,i(s) - log FCD_relu,i(s)      one value per pair i (same seed and other axes)
+
+and its mean with the 95% t-interval (gan.stats.paired_test), read back as a ratio exp(.). One curve per cell of
+the axes other than the activation and the seed (e.g. one per `model.d_norm` value), so sub-grids do not mix.
+Steps where fewer than two pairs have a value are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from gan import metric_keys as mk
+from gan.stats import ACT, SEED, PairedTest, Results, is_finite, label, make_results, paired_difference, paired_test
+
+
+@dataclass(frozen=True)
+class EffectCurve:
+    """One cell's paired effect per evaluation step (tests[i] belongs to steps[i]); ratio = exp(test.mean)."""
+
+    cell: str  # e.g. "model.d_norm=none"; "" when the study has no other axis
+    steps: tuple[int, ...]
+    tests: tuple[PairedTest, ...]
+
+    def ratio(self) -> list[tuple[float, float, float]]:
+        """(ratio, CI low, CI high) per step."""
+        return [(math.exp(t.mean), math.exp(t.ci_low), math.exp(t.ci_high)) if t.n >= 2 else (math.nan,) * 3
+                for t in self.tests]
+
+
+def value_at(rows: Sequence[dict], key: str, step: int) -> float | None:
+    """`key` at exactly `step` in metrics.jsonl rows (the last such row wins: a resumed run re-logs)."""
+    vals = [r[key] for r in rows if r.get("step") == step and is_finite(r.get(key))]
+    return float(vals[-1]) if vals else None
+
+
+def eval_steps(metrics: dict[str, list[dict]], key: str) -> list[int]:
+    """Every step at which some run logged `key`, ascending."""
+    return sorted({int(r["step"]) for rows in metrics.values() for r in rows
+                   if is_finite(r.get("step")) and is_finite(r.get(key))})
+
+
+def nearest_step(steps: Sequence[int], target: int) -> int | None:
+    return min(steps, key=lambda s: (abs(s - target), s)) if steps else None
+
+
+def effect_curves(results: Results, metrics: dict[str, list[dict]], leaky: str, key: str = mk.FCD,
+                  margin: float = math.log1p(0.10), relu: str = "relu") -> list[EffectCurve]:
+    """Paired log-ratio tests of `key` (leaky vs relu) at each evaluation step, one curve per cell.
+
+    results: the study's results (rows need `run` and the axes); metrics: run name -> metrics.jsonl rows;
+    margin: on the log scale (log(1 + fraction)), carried into each PairedTest for TOST.
+    """
+    cells_by = [a for a in results.axes if a not in (ACT, SEED)]
+    rows = [r for r in results.completed() if str(r.get(ACT)) in (leaky, relu)]
+    by_cell: dict[str, list[dict]] = {}
+    for r in rows:
+        by_cell.setdefault(label(r, cells_by) if cells_by else "", []).append(r)
+    curves = []
+    for cell, cell_rows in by_cell.items():
+        runs = {str(r["run"]): metrics.get(str(r["run"]), []) for r in cell_rows}
+        steps, tests = [], []
+        for step in eval_steps(runs, key):
+            at = [{**r, key: value_at(runs[str(r["run"])], key, step)} for r in cell_rows]
+            res = make_results(at, {"axes": {a: None for a in results.axes}})
+            d = paired_difference(res, key, {ACT: leaky}, {ACT: relu}, log=True)
+            if len(d) >= 2:
+                steps.append(step)
+                tests.append(paired_test(d, margin))
+        if steps:
+            curves.append(EffectCurve(cell, tuple(steps), tuple(tests)))
+    return curves
+
+
+def describe(curves: Sequence[EffectCurve], margin: float, tail_from: int | None = None) -> list[str]:
+    """Plain sentences on whether the effect depends on training length (for the report's notes).
+
+    A curve 'changes its reading' when the CI at some step lies wholly outside +-margin on one side and at a
+    later step on the other side or wholly inside: then the verdict depends on when training stops.
+    """
+    out = []
+    for c in curves:
+        readings = [_reading(t, margin) for t in c.tests]
+        name = f" ({c.cell})" if c.cell else ""
+        firm = [(s, r) for s, r in zip(c.steps, readings) if r != "unclear"]
+        changes = [f"{r} at step {s}" for (s, r), (_, prev) in zip(firm[1:], firm[:-1]) if r != prev]
+        if changes:
+            out.append(f"effect over training{name}: the reading changes with training length: "
+                       f"{firm[0][1]} at step {firm[0][0]}, then " + ", ".join(changes) + ".")
+        elif firm:
+            out.append(f"effect over training{name}: {firm[0][1]} from step {firm[0][0]} on, wherever the CI "
+                       "decides; the verdict does not depend on training length within these steps.")
+        else:
+            out.append(f"effect over training{name}: the CI straddles a margin end at every step.")
+    return out
+
+
+def _reading(t: PairedTest, margin: float) -> str:
+    if not is_finite(t.ci_low):
+        return "unclear"
+    if t.ci_high < -margin:
+        return "LeakyReLU better by more than the margin"
+    if t.ci_low > margin:
+        return "LeakyReLU worse by more than the margin"
+    if -margin < t.ci_low and t.ci_high < margin:
+        return "within the margin"
+    return "unclear"
+
+
+def as_rows(curves: Sequence[EffectCurve]) -> list[dict[str, Any]]:
+    """Flat rows (cell, step, ratio, ci_low, ci_high, pairs) for tables and CSV."""
+    return [dict(cell=c.cell, step=s, ratio=r, ci_low=lo, ci_high=hi, pairs=t.n)
+            for c in curves for s, t, (r, lo, hi) in zip(c.steps, c.tests, c.ratio())]

@@ -1,0 +1,83 @@
+"""The forest plot and the answer table: one row per (study, claim), the primary effect with its 95% CI, the
+margin as a band, the verdict beside it. Used by a study's report (one study) and by `gan answer` (several
+studies, e.g. Fashion-MNIST and mnist5k, each its own Holm family).
+
+Ratio claims (log scale: FCD, step time) and difference claims (per-sample Hoyer, dead fraction) have different
+units, so they get separate panels; each row's margin band is its own (margins may differ per claim).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.9, 1), not 10^0
+
+from gan.claims import ClaimResult, analysis_margin, margins
+from gan.stats import Results, is_finite
+
+VERDICT_COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "equivalent": "#0969da",
+                  "inconclusive": "#6e7781", "uninformative": "#9a6700"}
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    study: str  # e.g. the dataset: "fashion_mnist"
+    claim: ClaimResult
+    margin: float  # on the analysis scale (log(1 + m) for ratio claims)
+
+    @property
+    def label(self) -> str:
+        return f"{self.claim.number}. {self.claim.text} [{self.study}]"
+
+
+def forest_rows(study: str, results: Results, claims: Sequence[ClaimResult]) -> list[ForestRow]:
+    """The tested primary claims of one study as forest rows."""
+    m = margins(results)
+    return [ForestRow(study, c, analysis_margin(c.number, m[c.number])) for c in claims
+            if c.primary and c.test is not None and is_finite(c.test.ci_low)]
+
+
+def _color(verdict: str) -> str:
+    return next((col for key, col in VERDICT_COLORS.items() if verdict.startswith(key)), "#6e7781")
+
+
+def fig_forest(rows: Sequence[ForestRow], title: str = "Primary effects, 95% CI") -> Figure | None:
+    """Two panels (ratios on a log axis, differences on a linear one) with only the panels that have rows."""
+    panels = [(name, [r for r in rows if r.claim.log == is_log]) for name, is_log in
+              (("LeakyReLU / ReLU (ratio; < 1: LeakyReLU lower)", True),
+               ("LeakyReLU − ReLU (difference)", False))]
+    panels = [(n, rs) for n, rs in panels if rs]
+    if not panels:
+        return None
+    height = 0.9 + 0.42 * max(len(rs) for _, rs in panels)
+    fig = Figure(figsize=(7.5 * len(panels), height), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, rs) in zip(axes, panels):
+        is_log = rs[0].claim.log
+        f = math.exp if is_log else (lambda x: x)
+        null = 1.0 if is_log else 0.0
+        for y, r in enumerate(reversed(rs)):
+            t, col = r.claim.test, _color(r.claim.verdict)
+            ax.fill_between([f(-r.margin), f(r.margin)], y - 0.35, y + 0.35, color="#d0d7de", alpha=0.6,
+                            linewidth=0, label="± margin" if y == 0 else None)
+            ax.plot([f(t.ci_low), f(t.ci_high)], [y, y], color=col, linewidth=2.2)
+            ax.plot([f(t.mean)], [y], "o", color=col, ms=6)
+            ax.annotate(f"{r.claim.verdict}  (n={t.n})", (1.01, y), xycoords=("axes fraction", "data"),
+                        va="center", fontsize="small", color=col)
+        ax.axvline(null, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(rs)), [r.label for r in reversed(rs)], fontsize="small")
+        ax.set_ylim(-0.7, len(rs) - 0.3)
+        if is_log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(RATIO_TICKS)
+            ax.xaxis.set_minor_formatter(RATIO_TICKS)
+        ax.set_title(name, fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="lower left", fontsize="x-small")
+    fig.suptitle(title)
+    return fig

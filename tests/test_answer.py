@@ -1,0 +1,118 @@
+"""The answer's pieces on hand-built values: the effect at every evaluation step, the early-horizon column,
+the forest rows and `gan answer` over two synthetic studies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gan import cli
+from gan.answer import answer_table
+from gan.claims import EARLY_LOG_FCD, evaluate_claims
+from gan.derived import derived_columns, early_log_value
+from gan.effect_curve import describe, effect_curves
+from gan.forest import forest_rows
+from gan.stats import make_results
+from tests.test_report import PNG_MAGIC, make_study
+
+STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
+
+
+def _study(ratios_by_step: dict[int, list[float]]):
+    """Three seeds; ReLU FCD 10 at every step, LeakyReLU 10 * ratio[seed] at that step."""
+    rows, metrics = [], {}
+    for seed in range(3):
+        for act in ("relu", "leaky_relu:0.2"):
+            name = f"{act}-s{seed}"
+            rows.append({"run": name, "status": "completed", "model.d_act": act, "train.seed": seed})
+            metrics[name] = [{"step": s, "quality/fcd": 10.0 * (r[seed] if act != "relu" else 1.0)}
+                             for s, r in ratios_by_step.items()]
+    return make_results(rows, STUDY), metrics
+
+
+def test_effect_curve_is_the_paired_log_ratio_at_each_step():
+    res, metrics = _study({500: [0.5, 0.5, 0.5], 1000: [0.8, 0.9, 1.0]})
+    (curve,) = effect_curves(res, metrics, "leaky_relu:0.2", margin=math.log1p(0.1))
+    assert curve.steps == (500, 1000) and curve.cell == ""
+    (r500, lo500, hi500), (r1000, lo1000, hi1000) = curve.ratio()
+    assert r500 == pytest.approx(0.5) and lo500 == pytest.approx(0.5) and hi500 == pytest.approx(0.5)
+    d = np.log([0.8, 0.9, 1.0])  # hand-computed t-interval, 2 degrees of freedom (t = 4.3027)
+    half = 4.302653 * d.std(ddof=1) / math.sqrt(3)
+    assert r1000 == pytest.approx(math.exp(d.mean()))
+    assert (lo1000, hi1000) == pytest.approx((math.exp(d.mean() - half), math.exp(d.mean() + half)), rel=1e-5)
+    assert all(t.n == 3 for t in curve.tests)
+
+
+def test_effect_curve_says_when_the_reading_changes_with_training_length():
+    res, metrics = _study({500: [0.5, 0.5, 0.5], 4000: [1.0, 1.0, 1.0]})
+    (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
+    assert "changes with training length" in text and "better by more than the margin at step 500" in text
+    assert "within the margin at step 4000" in text
+    res, metrics = _study({500: [0.5, 0.5, 0.5], 4000: [0.6, 0.6, 0.6]})
+    (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
+    assert "does not depend on training length" in text
+
+
+def test_effect_curve_one_curve_per_cell_and_needs_two_pairs():
+    rows, metrics = [], {}
+    for norm in ("batch", "none"):
+        for seed in range(2):
+            for act in ("relu", "leaky_relu:0.2"):
+                name = f"{act}-{norm}-s{seed}"
+                rows.append({"run": name, "model.d_act": act, "model.d_norm": norm, "train.seed": seed})
+                fcd = 10.0 if act == "relu" or norm == "batch" else 5.0
+                metrics[name] = [{"step": 100, "quality/fcd": fcd}] + ([{"step": 200, "quality/fcd": fcd}]
+                                                                       if seed == 0 else [])
+    res = make_results(rows, {"axes": {"model.d_act": [], "model.d_norm": [], "train.seed": []}})
+    curves = {c.cell: c for c in effect_curves(res, metrics, "leaky_relu:0.2")}
+    assert set(curves) == {"d_norm=batch", "d_norm=none"}
+    assert curves["d_norm=none"].steps == (100,)  # step 200 has one pair only: left out
+    assert curves["d_norm=none"].ratio()[0][0] == pytest.approx(0.5)
+    assert curves["d_norm=batch"].ratio()[0][0] == pytest.approx(1.0)
+
+
+def test_early_horizon_value_and_column():
+    rows = [{"step": s, "quality/fcd": f} for s, f in ((500, 40.0), (1000, 20.0), (1500, 10.0), (4000, 3.0))]
+    assert early_log_value(rows, "quality/fcd") == pytest.approx(math.log(20.0))
+    assert early_log_value([{"step": 900, "quality/fcd": 8.0}], "quality/fcd") == pytest.approx(math.log(8.0))
+    assert early_log_value([{"step": 2000, "quality/fcd": 8.0}], "quality/fcd") is None  # too far from 1000
+    assert derived_columns(rows)[EARLY_LOG_FCD] == pytest.approx(math.log(20.0))
+
+
+def test_early_horizon_is_a_descriptive_row(tmp_path):
+    from gan.study_data import load_study_results
+
+    study = load_study_results(make_study(tmp_path / "s", steps=2000))  # FCD rows from step 1000 on
+    claims = evaluate_claims(study.results)
+    early = [c for c in claims if c.metric == EARLY_LOG_FCD]
+    assert len(early) == 1 and not early[0].primary and early[0].verdict == "descriptive"
+    assert early[0].log and early[0].effect < 1  # synthetic LeakyReLU has the lower FCD
+
+
+def test_gan_answer_over_two_studies(tmp_path, capsys):
+    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=Fashion-MNIST", f"{b}=mnist5k", "--out", str(out)]) == 0
+    assert (out / "forest.png").read_bytes().startswith(PNG_MAGIC)
+    md = (out / "answer.md").read_text()
+    assert md == capsys.readouterr().out.split("forest plot written")[0]
+    lines = [line for line in md.splitlines() if line.startswith("| 2. ")]
+    assert [line.split(" | ")[1] for line in lines] == ["Fashion-MNIST", "mnist5k"]
+    assert "| 9 |" in lines[0] and "| 6 |" in lines[1]  # pairs: one ReLU run failed in the first study
+
+
+def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
+    assert cli.main(["answer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "has no results.csv" in capsys.readouterr().err
+
+
+def test_forest_rows_skip_untested_claims(tmp_path):
+    from gan.study_data import load_study_results
+
+    study = load_study_results(make_study(tmp_path / "s"))
+    rows = forest_rows("x", study.results, evaluate_claims(study.results))
+    assert sorted(r.claim.number for r in rows) == [1, 2, 3]
+    head, table = answer_table(rows)
+    assert head[-1] == "smallest effect ruled out" and all(r[-2] == "supported" for r in table)
