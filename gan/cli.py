@@ -49,6 +49,12 @@ def _cmd_study(a: argparse.Namespace) -> int:
 
     if a.jobs <= 0:
         raise UserError(f"--jobs must be positive, got {a.jobs}")
+    if a.plan:  # nothing runs: size the study from a pilot (gan/plan.py)
+        from gan.plan import plan_study
+
+        return plan_study(a.study, pilot=a.pilot or a.out, jobs=a.jobs)
+    if a.pilot:
+        raise UserError("--pilot only goes with --plan (it names the pilot study folder the plan reads)")
     return run_study(a.study, jobs=a.jobs, out=a.out)
 
 
@@ -99,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("study", metavar="STUDY.yaml", help="study file: name, base config, overrides, axes")
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once as local processes (default 1)")
     st.add_argument("--out", help="study directory (default: studies/<name>)")
+    st.add_argument("--plan", action="store_true", help="run nothing: print the pairs each claim needs and the "
+                    "wall time, from a pilot's results.csv")
+    st.add_argument("--pilot", metavar="DIR", help="with --plan: the pilot study folder (default: --out, else "
+                    "studies/<name>)")
     st.set_defaults(fn=_cmd_study)
 
     r = sub.add_parser("report", help="statistics, figures and verdicts of a study directory")

@@ -81,6 +81,7 @@ class StudySpec:
     axes: dict[str, list[Any]]  # a `grids:` study: every value any grid gives each axis key (for the reader)
     runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by load_study once every run is validated
     grids: tuple[Grid, ...] = ()  # empty: the single-`axes` form (the product of `axes`)
+    margins: dict[str, Any] = dataclasses.field(default_factory=dict)  # `margins:` (checked by gan/claims.py)
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -112,7 +113,8 @@ def load_study(path: str | Path) -> StudySpec:
                 axes.setdefault(k, [])
                 axes[k] += [v for v in vs if v not in axes[k]]
     base = _resolve_base(path, raw.get("base"))
-    spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes, grids=grids)
+    spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes, grids=grids,
+                     margins=raw.get("margins") or {})
     if spec.name in (".", "..") or not all(c.isalnum() or c in "._:-" for c in spec.name):
         raise UserError(f"study file '{path}': study name '{spec.name}' may only hold letters, digits, '.', '_', "
                         "':' and '-' (it names the folder studies/<name>)")
