@@ -46,6 +46,15 @@ CLAIMS = {
 }
 # default margins, in the claim's units: absolute for 1 and 3, a fraction of the ratio for the others
 MARGINS = {1: 0.01, 2: 0.10, 3: 0.01, 4: 0.10, 5: 0.10, 6: 0.03, 7: 0.10, 8: 0.10}
+# What the rules deliver, from `python benchmarks/bench_error_rates.py` (fixed seeds; tests/test_stats.py asserts
+# the bounds): quoted under the report's claims table. Rerun the benchmark and update this when a rule changes.
+SIMULATED_ERROR_RATES = (
+    "What these rules deliver, simulated (benchmarks/bench_error_rates.py: 400 null studies of 8 claims at 10 "
+    "pairs, log-normal FCD with ~25% seed spread): a false supported / contradicted in 0.3-1.5% of studies per "
+    "claim and in 5.2% for any claim of a study (sampling SE 1.1%); 'equivalent' at 25 pairs for a true effect of "
+    "0 / 1 / 1.5 margins: 94.8% / 0.5% / 0%; the 95% CI covers 95.2%, 95.4% and 94.5% at 5, 10 and 25 pairs. "
+    "'inconclusive' says only that the study could not tell: it rules out the effects beyond the 95% CI ('rules "
+    "out'), nothing inside it.")
 LOG_SCALE = {2, 4, 5, 6, 7, 8}  # effects on log FCD / log step time, printed back-transformed as ratios
 
 

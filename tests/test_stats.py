@@ -408,3 +408,11 @@ def test_load_results_parses_csv(tmp_path):
     assert res.rows[0]["train.seed"] == 0 and res.rows[0][LOG_FCD] == 1.0
     with pytest.raises(UserError, match="results.csv"):
         stats.load_results(tmp_path / "nope")
+
+
+def test_the_reports_rules_quote_the_simulated_error_rates():
+    from gan.claims import MARGINS, SIMULATED_ERROR_RATES
+    from gan.report import rules
+
+    text = rules(MARGINS)
+    assert text[-1] == SIMULATED_ERROR_RATES and "5.2%" in text[-1] and "rules out" in text[-1]
