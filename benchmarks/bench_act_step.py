@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     steps = {RELU: make_step(cfg, RELU, a.phase), leaky: make_step(cfg, leaky, a.phase)}
-    ms = time_arms(steps, a.rounds, a.steps, a.warmup)
+    def progress(r: int, ms: dict[str, list[float]]) -> None:
+        print(f"round {r + 1}/{a.rounds}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in ms.items()),
+              file=sys.stderr, flush=True)
+
+    ms = time_arms(steps, a.rounds, a.steps, a.warmup, progress=progress)
     data = record(cfg, ms, RELU, leaky, a.steps, a.warmup, a.phase)
     path = write_step_time(Path(a.out) if a.out else Path("studies") / spec.name, data)
     m = data["model"]

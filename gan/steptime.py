@@ -31,11 +31,12 @@ PHASES = ("d", "full")  # "d": the D update alone (where D's activation acts twi
 
 
 def time_arms(steps: dict[str, Callable[[], Any]], rounds: int, steps_per_round: int, warmup: int = 1,
-              clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+              clock: Callable[[], float] = time.perf_counter,
+              progress: Callable[[int, dict[str, list[float]]], Any] | None = None) -> dict[str, list[float]]:
     """Median milliseconds per round of each arm's step; arms alternate, their order reversed every other round.
 
     Each arm runs `warmup` untimed steps before its timed ones in every round (caches, allocator, thread pool).
-    Returns {arm: [median ms of round 0, ..., round rounds-1]}.
+    Returns {arm: [median ms of round 0, ..., round rounds-1]}; `progress(round, so_far)` after each round.
     """
     if rounds < 1 or steps_per_round < 1:
         raise ValueError("rounds and steps_per_round must be at least 1")
@@ -52,6 +53,8 @@ def time_arms(steps: dict[str, Callable[[], Any]], rounds: int, steps_per_round:
                 step()
                 times.append((clock() - t0) * 1e3)
             out[arm].append(float(statistics.median(times)))
+        if progress:
+            progress(r, out)
     return out
 
 
