@@ -55,6 +55,14 @@ def _cmd_study(a: argparse.Namespace) -> int:
         return plan_study(a.study, pilot=a.pilot or a.out, jobs=a.jobs)
     if a.pilot:
         raise UserError("--pilot only goes with --plan (it names the pilot study folder the plan reads)")
+    if a.until_decided:  # looks at growing seed counts with alpha spending (gan/sequential.py)
+        from gan.sequential import run_until_decided
+
+        if a.max_seeds is None:
+            raise UserError("--until-decided needs --max-seeds N (the most seeds it may add up to, e.g. 32)")
+        return run_until_decided(a.study, a.max_seeds, jobs=a.jobs, out=a.out)
+    if a.max_seeds is not None:
+        raise UserError("--max-seeds only goes with --until-decided")
     return run_study(a.study, jobs=a.jobs, out=a.out)
 
 
@@ -107,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="study directory (default: studies/<name>)")
     st.add_argument("--plan", action="store_true", help="run nothing: print the pairs each claim needs and the "
                     "wall time, from a pilot's results.csv")
+    st.add_argument("--until-decided", action="store_true", help="add seeds in rounds (8, 16, ...) until every "
+                    "claim is decided, with O'Brien-Fleming alpha spending across the looks")
+    st.add_argument("--max-seeds", type=int, metavar="N", help="with --until-decided: the most seeds")
     st.add_argument("--pilot", metavar="DIR", help="with --plan: the pilot study folder (default: --out, else "
                     "studies/<name>)")
     st.set_defaults(fn=_cmd_study)

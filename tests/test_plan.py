@@ -102,3 +102,89 @@ def test_a_pilot_missing_an_arm_cannot_size_that_claim(tmp_path):
     assert "fewer than 5 pilot pairs" in next(c for c in p.claims if c.number == 2).note
     with pytest.raises(UserError, match="no pilot"):
         plan(load_study(study_file(tmp_path)), tmp_path / "empty")
+
+
+##### --until-decided: looks at growing seed counts, O'Brien-Fleming alpha spending (gan/sequential.py)
+
+def test_obrien_fleming_spending_known_values_and_looks():
+    from gan.sequential import look_levels, looks, spent
+
+    assert looks(5, 32) == [8, 16, 24, 32] and looks(10, 25) == [10, 20, 25]
+    assert spent(0.25) == pytest.approx(2 * (1 - 0.9999557), rel=1e-3)  # z = 1.96 / 0.5 = 3.92
+    assert spent(0.5) == pytest.approx(0.005575, rel=1e-3) and spent(1.0) == pytest.approx(0.05)
+    levels = look_levels([8, 16, 24, 32])
+    assert sum(levels) == pytest.approx(0.05) and levels == sorted(levels) and levels[0] < 1e-4
+    with pytest.raises(UserError, match="--max-seeds 4 is below the first look"):
+        looks(8, 4)
+
+
+def fake_study_run(effect: float, spread: float = 0.001):
+    """A stand-in for gan.study.run_study: results.csv for the look file's seeds, leaky - relu = effect + noise."""
+    import yaml
+
+    def run(look_file: str, jobs: int, out: str) -> int:
+        from pathlib import Path
+
+        raw = yaml.safe_load(Path(look_file).read_text())
+        seeds = raw["axes"][SEED]
+        rows = []
+        for act in ("relu", LEAKY):
+            for s in seeds:
+                row = {"run": f"{act}-{s}", "status": "completed", ACT: act, SEED: s}
+                noise = spread * math.sin(7 * s + len(act))  # fixed per run
+                for m, sign in ((HOYER, -1), (LOG_FCD, -1), (DEAD, -1)):
+                    row[m] = 1.0 + (sign * effect if act == LEAKY else 0.0) + noise
+                rows.append(row)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        with open(Path(out) / "results.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        (Path(out) / "study.yaml").write_text(Path(look_file).read_text())
+        return 0
+
+    return run
+
+
+def test_until_decided_stops_at_the_first_look_that_decides_every_claim(tmp_path, capsys):
+    import json
+
+    from gan.sequential import run_until_decided
+
+    # a clear effect: at 8 pairs the exact sign-flip p is 2/256 (Holm x3: 0.023 > 0.0001 spent); at 16, 3e-5 x 3
+    assert run_until_decided(study_file(tmp_path), 32, out=str(tmp_path / "s"), run=fake_study_run(0.5)) == 0
+    record = json.loads((tmp_path / "s" / "sequential.json").read_text())
+    assert [look["seeds"] for look in record["looks"]] == [8, 16]
+    assert record["looks"][0]["verdicts"] == {"1": "inconclusive", "2": "inconclusive", "3": "inconclusive"}
+    assert set(record["looks"][1]["verdicts"].values()) == {"supported"}
+    assert "stopping" in capsys.readouterr().out
+
+
+def test_until_decided_goes_to_max_seeds_when_nothing_is_decided(tmp_path):
+    import json
+
+    from gan.sequential import run_until_decided
+
+    # no effect, spread 5x the margins of claims 1 and 3: neither a difference nor equivalence can be shown
+    run_until_decided(study_file(tmp_path), 24, out=str(tmp_path / "s"), run=fake_study_run(0.0, spread=0.05))
+    record = json.loads((tmp_path / "s" / "sequential.json").read_text())
+    assert [look["seeds"] for look in record["looks"]] == [8, 16, 24]
+    assert record["looks"][-1]["verdicts"]["1"] == "inconclusive"
+
+
+def test_until_decided_stops_early_for_equivalence(tmp_path):
+    import json
+
+    from gan.sequential import run_until_decided
+
+    # identical arms, spread 0.001: TOST puts every effect far inside its margin already at 8 pairs
+    run_until_decided(study_file(tmp_path), 32, out=str(tmp_path / "s"), run=fake_study_run(0.0))
+    record = json.loads((tmp_path / "s" / "sequential.json").read_text())
+    assert [look["seeds"] for look in record["looks"]] == [8]
+    assert set(record["looks"][0]["verdicts"].values()) == {"equivalent"}
+
+
+def test_cli_until_decided_needs_max_seeds(tmp_path, capsys):
+    assert main(["study", study_file(tmp_path), "--until-decided"]) == 2
+    assert "--until-decided needs --max-seeds N" in capsys.readouterr().err
+    assert main(["study", study_file(tmp_path), "--max-seeds", "8"]) == 2
