@@ -139,8 +139,10 @@ def plan_table(p: Plan) -> str:
             if math.isfinite(p.step_s) else f"{p.runs_per_seed} run(s) per seed; the pilot has no run wall times",
             "", line(head), line(["-" * w for w in widths]), *map(line, rows)]
     if most:
+        wall = (f"about {_hours(most.wall_s)} at --jobs {p.jobs}" if math.isfinite(most.wall_s)
+                else "wall time unknown (no wall_time_s in the pilot's results.csv)")
         text += ["", f"to decide every sized claim: {most.needed} seeds -> {most.needed * p.runs_per_seed} runs, "
-                     f"about {_hours(most.wall_s)} at --jobs {p.jobs} (claim {most.number} needs the most)"]
+                     f"{wall} (claim {most.number} needs the most)"]
     return "\n".join(text)
 
 
