@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from gan import stats
-from gan.claims import LOG_SCALE, MARGINS, STEP_MS_KEYS, ClaimResult, evaluate_claims, margins
+from gan.claims import (LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES, STEP_MS_KEYS, ClaimResult, evaluate_claims,
+                        margins)
 from gan.derived import derived_columns
 from gan.figures import FIGURES, final_keys, step_series
 from gan.errors import UserError
@@ -205,6 +206,7 @@ def rules(margin: dict[int, float]) -> list[str]:
         "5 and 8: the LeakyReLU / ReLU ratio at the deeper D (without BatchNorm) divided by the ratio at the "
         "default. 'pairs for 80% power': seeds per arm that would detect an effect of one margin with 80% "
         "probability at Holm's strictest level, from this study's paired spread (`gan study STUDY.yaml --plan`).",
+        SIMULATED_ERROR_RATES,
     ]
 
 
