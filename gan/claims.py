@@ -196,20 +196,21 @@ def evaluate_claims(results: Results, step_time: dict | None = None, alpha: floa
         f"needs {ACT} values relu and leaky_relu[:slope] (study has: {', '.join(map(str, acts)) or 'none'})")
     q = _quality_metric(results)
     out: list[ClaimResult] = []
+    base, where = baseline_results(results)
 
     def paired_claim(number: int, metric: str, log: bool, what: str) -> ClaimResult:
-        why = arms or (None if results.has_metric(metric) else f"no values in column {metric}")
+        why = arms or (None if base.has_metric(metric) else f"no values in column {metric}")
         if why:
             return _not_tested(number, metric, why)
-        d = paired_difference(results, metric, lk, relu)
-        return _paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT}, log=log,
-                       baseline=_ref_mean(results, metric, relu))
+        d = paired_difference(base, metric, lk, relu)
+        return _paired(number, base, metric, d, analysis_margin(number, m[number]), what + where, {ACT}, log=log,
+                       baseline=_ref_mean(base, metric, relu))
 
     out.append(paired_claim(1, HOYER, False, f"{leaky} − relu per-sample input-gradient Hoyer, 2nd half, claimed < 0"))
     out.append(paired_claim(2, q, True, f"{leaky} / relu FCD ratio (log FCD, last 3 evals), claimed < 1"))
     out.append(paired_claim(3, DEAD, False, f"{leaky} − relu dead fraction (training view, 2nd half), claimed < 0"))
-    if out[-1].test and not arms and results.has_metric(DEAD_EVAL):  # the data view, beside it (no verdict)
-        ev = paired_test(paired_difference(results, DEAD_EVAL, lk, relu), m[3])
+    if out[-1].test and not arms and base.has_metric(DEAD_EVAL):  # the data view, beside it (no verdict)
+        ev = paired_test(paired_difference(base, DEAD_EVAL, lk, relu), m[3])
         out[-1] = replace(out[-1], detail=out[-1].detail + f"; beside it, dead_frac_eval (data view, eval mode): "
                           f"{ev.mean:.3g} [{ev.ci_low:.3g}, {ev.ci_high:.3g}] over {ev.n} pairs")
     out.append(_claim4(results, q, leaky, arms, analysis_margin(4, m[4])))
@@ -218,7 +219,23 @@ def evaluate_claims(results: Results, step_time: dict | None = None, alpha: floa
     out.append(_claim7(results, q, acts, analysis_margin(7, m[7])))
     out.append(_interaction_claim(8, results, q, leaky, arms, NORM, analysis_margin(8, m[8])))
     out = _decide_all(out, alpha)
-    return out + _descriptive(results, leaky, arms, m)
+    return out + _descriptive(results, base, leaky, arms, m)
+
+
+def baseline_results(results: Results) -> tuple[Results, str]:
+    """The runs claims 1-3 compare: in a `grids:` study, those of the first grid (the baseline cell: results.csv's
+    `grids` column names the grids holding each run); otherwise every run. Returns (runs, a note for the detail).
+
+    Pooling a d_norm=none or ndf/2 grid into claim 2 would answer "LeakyReLU averaged over conditions", not
+    "LeakyReLU at the default"; the conditions have their own claims (4, 5, 7, 8).
+    """
+    grids = results.study.get("grids") if isinstance(results.study, dict) else None
+    if not grids or not any(r.get("grids") for r in results.rows):
+        return results, ""
+    first = grids[0].get("name") if isinstance(grids[0], dict) else None
+    first = str(first) if first is not None else "grid1"  # gan.study.grid_label
+    rows = [r for r in results.rows if first in str(r.get("grids") or "").split(";")]
+    return replace(results, rows=rows), f"; runs of the first grid ('{first}') only"
 
 
 def _decide_all(primary: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
@@ -350,25 +367,27 @@ def _claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimRe
     return replace(c, p=p)
 
 
-def _descriptive(results: Results, leaky: str | None, arms: str | None, m: dict[int, float]) -> list[ClaimResult]:
-    """Secondary metrics: effect and CI, no outcome."""
+def _descriptive(results: Results, base: Results, leaky: str | None, arms: str | None,
+                 m: dict[int, float]) -> list[ClaimResult]:
+    """Secondary metrics: effect and CI, no outcome. Claims 1-3's rows on `base` (baseline_results), the
+    interactions on every run."""
     out = []
     rows = ((1, "mean/probe/input_grad/hoyer", False), (1, "mean/probe/input_grad/zero_frac", False),
             (2, "final/quality/fcd", True), (2, "final/quality/modes_covered", False),
             (3, DEAD_EVAL, False), (3, "mean/probe/D/param_grad_zero_frac", False),
             (3, "mean/probe/D/grad_zero_frac", False), (6, STEP_MS_KEYS[0], True))
     for number, metric, log in rows:
-        if arms or not results.has_metric(metric):
+        if arms or not base.has_metric(metric):
             continue
-        d = paired_difference(results, metric, {ACT: leaky}, {ACT: RELU}, log=log)
+        d = paired_difference(base, metric, {ACT: leaky}, {ACT: RELU}, log=log)
         what = f"{leaky} {'/' if log else '−'} relu" + (" (runs shared the CPU: not a cost measurement)"
                                                         if number == 6 else "")
-        out.append(replace(_paired(number, results, metric, d, analysis_margin(number, m[number]), what, {ACT},
-                                   primary=False, log=log, baseline=_ref_mean(results, metric, {ACT: RELU})),
+        out.append(replace(_paired(number, base, metric, d, analysis_margin(number, m[number]), what, {ACT},
+                                   primary=False, log=log, baseline=_ref_mean(base, metric, {ACT: RELU})),
                            verdict="descriptive"))
-    if not arms and results.has_metric(EARLY_LOG_FCD):  # claim 2 at the early horizon (a log column already)
-        d = paired_difference(results, EARLY_LOG_FCD, {ACT: leaky}, {ACT: RELU})
-        out.append(replace(_paired(2, results, EARLY_LOG_FCD, d, analysis_margin(2, m[2]),
+    if not arms and base.has_metric(EARLY_LOG_FCD):  # claim 2 at the early horizon (a log column already)
+        d = paired_difference(base, EARLY_LOG_FCD, {ACT: leaky}, {ACT: RELU})
+        out.append(replace(_paired(2, base, EARLY_LOG_FCD, d, analysis_margin(2, m[2]),
                                    f"{leaky} / relu FCD ratio at the evaluation nearest step {EARLY_STEP} (early "
                                    "horizon: how fast the arms start, not where they end)", {ACT}, primary=False,
                                    log=True), verdict="descriptive"))

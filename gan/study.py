@@ -59,6 +59,7 @@ class PlannedRun:
     name: str  # directory name under runs/, from the axis values: `d_act-relu__seed-0`
     settings: dict[str, Any]  # overrides + this run's axis values (dotted keys)
     wandb_name: str  # docs/design.md's `<dataset>-D_<act>-G_<act>-s<seed>`, then any other axis values
+    grids: tuple[str, ...] = ()  # a `grids:` study: the grids that hold this run (grid_label), first grid first
 
 
 NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
@@ -131,6 +132,11 @@ def _axes(path: Path, axes: Any, where: str) -> dict[str, list[Any]]:
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
         raise UserError(f"study file '{path}': {where} must map config keys to non-empty lists of values")
     return axes
+
+
+def grid_label(grid: Grid, index: int) -> str:
+    """A grid's name in results.csv's `grids` column: its `name`, else grid<index> (1-based, file order)."""
+    return grid.name or f"grid{index}"
 
 
 def _grids(path: Path, raw: Any) -> tuple[Grid, ...]:
@@ -222,21 +228,25 @@ def _plan_grids(spec: StudySpec) -> list[PlannedRun]:
     varied = list(dict.fromkeys(k for g in spec.grids for k in (*g.overrides, *g.axes)))
     for k in (FIRST_KEY, LAST_KEY):
         varied += [] if k in varied else [k]
-    runs, seen = [], set()
-    for grid in spec.grids:
+    runs, seen = [], {}
+    for index, grid in enumerate(spec.grids, 1):
         keys = list(grid.axes)
         for values in itertools.product(*(grid.axes[k] for k in keys)):
             cfg = load_config(spec.base, _as_overrides({**spec.overrides, **grid.overrides, **dict(zip(keys, values))}))
             resolved = config_to_dict(cfg)
             identity = json.dumps({k: v for k, v in resolved.items() if k != "name"}, sort_keys=True, default=str)
-            if identity in seen:
-                continue  # another grid already has this run: it trains once
-            seen.add(identity)
+            label = grid_label(grid, index)
+            if identity in seen:  # another grid already has this run: it trains once, and belongs to both
+                i = seen[identity]
+                if label not in runs[i].grids:
+                    runs[i] = dataclasses.replace(runs[i], grids=(*runs[i].grids, label))
+                continue
+            seen[identity] = len(runs)
             named = [(k, _value(resolved, k)) for k in varied
                      if k in (FIRST_KEY, LAST_KEY) or _value(resolved, k) != _value(base, k)]
             settings = {**spec.overrides, **{k: _value(resolved, k) for k in varied}}
             extra = [_slug(k, v) for k, v in named if k not in NAMED_BY_RUN_NAME]
-            runs.append(PlannedRun(_grid_name(named), settings, "-".join([run_name(cfg), *extra])))
+            runs.append(PlannedRun(_grid_name(named), settings, "-".join([run_name(cfg), *extra]), (label,)))
     return runs
 
 
@@ -341,6 +351,8 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
         if row["status"] == "new":
             row["status"] = "failed" if (run_dir / "train.log").exists() else "missing"
         row.update(_settings_as_run(run_dir, run.settings))
+        if run.grids:
+            row["grids"] = ";".join(run.grids)  # which sub-grids hold the run (claims 1-3 read the first one's)
         summary_path = run_dir / "summary.json"
         if summary_path.is_file():
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from gan.errors import UserError
@@ -128,3 +130,27 @@ def test_results_csv_of_a_grids_study_has_one_row_per_distinct_run(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and len({r["run"] for r in rows}) == 8
     assert sorted({r["model.d_norm"] for r in rows}) == ["batch", "none"]
+    # the grids column: the shared batch runs belong to both grids, the none runs to the norm grid only
+    grids = {r["run"]: r["grids"] for r in rows}
+    assert grids["d_act-relu__seed-0"] == "baseline;norm"
+    assert grids["d_act-relu__d_norm-none__seed-1"] == "norm"
+
+
+def test_claims_1_to_3_read_the_first_grid_only():
+    """A d_norm=none grid where LeakyReLU is much worse must not move claim 2 (the default condition)."""
+    from gan.claims import LOG_FCD, evaluate_claims
+    from gan.stats import make_results
+
+    study = {"grids": [{"name": "baseline", "axes": {}}, {"name": "norm", "axes": {}}]}
+    rows = []
+    for seed in range(8):
+        for act in ("relu", "leaky_relu:0.2"):
+            for norm, grids in (("batch", "baseline;norm"), ("none", "norm")):
+                worse = 1.0 if norm == "batch" else (3.0 if act != "relu" else 1.0)
+                rows.append({"run": f"{act}-{norm}-{seed}", "model.d_act": act, "model.d_norm": norm,
+                             "train.seed": seed, "grids": grids, LOG_FCD: math.log(10 * worse) + 0.01 * seed})
+    claims = {c.number: c for c in evaluate_claims(make_results(rows, study)) if c.primary}
+    assert claims[2].n_pairs == 8 and abs(claims[2].effect - 1.0) < 1e-9
+    assert "first grid ('baseline') only" in claims[2].detail
+    assert claims[8].n_pairs == 8  # the interaction still reads both cells
+    assert math.exp(claims[8].test.mean) > 2.9
