@@ -50,6 +50,20 @@ def _cmd_study(a: argparse.Namespace) -> int:
 
     if a.jobs <= 0:
         raise UserError(f"--jobs must be positive, got {a.jobs}")
+    if a.plan:  # nothing runs: size the study from a pilot (gan/plan.py)
+        from gan.plan import plan_study
+
+        return plan_study(a.study, pilot=a.pilot or a.out, jobs=a.jobs)
+    if a.pilot:
+        raise UserError("--pilot only goes with --plan (it names the pilot study folder the plan reads)")
+    if a.until_decided:  # looks at growing seed counts with alpha spending (gan/sequential.py)
+        from gan.sequential import run_until_decided
+
+        if a.max_seeds is None:
+            raise UserError("--until-decided needs --max-seeds N (the most seeds it may add up to, e.g. 32)")
+        return run_until_decided(a.study, a.max_seeds, jobs=a.jobs, out=a.out)
+    if a.max_seeds is not None:
+        raise UserError("--max-seeds only goes with --until-decided")
     return run_study(a.study, jobs=a.jobs, out=a.out)
 
 
@@ -115,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("study", metavar="STUDY.yaml", help="study file: name, base config, overrides, axes")
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once as local processes (default 1)")
     st.add_argument("--out", help="study directory (default: studies/<name>)")
+    st.add_argument("--plan", action="store_true", help="run nothing: print the pairs each claim needs and the "
+                    "wall time, from a pilot's results.csv")
+    st.add_argument("--until-decided", action="store_true", help="add seeds in rounds (8, 16, ...) until every "
+                    "claim is decided, with O'Brien-Fleming alpha spending across the looks")
+    st.add_argument("--max-seeds", type=int, metavar="N", help="with --until-decided: the most seeds")
+    st.add_argument("--pilot", metavar="DIR", help="with --plan: the pilot study folder (default: --out, else "
+                    "studies/<name>)")
     st.set_defaults(fn=_cmd_study)
 
     r = sub.add_parser("report", help="statistics, figures and verdicts of a study directory")

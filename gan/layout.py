@@ -15,6 +15,7 @@ from pathlib import Path
 
 RUNS_ROOT = Path("runs")  # `gan train` without --out: runs/<dataset>-D_<act>-G_<act>-s<seed>
 STUDIES_ROOT = Path("studies")  # `gan study` without --out: studies/<name>
+STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/steptime.py writes it)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,14 @@ class StudyDir:
 
     @property
     def step_time(self) -> Path:
-        return self.path / "step_time.json"  # claim 6's side-by-side timing (benchmarks)
+        return self.path / STEP_TIME_FILE
+
+    def look_yaml(self, seeds: int) -> Path:
+        return self.path / f"study.seeds{seeds}.yaml"  # `--until-decided`: the study file of one look
+
+    @property
+    def sequential_json(self) -> Path:
+        return self.path / "sequential.json"  # `--until-decided`: each look's level and verdicts
 
     @property
     def report(self) -> Path:

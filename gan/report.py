@@ -16,7 +16,7 @@ from typing import Any
 
 from gan import metric_keys as mk
 from gan import stats
-from gan.claims import LOG_SCALE, MARGINS, ClaimResult, evaluate_claims, margins
+from gan.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES, ClaimResult, evaluate_claims, margins
 from gan.figures import FIGURES, final_keys
 from gan.layout import StudyDir
 from gan.stats import ACT, ALPHA, is_finite
@@ -112,6 +112,7 @@ def rules(margin: dict[int, float]) -> list[str]:
         "5 and 8: the LeakyReLU / ReLU ratio at the deeper D (without BatchNorm) divided by the ratio at the "
         "default. 'pairs for 80% power': seeds per arm that would detect an effect of one margin with 80% "
         "probability at Holm's strictest level, from this study's paired spread (`gan study STUDY.yaml --plan`).",
+        SIMULATED_ERROR_RATES,
     ]
 
 

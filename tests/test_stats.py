@@ -270,6 +270,43 @@ def test_claim6_reads_only_the_side_by_side_timing():
     assert claim(evaluate_claims(data, same), 6).verdict == "equivalent"  # within +-3%
 
 
+def test_time_arms_alternates_the_arms_and_keeps_one_median_per_round():
+    from gan.steptime import time_arms
+
+    calls, clock = [], iter(range(10**6))  # a fake clock: each call advances 1 s, so a step "takes" 1000 ms
+
+    def fake_clock():
+        return float(next(clock))
+
+    slow = {"relu": lambda: calls.append("r"), LEAKY: lambda: (calls.append("l"), next(clock))}  # leaky: 2 ticks
+    ms = time_arms(slow, rounds=3, steps_per_round=2, warmup=1, clock=fake_clock)
+    # order flips every round; each arm's warm-up step runs right before its timed ones
+    assert "".join(calls) == "rrr" "lll" "lll" "rrr" "rrr" "lll"
+    assert ms == {"relu": [1000.0] * 3, LEAKY: [2000.0] * 3}
+
+
+def test_step_time_file_round_trips_through_read_step_time_and_claim6(tmp_path):
+    from gan.config import load_config
+    from gan.layout import STEP_TIME_FILE
+    from gan.study_data import read_step_time
+    from gan.steptime import STEP_TIME_FILE as WRITTEN, make_step, record, time_arms, write_step_time
+
+    from conftest import REPO
+
+    cfg = load_config(REPO / "configs" / "fake.yaml", ["model.ngf=8", "model.ndf=8", "train.batch_size=4"])
+    steps = {"relu": make_step(cfg, "relu", "d"), LEAKY: make_step(cfg, LEAKY, "full")}
+    ms = time_arms(steps, rounds=3, steps_per_round=2, warmup=1)
+    assert WRITTEN == STEP_TIME_FILE and all(len(v) == 3 and min(v) > 0 for v in ms.values())
+    data = record(cfg, ms, "relu", LEAKY, steps=2, warmup=1, threads=1)
+    write_step_time(tmp_path, data)
+    back = read_step_time(tmp_path)
+    assert back["relu_ms"] == ms["relu"] and back["leaky_ms"] == ms[LEAKY] and back["rounds"] == 3
+    assert back["model"]["ndf"] == 8 and back["model"]["batch"] == 4 and back["threads"] == 1 and back["cpu"]
+    c = claim(evaluate_claims(make_results(runs(lambda act, seed: 1.0)), back), 6)
+    assert c.n_pairs == 3 and back["machine"] in c.detail
+    assert c.effect == pytest.approx(math.exp(np.mean(np.log(np.array(ms[LEAKY]) / np.array(ms["relu"])))))
+
+
 def test_claim7_page_trend_and_best_worst_ratio():
     acts = ("relu", "leaky_relu:0.01", "leaky_relu:0.1", LEAKY)
     falls = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) - slope(act), acts=acts)
@@ -404,3 +441,11 @@ def test_load_results_parses_csv(tmp_path):
     assert res.rows[0]["train.seed"] == 0 and res.rows[0][LOG_FCD] == 1.0
     with pytest.raises(UserError, match="results.csv"):
         stats.load_results(tmp_path / "nope")
+
+
+def test_the_reports_rules_quote_the_simulated_error_rates():
+    from gan.claims import MARGINS, SIMULATED_ERROR_RATES
+    from gan.report import rules
+
+    text = rules(MARGINS)
+    assert text[-1] == SIMULATED_ERROR_RATES and "5.2%" in text[-1] and "rules out" in text[-1]
