@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gan.claims import evaluate_claims
-from gan.report import claims_table, load_study
+from gan.report import claims_table
+from gan.study_data import load_study_results
 
 ANSWER = Path(__file__).resolve().parents[1] / "results" / "answer"
 STUDIES = sorted(p.parent for p in ANSWER.glob("*/results.csv") if (p.parent / "report" / "report.md").is_file())
@@ -25,7 +26,7 @@ def committed_table(report_md: Path) -> list[list[str]]:
 @pytest.mark.skipif(not STUDIES, reason="no committed answer study yet")
 @pytest.mark.parametrize("study_dir", STUDIES, ids=lambda p: p.name)
 def test_committed_results_reproduce_the_committed_claims_table(study_dir):
-    study = load_study(study_dir)
+    study = load_study_results(study_dir)
     _, rows = claims_table(evaluate_claims(study.results, study.step_time))
     committed = committed_table(study_dir / "report" / "report.md")
     # number, metric, effect, CI, pairs, p, Holm p, margin, verdict, rules out: every column but the prose
