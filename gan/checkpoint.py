@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import shutil
 from pathlib import Path
 import warnings
 from typing import Any
@@ -42,19 +43,29 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             os.replace(prev_tmp, path.with_name(PREV_NAME))
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
+        what = write_failure(path, err)  # before the temp file goes: its removal frees the space it took
         tmp.unlink(missing_ok=True)
         path.with_name(f".{PREV_NAME}.tmp").unlink(missing_ok=True)
-        raise CheckpointWriteError(write_failure(path, err) + "; the previous checkpoint is intact") from None
+        raise CheckpointWriteError(what + "; the previous checkpoint is intact") from None
 
 
 def write_failure(path: Path, err: BaseException) -> str:
     """'disk full writing PATH' (or the OS reason): the start of a one-sentence error about a failed write."""
-    full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "write failed" in str(err) \
-        or "No space left" in str(err)
+    # the zip writer's words for a short write: "file write failed", "unexpected pos N vs M"
+    full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or \
+        any(words in str(err) for words in ("write failed", "unexpected pos", "No space left")) or \
+        _free_bytes(path.parent) < 16 * 2**20
     if full:
         return f"disk full writing '{path}'"
     reason = getattr(err, "strerror", None) or str(err).splitlines()[0][:100]
     return f"could not write '{path}' ({reason})"
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 2**62
 
 
 def find_checkpoint(run_dir_or_ckpt: str | Path) -> Path:

@@ -77,9 +77,17 @@ def load_study(path: str | Path) -> StudySpec:
     if unknown:  # margins: per-claim equivalence margins, read by gan/claims.py
         raise UserError(f"study file '{path}' may only hold name, base, overrides, axes, margins and description "
                         f"(found {', '.join(sorted(unknown)) or type(raw).__name__})")
-    axes = raw.get("axes") or {}
+    if not raw.get("axes"):  # one run named `run` is what `gan train` is for
+        raise UserError(f"study file '{path}' has no 'axes:' (so it would train one run named 'run'); add axes, "
+                        "e.g. `axes: {train.seed: [0, 1]}`, or train one run with `gan train`")
+    axes = raw["axes"]
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
         raise UserError(f"study file '{path}': 'axes' must map config keys to non-empty lists of values")
+    for key, values in axes.items():
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise UserError(f"study file '{path}': axis '{key}' lists {twice[0]!r} more than once; "
+                            "remove the duplicate value")
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise UserError(f"study file '{path}': 'overrides' must map config keys to values")
@@ -116,7 +124,16 @@ def _resolve_base(study_file: Path, base: Any) -> str | None:
 
 
 def _as_overrides(settings: dict[str, Any]) -> list[str]:
-    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
+    return [f"{k}={json.dumps(v) if not isinstance(v, str) or _reads_as_number(v) else v}" for k, v in settings.items()]
+
+
+def _reads_as_number(text: str) -> bool:
+    """A quoted '3' in the study file stays a string (the config refuses it for an integer key, e.g. train.seed),
+    instead of silently becoming the number 3 on the command line."""
+    try:
+        return isinstance(yaml.safe_load(text), (int, bool))
+    except yaml.YAMLError:
+        return False
 
 
 def _slug(key: str, value: Any) -> str:
