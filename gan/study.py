@@ -295,6 +295,8 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 if runner.stopped_by:
                     pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts
+                    cancelled = {f for f in pending if f.cancelled()}  # wait() never reports these as done
+                    done, pending = done | cancelled, pending - cancelled
                 for fut in done:
                     run = futures[fut]
                     statuses[run.name] = "skipped" if fut.cancelled() else fut.result()
