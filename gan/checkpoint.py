@@ -15,6 +15,7 @@ import torch
 from gan.errors import UserError
 
 
+LOADED_FROM = "_loaded_from"  # set (in memory only) when prev.pt stood in for a damaged last.pt
 PREV_NAME = "prev.pt"  # the checkpoint before last.pt, kept so that one damaged file does not end a run
 
 
@@ -93,7 +94,7 @@ def load_checkpoint(run_dir_or_ckpt: str | Path, device: str | torch.device = "c
             reason = str(err).split("(")[-1].split(")")[0] if "(" in str(err) else "unreadable"
             warnings.warn(f"'{p / 'checkpoints' / 'last.pt'}' is damaged or missing ({reason}); using the "
                           f"checkpoint before it, '{prev}'", stacklevel=2)
-            return _load(prev, device)
+            return {**_load(prev, device), LOADED_FROM: str(prev)}
     return _load(find_checkpoint(p), device)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gan import distributed, machine
-from gan.checkpoint import PREV_NAME, CheckpointWriteError, load_checkpoint, save_checkpoint, write_failure
+from gan.checkpoint import LOADED_FROM, PREV_NAME, CheckpointWriteError, load_checkpoint, save_checkpoint, write_failure
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
@@ -331,6 +332,10 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
             why = "--restart" if restart else "it was stopped before its first checkpoint"
             return _restart(run_dir, overrides, why), run_dir, None
         state = load_checkpoint(resume)
+        if LOADED_FROM in state:  # kept aside, so the next save does not rotate the damaged file into prev.pt
+            last = run_dir / "checkpoints" / "last.pt"
+            if last.exists():
+                os.replace(last, last.with_name("last.pt.damaged"))
         cfg = config_from_dict(state["config"])
         new = apply_overrides(cfg, overrides)
         for section in ("data", "model"):

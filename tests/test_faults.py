@@ -96,6 +96,8 @@ def test_damaged_last_pt_resumes_from_prev_pt(tmp_path, capsys):
     warned = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "damaged" in warned[0] and "prev.pt" in warned[0], err
     assert load_checkpoint(run_dir)["step"] == 12
+    assert load_checkpoint(ckpts / "prev.pt")["step"] == 8  # the damaged file was set aside, not rotated in
+    assert (ckpts / "last.pt.damaged").is_file()
     assert _steps(run_dir) == [2, 4, 6, 8, 10, 12]  # rows after step 4 recomputed once, none twice
 
 
