@@ -336,7 +336,7 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
         assert time.time() < deadline, f"trainer {trainer} outlived its study"
         time.sleep(0.2)
     assert not (out / "runs" / "seed-2" / "train.log").exists()  # no queued run started
-    assert run_status(first) == "interrupted" and load_checkpoint(first)["step"] % 4 == 0
+    assert run_status(first) == "interrupted" and load_checkpoint(first)["step"] >= 1  # saved as it stopped
     rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert "study tally: 3 completed, 0 diverged, 0 failed" in rerun.stdout
