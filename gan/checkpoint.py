@@ -41,7 +41,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             prev_tmp = path.with_name(f".{PREV_NAME}.tmp")
             prev_tmp.unlink(missing_ok=True)
             os.link(path, prev_tmp)
-            os.replace(prev_tmp, path.with_name(PREV_NAME))
+            os.rename(prev_tmp, path.with_name(PREV_NAME))  # atomic on POSIX, replacing the older prev.pt
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
         what = write_failure(path, err)  # before the temp file goes: its removal frees the space it took
