@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from tqdm import tqdm
 
@@ -38,7 +37,6 @@ from gan.metrics_log import read_metrics
 from gan.errors import UserError
 from gan.runlock import FolderLock
 from gan.stopping import STUDY_PID_ENV
-from gan.train import STATUS_EXIT
 
 FINISHED = ("completed", "diverged")
 
@@ -131,7 +129,8 @@ def _reads_as_number(text: str) -> bool:
     """A quoted '3' in the study file stays a string (the config refuses it for an integer key, e.g. train.seed),
     instead of silently becoming the number 3 on the command line."""
     try:
-        return isinstance(yaml.safe_load(text), (int, bool))
+        value = yaml.safe_load(text)
+        return isinstance(value, int) and not isinstance(value, bool)
     except yaml.YAMLError:
         return False
 
@@ -219,6 +218,8 @@ class Runner:
             code = child.wait()
         with self._lock:
             self._children.discard(child)
+        from gan.train import STATUS_EXIT
+
         # the exit code decides: a summary.json another process wrote does not make a failed trainer finished
         status = run_status(run_dir)
         if code == STATUS_EXIT["completed"] and status == "completed":
@@ -233,6 +234,8 @@ class Runner:
 def prepare_caches(spec: StudySpec) -> None:
     """Data files and the quality classifier (with its real-data floor) once, on every core, before any run:
     otherwise the first run builds them on its share of the threads while the other jobs wait for them."""
+    import torch
+
     from gan.data import load_split
     from gan.distributed import pick_device
     from gan.quality import reference_floor
