@@ -282,14 +282,14 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
     todo = [r for r in runs if run_status(study_dir / "runs" / r.name) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
+    if todo:  # before the handlers below: a Ctrl-C here stops at once (the classifier says what to rerun)
+        prepare_caches(spec)
     runner = Runner(threads)
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals can only be caught there
         previous = {sig: signal.signal(sig, runner.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     statuses: dict[str, str] = {}
     try:
-        if todo:
-            prepare_caches(spec)
         pool = ThreadPoolExecutor(max_workers=jobs)
         with tqdm(total=len(todo), desc="study", unit="run") as bar:
             futures = {pool.submit(runner.run_one, spec, r, study_dir / "runs" / r.name): r for r in todo}
