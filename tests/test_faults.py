@@ -344,3 +344,17 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
         run_dir = out / "runs" / f"seed-{seed}"
         assert _steps(run_dir) == list(range(2, 401, 2))  # every row once: none missing, none twice
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_failed_summary_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    import gan.metrics_log
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gan.metrics_log.os, "fsync", full)
+    with pytest.raises(OSError):
+        gan.metrics_log.write_json_atomic(tmp_path / "summary.json", {"status": "completed"})
+    assert list(tmp_path.iterdir()) == []
