@@ -14,7 +14,7 @@ from typing import Sequence
 from gan.claims import evaluate_claims
 from gan.errors import UserError
 from gan.forest import ForestRow, fig_forest, forest_rows
-from gan.layout import StudyDir
+from gan.layout import AnswerDir, StudyDir
 from gan.report import fmt, rules_out, to_markdown  # the report owns number formatting and Markdown
 from gan.study_data import load_study_results
 
@@ -36,13 +36,13 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
         rows += forest_rows(lab, study.results, evaluate_claims(study.results, study.step_time))
     if not rows:
         raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    layout = AnswerDir(out)
+    layout.path.mkdir(parents=True, exist_ok=True)
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
-    fig.savefig(out / "forest.png", dpi=110, bbox_inches="tight")
-    md = to_markdown([("table", *answer_table(rows))], out)
-    (out / "answer.md").write_text(md)
-    return out / "forest.png", out / "answer.md"
+    fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
+    md = to_markdown([("table", *answer_table(rows))], layout.path)
+    layout.answer_md.write_text(md)
+    return layout.forest_png, layout.answer_md
 
 
 def answer_table(rows: Sequence[ForestRow]) -> tuple[list[str], list[list[str]]]:

@@ -28,7 +28,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         config, overrides = None, [config, *overrides]
     if a.resume is not None and config is not None:
         raise UserError("pass either a CONFIG file or --resume DIR, not both (the resumed run keeps its config)")
-    return main_train(config, overrides, a.out, a.resume)
+    return main_train(config, overrides, a.out, a.resume, restart=a.restart)
 
 
 def _cmd_sample(a: argparse.Namespace) -> int:
@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", help="YAML config holding what differs from the defaults")
     t.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. model.d_act=relu")
     t.add_argument("--out", help="run directory (default: runs/<dataset>-D_<act>-G_<act>-s<seed>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly; train.steps=N may extend it")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly (from checkpoints/last.pt, or "
+                   "prev.pt when last.pt is damaged); train.steps=N may extend it")
+    t.add_argument("--restart", action="store_true", help="train DIR again from scratch: its checkpoints, metrics "
+                   "and summary are removed; with --resume DIR it keeps DIR's config.yaml, with CONFIG --out DIR it "
+                   "takes CONFIG")
     t.set_defaults(fn=_cmd_train)
 
     s = sub.add_parser("sample", help="write a grid of samples from a checkpoint")

@@ -16,6 +16,8 @@ from pathlib import Path
 RUNS_ROOT = Path("runs")  # `gan train` without --out: runs/<dataset>-D_<act>-G_<act>-s<seed>
 STUDIES_ROOT = Path("studies")  # `gan study` without --out: studies/<name>
 STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/steptime.py writes it)
+LAST_CKPT, PREV_CKPT = "last.pt", "prev.pt"  # prev.pt: the checkpoint before last.pt (gan/checkpoint.py)
+LOCK_FILE = ".lock"  # one writer per run or study folder (gan/runlock.py)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,24 @@ class RunDir:
 
     @property
     def ckpt_last(self) -> Path:
-        return self.checkpoints / "last.pt"  # what --resume, gan eval and gan sample load
+        return self.checkpoints / LAST_CKPT  # what --resume, gan eval and gan sample load
+
+    @property
+    def ckpt_prev(self) -> Path:
+        return self.checkpoints / PREV_CKPT  # loaded when last.pt is damaged
+
+    @property
+    def ckpt_damaged(self) -> Path:
+        return self.checkpoints / f"{LAST_CKPT}.damaged"  # a damaged last.pt, kept aside on resume
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @property
+    def progress(self) -> tuple[Path, ...]:
+        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay)."""
+        return self.checkpoints, self.samples, self.metrics, self.summary, self.eval_json
 
     @property
     def samples(self) -> Path:
@@ -96,6 +115,10 @@ class StudyDir:
         return RunDir(self.runs / name)
 
     @property
+    def lock(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @property
     def study_yaml(self) -> Path:
         return self.path / "study.yaml"  # a copy of the study file it ran
 
@@ -132,3 +155,21 @@ class StudyDir:
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class AnswerDir:
+    """What `gan answer` writes: the forest plot and table over several studies."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def forest_png(self) -> Path:
+        return self.path / "forest.png"
+
+    @property
+    def answer_md(self) -> Path:
+        return self.path / "answer.md"  # the table the README's "The answer" section quotes

@@ -94,12 +94,16 @@ def truncate_metrics(run_dir: str | Path, step: int) -> int:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """JSON to `path` via a fsynced temp file and a rename: a reader sees the old file or the new one, whole."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        plain = json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-        json.dump(json_safe(plain), f, indent=2, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            plain = json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+            json.dump(json_safe(plain), f, indent=2, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:  # a full disk: a half temp file would only keep it full (the CLI names the error)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:

@@ -36,9 +36,11 @@ import dataclasses
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,8 @@ from gan.metrics_log import read_metrics
 from gan.errors import UserError
 from gan.layout import STUDIES_ROOT, RunDir, StudyDir
 from gan.metric_keys import CLASSIFIER, FINAL, MEAN, PROVENANCE
+from gan.runlock import FolderLock
+from gan.stopping import STUDY_PID_ENV
 
 FINISHED = ("completed", "diverged")
 
@@ -104,6 +108,9 @@ def read_study_spec(path: str | Path) -> StudySpec:
                         f"description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
     if raw.get("axes") and raw.get("grids"):
         raise UserError(f"study file '{path}' gives both 'axes' and 'grids'; move the axes into one of the grids")
+    if not raw.get("axes") and not raw.get("grids"):  # one run named `run` is what `gan train` is for
+        raise UserError(f"study file '{path}' has no 'axes:' or 'grids:' (so it would train one run named 'run'); "
+                        "add axes, e.g. `axes: {train.seed: [0, 1]}`, or train one run with `gan train`")
     axes = _axes(path, raw.get("axes") or {}, "'axes'")
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
@@ -133,6 +140,11 @@ def read_study_spec(path: str | Path) -> StudySpec:
 def _axes(path: Path, axes: Any, where: str) -> dict[str, list[Any]]:
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
         raise UserError(f"study file '{path}': {where} must map config keys to non-empty lists of values")
+    for key, values in axes.items():
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise UserError(f"study file '{path}': {where}: axis '{key}' lists {twice[0]!r} more than once; "
+                            "remove the duplicate value")
     return axes
 
 
@@ -181,7 +193,17 @@ def _resolve_base(study_file: Path, base: Any) -> str | None:
 
 
 def _as_overrides(settings: dict[str, Any]) -> list[str]:
-    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
+    return [f"{k}={json.dumps(v) if not isinstance(v, str) or _reads_as_number(v) else v}" for k, v in settings.items()]
+
+
+def _reads_as_number(text: str) -> bool:
+    """A quoted '3' in the study file stays a string (the config refuses it for an integer key, e.g. train.seed),
+    instead of silently becoming the number 3 on the command line."""
+    try:
+        value = yaml.safe_load(text)
+        return isinstance(value, int) and not isinstance(value, bool)
+    except yaml.YAMLError:
+        return False
 
 
 def _slug(key: str, value: Any) -> str:
@@ -262,7 +284,8 @@ def run_status(run_dir: Path) -> str:
             status = "failed"
         if status in FINISHED:
             return status
-    return "interrupted" if RunDir(run_dir).ckpt_last.is_file() else "new"
+    resumable = RunDir(run_dir).ckpt_last.is_file() or RunDir(run_dir).ckpt_prev.is_file()
+    return "interrupted" if resumable else "new"
 
 
 def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
@@ -271,30 +294,105 @@ def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str)
     if status == "interrupted":
         steps = [f"train.steps={settings['train.steps']}"] if "train.steps" in settings else []
         return cmd + ["--resume", str(run_dir), *steps]
-    return cmd + ([spec.base] if spec.base else []) + _as_overrides(settings) + ["--out", str(run_dir)]
+    # a run stopped before its first checkpoint left a summary or rows but nothing to resume: start it again
+    leftovers = any(p.exists() for p in (RunDir(run_dir).summary, RunDir(run_dir).metrics, RunDir(run_dir).config))
+    return cmd + ([spec.base] if spec.base else []) + _as_overrides(settings) + ["--out", str(run_dir)] + \
+        (["--restart"] if leftovers else [])
 
 
-def _run_one(spec: StudySpec, run: PlannedRun, run_dir: Path, threads: int) -> str:
-    status = run_status(run_dir)
-    if status in FINISHED:
-        return status
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with open(RunDir(run_dir).train_log, "a") as log:
-        code = subprocess.call(_train_command(spec, run, run_dir, status), stdout=log, stderr=subprocess.STDOUT,
-                               env=env, stdin=subprocess.DEVNULL)
-    status = run_status(run_dir)
-    if code != 0 and status not in FINISHED:
+class Runner:
+    """Starts the study's trainers and owns them: each is a child in its own session (a terminal Ctrl-C
+    reaches the study only, which forwards it once), and a stop request reaches every running child and
+    keeps queued runs from starting."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.stopped_by: str | None = None  # the signal's name once a stop was asked for
+        self._children: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def stop(self, signum: int, frame=None) -> None:
+        """Signal handler: forward the signal to every running trainer (each checkpoints and exits)."""
+        self.stopped_by = self.stopped_by or signal.Signals(signum).name
+        with self._lock:
+            for child in self._children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+    def run_one(self, spec: StudySpec, run: PlannedRun, run_dir: Path) -> str:
+        """completed | diverged | failed | interrupted (stopped with the study) | skipped (never started)."""
+        status = run_status(run_dir)
+        if status in FINISHED:
+            return status
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               STUDY_PID_ENV: str(os.getpid())}
+        with open(RunDir(run_dir).train_log, "a") as log:
+            with self._lock:  # checked under the lock: a stop either sees this child or keeps it from starting
+                if self.stopped_by:
+                    return "skipped"
+                child = subprocess.Popen(_train_command(spec, run, run_dir, status), stdout=log,
+                                         stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+                self._children.add(child)
+            code = child.wait()
+        with self._lock:
+            self._children.discard(child)
+        from gan.train import STATUS_EXIT
+
+        # the exit code decides: a summary.json another process wrote does not make a failed trainer finished
+        status = run_status(run_dir)
+        if code == STATUS_EXIT["completed"] and status == "completed":
+            return "completed"
+        if code == STATUS_EXIT["diverged"] and status == "diverged":
+            return "diverged"
+        if code == STATUS_EXIT["interrupted"] and self.stopped_by:
+            return "interrupted"
         return "failed"
-    return status
+
+
+def prepare_caches(spec: StudySpec) -> None:
+    """Data files and the quality classifier (with its real-data floor) once, on every core, before any run:
+    otherwise the first run builds them on its share of the threads while the other jobs wait for them."""
+    import torch
+
+    from gan.data import load_split
+    from gan.distributed import pick_device
+    from gan.quality import reference_floor
+
+    seen: set[str] = set()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        for run in spec.runs:
+            cfg = load_config(spec.base, _as_overrides(run.settings))
+            key = json.dumps([dataclasses.asdict(cfg.data), dataclasses.asdict(cfg.eval)], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            load_split(cfg.data, train=True), load_split(cfg.data, train=False)
+            if cfg.eval.enabled and cfg.eval.features == "classifier":
+                print(f"preparing the {cfg.data.name} quality classifier and its real-data floor (once, "
+                      f"{os.cpu_count()} threads)", file=sys.stderr)
+                reference_floor(cfg, pick_device(cfg.train.device))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
-    """Run every planned run not yet finished (K at a time), then write results.csv and the report."""
+    """Run every planned run not yet finished (K at a time), then write results.csv and the report.
+
+    One `gan study` per study folder (a lock); SIGTERM / Ctrl-C stop the running trainers at their next step
+    (each checkpoints) and start no queued run; exit 130 then, 1 when a run failed, else 0.
+    """
     spec = read_study_spec(study_yaml)
     study_dir = Path(out) if out else STUDIES_ROOT / spec.name
-    layout = StudyDir(study_dir)
-    runs = spec.runs
+    with FolderLock(study_dir, "study folder"):
+        return _run_study_locked(spec, study_yaml, study_dir, jobs)
+
+
+def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int) -> int:
+    runs, layout = spec.runs, StudyDir(study_dir)
     try:
         layout.runs.mkdir(parents=True, exist_ok=True)
         layout.study_yaml.write_text(Path(study_yaml).read_text())
@@ -304,23 +402,57 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
     todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
+    if todo:  # before the handlers below: a Ctrl-C here stops at once (the classifier says what to rerun)
+        prepare_caches(spec)
+    runner = Runner(threads)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+        previous = {sig: signal.signal(sig, runner.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     statuses: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="study", unit="run") as bar:
-        futures = {pool.submit(_run_one, spec, r, layout.run(r.name).path, threads): r for r in todo}
-        for fut in as_completed(futures):
-            run = futures[fut]
-            statuses[run.name] = fut.result()
-            bar.set_postfix_str(f"{run.name}: {statuses[run.name]}")
-            bar.update(1)
-    failed = [n for n, s in statuses.items() if s == "failed"]
-    for name in failed:
-        print(f"run '{name}' failed; see {layout.run(name).train_log}", file=sys.stderr)
+    try:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        with tqdm(total=len(todo), desc="study", unit="run") as bar:
+            futures = {pool.submit(runner.run_one, spec, r, layout.run(r.name).path): r for r in todo}
+            pending = set(futures)
+            while pending:  # a short wait, so a stop request is acted on at once
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if runner.stopped_by:
+                    pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts
+                    cancelled = {f for f in pending if f.cancelled()}  # wait() never reports these as done
+                    done, pending = done | cancelled, pending - cancelled
+                for fut in done:
+                    run = futures[fut]
+                    statuses[run.name] = "skipped" if fut.cancelled() else fut.result()
+                    bar.set_postfix_str(f"{run.name}: {statuses[run.name]}")
+                    bar.update(1)
+        pool.shutdown(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if runner.stopped_by:
+        stopped = sum(s == "interrupted" for s in statuses.values())
+        not_started = sum(s == "skipped" for s in statuses.values())
+        print(f"study stopped by {runner.stopped_by}: {stopped} running run(s) checkpointed, {not_started} not "
+              f"started; continue with `gan study {study_yaml}" + (f" --out {study_dir}`" if study_dir !=
+                                                                   STUDIES_ROOT / spec.name else "`"),
+              file=sys.stderr)
+        return 130
+    print(tally(study_dir, statuses, len(runs) - len(todo)))
     path = collect_results(study_dir, spec, runs)
     print(f"results: {path}")
     from gan.report import write_report
 
     print(f"report: {write_report(study_dir)}")
-    return 1 if failed else 0
+    return 1 if any(s == "failed" for s in statuses.values()) else 0
+
+
+def tally(study_dir: Path, statuses: dict[str, str], already: int) -> str:
+    """One line: how this invocation's runs ended, with the folders of failed ones."""
+    count = {k: sum(s == k for s in statuses.values()) for k in ("completed", "diverged", "failed")}
+    failed = [str(StudyDir(study_dir).run(n).path) for n, s in statuses.items() if s == "failed"]
+    line = (f"study tally: {count['completed']} completed, {count['diverged']} diverged, {count['failed']} failed"
+            f" ({already} already done before this run)")
+    return line + (f"; failed (see train.log in each): {', '.join(failed)}" if failed else "")
 
 
 def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,10 @@ lives in one checkpoint, so N + N steps with a resume in between equal 2N straig
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from tqdm import tqdm
 
 from gan import distributed, machine, provenance
 from gan import metric_keys as mk
-from gan.checkpoint import CheckpointWriteError, load_checkpoint, save_checkpoint
+from gan.checkpoint import LOADED_FROM, CheckpointWriteError, load_checkpoint, save_checkpoint, write_failure
 from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
@@ -31,6 +34,7 @@ from gan.metrics_log import read_metrics, summarize, truncate_metrics
 from gan.models import build_models
 from gan.probes import HELD_OUT, Probe, data_view_due
 from gan.quality import Evaluator, reference_floor
+from gan.runlock import FolderLock
 from gan.sampling import fixed_noise, generate, save_grid
 from gan.stopping import StopRequest
 from gan.tracking import Tracker
@@ -244,10 +248,17 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
                 _save_samples(run, tracker, z_fixed, RunDir(run.dir).step_samples(step))
             if due_ckpt or stopping:
-                _checkpoint(run, tracker)
+                with distributed.same_outcome():  # a full disk on rank 0 stops every rank (exit 2)
+                    finite = _checkpoint(run, tracker)
+                if not finite:  # never reaches last.pt: the previous checkpoint stays the last good one
+                    status = "diverged"
+                    break
             bar.update(1)
             if stopping:  # the checkpoint above is between steps: it resumes exactly
                 status = "interrupted"
+                if dist.rank == 0:
+                    tqdm.write(f"stopped at step {step} ({stop.reason}); checkpoint saved: continue with "
+                               f"`gan train --resume {run.dir}`", file=sys.stderr)
                 break
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last checkpoint (between steps) stays
         status = "interrupted"
@@ -283,24 +294,50 @@ def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, path: Path, log: 
         tracker.log_image(mk.SAMPLES, grid, run.step)
 
 
-def _checkpoint(run: Run, tracker: Tracker) -> None:
+def _checkpoint(run: Run, tracker: Tracker) -> bool:
+    """Save last.pt (rank 0) unless the weights hold a non-finite value; returns whether they were finite.
+
+    The losses of a step are checked only at log steps and stops; the weights are checked here too, so a
+    checkpoint written at any step (a stop between log steps included) never holds NaN or inf.
+    """
+    params = [*distributed.unwrap(run.G).parameters(), *distributed.unwrap(run.D).parameters()]
+    if not bool(torch.stack([p.detach().isfinite().all() for p in params]).all()):
+        return False
     if distributed.context().rank != 0:
-        return
+        return True
     run.wandb_run_id = tracker.run_id
     try:
         save_checkpoint(run.state(), RunDir(run.dir).ckpt_last)
-    except CheckpointWriteError as err:
-        tqdm.write(f"warning: {err.strerror}", file=sys.stderr)  # the run goes on; the next checkpoint may succeed
+    except CheckpointWriteError as err:  # stop: training on without checkpoints would waste the time it takes
+        raise UserError(f"{err}: free space and run `gan train --resume {run.dir}`") from None
+    return True
 
 
 ########################################################################################
 # entry point for `gan train`
 
 def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | None,
-                    resume: str | None) -> tuple[RunConfig, Path, dict[str, Any] | None]:
-    """Resolve config and run dir for a new run or a resume; never overwrites a finished run."""
+                    resume: str | None, restart: bool = False) -> tuple[RunConfig, Path, dict[str, Any] | None]:
+    """Resolve config and run dir for a new run, a resume or a restart; never overwrites a finished run.
+
+    A resume of a folder that holds no checkpoint (a run stopped before its first one) and `--restart`
+    start the run again from scratch with the config saved in the folder, after saying so.
+    """
     if resume:
+        run_dir = Path(resume)
+        if not run_dir.is_dir():
+            if Path(resume).is_file():
+                raise UserError(f"--resume takes the run directory that holds checkpoints/last.pt, "
+                                f"not the file '{resume}'")
+            raise UserError(f"--resume '{resume}' is not a run directory; pass the folder `gan train --out` wrote")
+        if restart or _stopped_before_first_checkpoint(run_dir):
+            why = "--restart" if restart else "it was stopped before its first checkpoint"
+            return _restart(run_dir, overrides, why), run_dir, None
         state = load_checkpoint(resume)
+        if LOADED_FROM in state:  # kept aside, so the next save does not rotate the damaged file into prev.pt
+            last = RunDir(run_dir).ckpt_last
+            if last.exists():
+                os.replace(last, RunDir(run_dir).ckpt_damaged)
         cfg = config_from_dict(state["config"])
         new = apply_overrides(cfg, overrides)
         for section in ("data", "model"):
@@ -310,34 +347,100 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
         if new.train.steps < int(state["step"]):
             raise UserError(f"train.steps={new.train.steps} is below the {state['step']} steps this run has done; "
                             "pass a larger train.steps (or none) to --resume")
-        if not Path(resume).is_dir():
-            raise UserError(f"--resume takes the run directory that holds checkpoints/last.pt, not the file '{resume}'")
-        return new, Path(resume), state
+        return new, run_dir, state
     cfg = load_config(config_path, overrides)
-    run_dir = Path(out) if out else RUNS_ROOT / run_name(cfg)
+    run_dir = target_dir(cfg, out)
+    if restart:  # `gan train CONFIG --out DIR --restart`: DIR starts again, with this config
+        if run_dir.is_dir():
+            _clear_progress(run_dir, "--restart")
+        return cfg, run_dir, None
     if RunDir(run_dir).ckpt_last.exists() or RunDir(run_dir).summary.exists():
-        raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}` "
-                        "or pass another --out")
+        raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}`, "
+                        f"start it again with `gan train --resume {run_dir} --restart`, or pass another --out")
     return cfg, run_dir, None
 
 
-def main_train(config_path: str | None, overrides: list[str], out: str | None, resume: str | None) -> int:
-    """`gan train`: returns the exit code (0 completed, 1 diverged, 130 interrupted)."""
+def _stopped_before_first_checkpoint(run_dir: Path) -> bool:
+    """A summary saying `interrupted` and no checkpoint: a second Ctrl-C before the first one; nothing to resume."""
+    layout = RunDir(run_dir)
+    if layout.ckpt_last.is_file() or layout.ckpt_prev.is_file():
+        return False
+    try:
+        return json.loads(layout.summary.read_text()).get("status") == "interrupted"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def target_dir(cfg: RunConfig, out: str | None) -> Path:
+    return Path(out) if out else RUNS_ROOT / run_name(cfg)
+
+
+def _restart(run_dir: Path, overrides: list[str], why: str) -> RunConfig:
+    """The folder's config (with overrides), its progress removed: checkpoints, metrics, summary, samples."""
+    config = RunDir(run_dir).config
+    if not config.is_file():
+        raise UserError(f"cannot restart '{run_dir}': it holds no config.yaml; start a new run with "
+                        f"`gan train CONFIG --out {run_dir}` after removing the folder")
+    cfg = load_config(str(config), overrides)
+    _clear_progress(run_dir, why)
+    return cfg
+
+
+def _clear_progress(run_dir: Path, why: str) -> None:
+    """Remove what a run wrote as it trained (checkpoints, metrics, summary, samples), saying so in one line."""
+    for path in RunDir(run_dir).progress:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    print(f"restarting '{run_dir}' from scratch ({why}): its checkpoints, metrics and summary were removed",
+          file=sys.stderr)
+
+
+def _lock_dir(config_path: str | None, overrides: list[str], out: str | None, resume: str | None) -> Path | None:
+    """The folder this command will write, to lock before anything in it is read or written (None: not known
+    yet because the command is wrong; prepare_run_dir says why)."""
+    if resume:
+        return Path(resume) if Path(resume).is_dir() else None
+    try:
+        return target_dir(load_config(config_path, overrides), out)
+    except UserError:
+        return None
+
+
+def main_train(config_path: str | None, overrides: list[str], out: str | None, resume: str | None,
+               restart: bool = False) -> int:
+    """`gan train`: returns the exit code (0 completed, 1 diverged, 130 interrupted); one process per folder."""
+    lock, folder = None, None
+    if distributed.context().rank == 0:  # one writer per folder; the other ranks of a torchrun write nothing
+        folder = _lock_dir(config_path, overrides, out, resume)
+        if folder is not None:
+            lock, created = FolderLock(folder, "run folder"), not folder.exists()
+    with distributed.same_outcome():
+        if lock is not None:
+            lock.acquire()
+    try:
+        return _train_locked(config_path, overrides, out, resume, restart)
+    finally:
+        if lock is not None:
+            lock.release()
+            if created and not any(folder.iterdir()):  # refused before any write: leave no folder behind
+                folder.rmdir()
+
+
+def _train_locked(config_path: str | None, overrides: list[str], out: str | None, resume: str | None,
+                  restart: bool) -> int:
     # under torchrun, a user error seen by one rank only (a file missing on one node, a rank-0 write) must
     # stop every rank: same_outcome raises it everywhere instead of leaving the others in a collective
     with distributed.same_outcome():
-        cfg, run_dir, state = prepare_run_dir(config_path, overrides, out, resume)
+        cfg, run_dir, state = prepare_run_dir(config_path, overrides, out, resume, restart)
     dist = distributed.context()
     run = build_run(cfg, run_dir)  # bad data or a checkpoint of another architecture fail before anything is written
     with distributed.same_outcome():
         if state is not None:
             run.load_state(state)  # every rank loads the same checkpoint (z stream and batch stream are global)
         if dist.rank == 0:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-                save_config(cfg, RunDir(run_dir).config)
-            except OSError as err:
-                raise UserError(f"cannot write to '{run_dir}' ({err.strerror}); pass a writable --out") from None
+            _write_config(cfg, run_dir)
             # rows after the checkpoint are recomputed identically;
             # a run killed before its first checkpoint starts afresh
             truncate_metrics(run_dir, run.step)
@@ -362,3 +465,13 @@ def main_train(config_path: str | None, overrides: list[str], out: str | None, r
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down
     return STATUS_EXIT[status]
+
+
+def _write_config(cfg: RunConfig, run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, RunDir(run_dir).config)
+    except (OSError, RuntimeError) as err:
+        config = RunDir(run_dir).config
+        config.with_name(f".{config.name}.tmp").unlink(missing_ok=True)  # save_config's temp file: it fills the disk
+        raise UserError(f"{write_failure(config, err)}; free space or pass a writable --out") from None

@@ -305,7 +305,7 @@ def test_failing_wandb_costs_one_warning(tmp_path, monkeypatch, caplog, capsys, 
 
 
 ########################################################################################
-# a full disk while checkpointing: the previous last.pt stays, the run says so and goes on
+# a full disk while checkpointing: the previous last.pt stays, the run says so and stops (exit 2)
 
 @pytest.mark.parametrize("where", ["torch.save", "os.replace"])
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys, where):
@@ -338,14 +338,15 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys, 
                 return __import__("os").replace(src, dst)
 
         monkeypatch.setattr(gan.checkpoint, "os", FullDiskOs())
-    assert main_train(None, TINY + ["train.steps=12"], str(run_dir), None) == 0  # checkpoints at 4 (ok), 8, 12
+    code = main(["train", *TINY, "train.steps=12", "--out", str(run_dir)])  # checkpoints at 4 (ok), then 8 fails
     err = capsys.readouterr().err
-    assert err.count("warning: could not write checkpoint") == 2 and "the previous checkpoint is intact" in err
-    assert "No space left on device" in err and "Traceback" not in err
+    # issue 20: the run stops at the failed write (exit 2) instead of training on with no checkpoint
+    assert code == 2 and err.count("error: disk full writing") == 1 and "the previous checkpoint is intact" in err
+    assert f"gan train --resume {run_dir}" in err and "Traceback" not in err
     assert load_checkpoint(run_dir)["step"] == 4
-    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.pt"]  # no temp file left
-    assert [r["step"] for r in read_metrics(run_dir)] == list(range(2, 13, 2))
-    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    names = {p.name for p in (run_dir / "checkpoints").iterdir()}  # no temp file left
+    assert names in ({"last.pt"}, {"last.pt", "prev.pt"})  # prev.pt: rotated before the failed rename
+    assert not (run_dir / "summary.json").exists()  # not finished: a study resumes it
 
 
 ########################################################################################

@@ -12,7 +12,8 @@ from gan.metrics_log import read_metrics
 
 # the file names (folder names such as runs/ or samples/ double as W&B keys, figure names and table headers)
 FILE_NAMES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "last.pt", "final.png", "eval.json",
-              "grid.png", "train.log", "study.yaml", "results.csv", "step_time.json", "report.md", "report.html"}
+              "grid.png", "train.log", "study.yaml", "results.csv", "step_time.json", "report.md", "report.html",
+              "prev.pt", "sequential.json", "forest.png", "answer.md"}  # (".lock" is also a cache-file suffix)
 
 
 def test_run_and_study_paths_are_the_documented_ones(tmp_path):
@@ -24,6 +25,8 @@ def test_run_and_study_paths_are_the_documented_ones(tmp_path):
                    "ckpt_last": "checkpoints/last.pt", "final_samples": "samples/final.png", "eval_json": "eval.json",
                    "grid": "grid.png", "train_log": "train.log", "wandb": "wandb"}
     assert run.step_samples(40).name == "step_000040.png" and run.step_samples(40).parent == run.samples
+    assert run.ckpt_prev.relative_to(run.path).as_posix() == "checkpoints/prev.pt" and run.lock.name == ".lock"
+    assert set(run.progress) == {run.checkpoints, run.samples, run.metrics, run.summary, run.eval_json}
     study = StudyDir(tmp_path / "s")
     assert study.run("a").metrics == tmp_path / "s" / "runs" / "a" / "metrics.jsonl"
     rel = {k: getattr(study, k).relative_to(study.path).as_posix() for k in
