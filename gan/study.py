@@ -108,7 +108,7 @@ def read_study_spec(path: str | Path) -> StudySpec:
                         f"description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
     if raw.get("axes") and raw.get("grids"):
         raise UserError(f"study file '{path}' gives both 'axes' and 'grids'; move the axes into one of the grids")
-    if not raw.get("axes") and not raw.get("grids"):  # one run named `run` is what `gan train` is for
+    if not raw.get("axes") and raw.get("grids") is None:  # one run named `run` is what `gan train` is for
         raise UserError(f"study file '{path}' has no 'axes:' or 'grids:' (so it would train one run named 'run'); "
                         "add axes, e.g. `axes: {train.seed: [0, 1]}`, or train one run with `gan train`")
     axes = _axes(path, raw.get("axes") or {}, "'axes'")
