@@ -18,14 +18,27 @@ import shutil
 import sys
 from pathlib import Path
 
+from gan.layout import RunDir, StudyDir
+
 FINISHED = {"completed", "diverged"}
-RUN_FILES = ("config.yaml", "summary.json", "metrics.jsonl.gz", "samples/final.png")  # what git keeps of a run
-STUDY_FILES = ("study.yaml", "results.csv", "report", "step_time.json")
 
 
-def finished(run: Path) -> bool:
+def gz(run: RunDir) -> Path:
+    return run.metrics.with_name(run.metrics.name + ".gz")
+
+
+def run_files(run: RunDir) -> list[Path]:
+    """What git keeps of a finished run."""
+    return [run.config, run.summary, gz(run), run.final_samples]
+
+
+def study_files(study: StudyDir) -> list[Path]:
+    return [study.study_yaml, study.results_csv, study.report, study.step_time]
+
+
+def finished(run: RunDir) -> bool:
     try:
-        return json.loads((run / "summary.json").read_text()).get("status") in FINISHED
+        return json.loads(run.summary.read_text()).get("status") in FINISHED
     except (OSError, ValueError):
         return False
 
@@ -33,23 +46,26 @@ def finished(run: Path) -> bool:
 def pack(study: Path) -> list[Path]:
     """Gzip each finished run's metrics; return the files git should keep (finished runs and study files only:
     a run still training leaves nothing in git, so a fresh checkout retrains it from scratch)."""
-    keep = [study / f for f in STUDY_FILES if (study / f).exists()]
-    for run in sorted((study / "runs").glob("*/")):
+    sd = StudyDir(study)
+    keep = [p for p in study_files(sd) if p.exists()]
+    for folder in sorted(sd.runs.glob("*/")):
+        run = RunDir(folder)
         if not finished(run):
             continue
-        src, dst = run / "metrics.jsonl", run / "metrics.jsonl.gz"
+        src, dst = run.metrics, gz(run)
         if src.is_file() and (not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime):
-            with src.open("rb") as f, gzip.open(dst, "wb", compresslevel=9, mtime=0) as g:
-                shutil.copyfileobj(f, g)
-        keep += [run / f for f in RUN_FILES if (run / f).is_file()]
+            with src.open("rb") as f, dst.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as g:
+                shutil.copyfileobj(f, g)  # mtime=0: the same metrics give the same bytes (no git churn)
+        keep += [p for p in run_files(run) if p.is_file()]
     return keep
 
 
 def unpack(study: Path) -> int:
     n = 0
-    for gz in sorted((study / "runs").glob("*/metrics.jsonl.gz")):
-        if not (gz.parent / "metrics.jsonl").is_file():
-            with gzip.open(gz, "rb") as g, (gz.parent / "metrics.jsonl").open("wb") as f:
+    for folder in sorted(StudyDir(study).runs.glob("*/")):
+        run = RunDir(folder)
+        if gz(run).is_file() and not run.metrics.is_file():
+            with gzip.open(gz(run), "rb") as g, run.metrics.open("wb") as f:
                 shutil.copyfileobj(g, f)
             n += 1
     return n
