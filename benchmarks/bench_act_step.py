@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.claims import DEFAULT_SLOPE, MARGINS, RELU, analysis_margin, pick_leaky  # noqa: E402
+from gan.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
+from gan.claims import MARGINS, RELU, analysis_margin, pick_leaky  # noqa: E402
 from gan.config import load_config  # noqa: E402
 from gan.errors import UserError  # noqa: E402
 from gan.stats import ACT, paired_test  # noqa: E402
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--rounds must be at least 2 (claim 6 pairs rounds), --steps at least 1, --warmup >= 0")
         spec = read_study_spec(a.study)
         cfg = load_config(spec.base, _as_overrides(spec.overrides))
-        leaky = pick_leaky(spec.axes.get(ACT, [])) or f"leaky_relu:{DEFAULT_SLOPE}"
+        leaky = pick_leaky(spec.axes.get(ACT, [])) or f"leaky_relu:{DEFAULT_LEAKY_SLOPE}"
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
