@@ -173,3 +173,7 @@ class AnswerDir:
     @property
     def answer_md(self) -> Path:
         return self.path / "answer.md"  # the table the README's "The answer" section quotes
+
+    def samples_png(self, label: str) -> Path:
+        """ReLU and LeakyReLU sample grids from the same noise, side by side, for one study."""
+        return self.path / f"samples_{''.join(c if c.isalnum() or c in '-_' else '_' for c in label)}.png"

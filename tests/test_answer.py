@@ -96,6 +96,8 @@ def test_gan_answer_over_two_studies(tmp_path, capsys):
     out = tmp_path / "answer"
     assert cli.main(["answer", f"{a}=Fashion-MNIST", f"{b}=mnist5k", "--out", str(out)]) == 0
     assert (out / "forest.png").read_bytes().startswith(PNG_MAGIC)
+    for lab in ("Fashion-MNIST", "mnist5k"):  # same-noise grids: ReLU and LeakyReLU of one seed
+        assert (out / f"samples_{lab}.png").read_bytes().startswith(PNG_MAGIC)
     md = (out / "answer.md").read_text()
     assert md == capsys.readouterr().out.split("forest plot written")[0]
     lines = [line for line in md.splitlines() if line.startswith("| 2. ")]
