@@ -344,8 +344,8 @@ def _claim6(step_time: dict | None, margin: float) -> ClaimResult:
                            "bench_act_step.py STUDY.yaml` (times ReLU and LeakyReLU D steps side by side)")
     relu_ms, leaky_ms = np.asarray(step_time["relu_ms"], float), np.asarray(step_time["leaky_ms"], float)
     d = np.log(leaky_ms) - np.log(relu_ms)  # (rounds,): one log ratio of medians per alternating round
-    what = (f"{step_time.get('leaky', 'leaky_relu')} / relu D-step time ratio, claimed > 1: medians of "
-            f"{step_time.get('steps', '?')} steps per arm per round, arms alternating in one process "
+    what = (f"{step_time.get('leaky', 'leaky_relu')} / relu {step_time.get('phase', 'D step')} time ratio, "
+            f"claimed > 1: medians of {step_time.get('steps', '?')} steps per arm per round, arms alternating in one process "
             f"({step_time.get('machine', 'machine not recorded')}); n = rounds")
     test = paired_test(d, margin)
     return ClaimResult(6, CLAIMS[6], STEP_TIME, "", what, test, True, True, p=test.p, direction="greater")
