@@ -78,30 +78,36 @@ def effect_curves(results: Results, metrics: dict[str, list[dict]], leaky: str, 
     return curves
 
 
-def describe(curves: Sequence[EffectCurve], margin: float, tail_from: int | None = None) -> list[str]:
+def describe(curves: Sequence[EffectCurve], margin: float) -> list[str]:
     """Plain sentences on whether the effect depends on training length (for the report's notes).
 
-    A curve 'changes its reading' when the CI at some step lies wholly outside +-margin on one side and at a
-    later step on the other side or wholly inside: then the verdict depends on when training stops.
+    Each evaluation step gets a reading of its 95% CI (_reading); consecutive steps with the same reading are
+    grouped. The answer depends on training length when some step reads LeakyReLU better and another worse.
     """
     out = []
     for c in curves:
         readings = [_reading(t, margin) for t in c.tests]
         name = f" ({c.cell})" if c.cell else ""
-        firm = [(s, r) for s, r in zip(c.steps, readings) if r != "unclear"]
-        changes = [f"{r} at step {s}" for (s, r), (_, prev) in zip(firm[1:], firm[:-1]) if r != prev]
-        if changes:
-            out.append(f"effect over training{name}: the reading changes with training length: "
-                       f"{firm[0][1]} at step {firm[0][0]}, then " + ", ".join(changes) + ".")
-        elif firm:
-            out.append(f"effect over training{name}: {firm[0][1]} from step {firm[0][0]} on, wherever the CI "
-                       "decides; the verdict does not depend on training length within these steps.")
+        spans: list[tuple[int, int, str]] = []  # (first step, last step, reading)
+        for step, r in zip(c.steps, readings):
+            if spans and spans[-1][2] == r:
+                spans[-1] = (spans[-1][0], step, r)
+            else:
+                spans.append((step, step, r))
+        text = "; ".join(f"step {a}: {r}" if a == b else f"steps {a}-{b}: {r}" for a, b, r in spans)
+        sides = {r.split(" ")[1] for r in readings if r.startswith("LeakyReLU")}  # {"better", "worse"}
+        if len(sides) > 1:
+            verdict = "the direction of the effect changes with training length"
+        elif sides:
+            verdict = "wherever the CI excludes a ratio of 1, it points the same way (it points one way at every such step)"
         else:
-            out.append(f"effect over training{name}: the CI straddles a margin end at every step.")
+            verdict = "no step shows an effect: every CI includes a ratio of 1"
+        out.append(f"effect over training{name}: {text}. So {verdict}.")
     return out
 
 
 def _reading(t: PairedTest, margin: float) -> str:
+    """One step's 95% CI (log scale) against 0 and +-margin."""
     if not is_finite(t.ci_low):
         return "unclear"
     if t.ci_high < -margin:
@@ -110,6 +116,10 @@ def _reading(t: PairedTest, margin: float) -> str:
         return "LeakyReLU worse by more than the margin"
     if -margin < t.ci_low and t.ci_high < margin:
         return "within the margin"
+    if t.ci_high < 0:
+        return "LeakyReLU better (size unclear)"
+    if t.ci_low > 0:
+        return "LeakyReLU worse (size unclear)"
     return "unclear"
 
 

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from gan import metric_keys as mk
 from gan.claims import RELU, STEP_MS_KEYS, analysis_margin, evaluate_claims, margins, pick_leaky
 from gan.effect_curve import describe, effect_curves
-from gan.forest import RATIO_TICKS, fig_forest, forest_rows
+from gan.forest import fig_forest, forest_rows, ratio_axis
 from gan.layout import RunDir
 from gan.sparsity import GAUSSIAN_HOYER
 from gan.stats import ACT, SEED, Estimate, bootstrap_band, bootstrap_mean, group_rows, is_completed, is_finite, label
@@ -257,8 +257,7 @@ def fig_effect_over_training(study: Study) -> Plot:
         ax.plot(c.steps, r[:, 0], "o-", ms=3, color=cmap(i), label=f"{c.cell or leaky} ({pairs} pairs)")
         ax.fill_between(c.steps, r[:, 1], r[:, 2], color=cmap(i), alpha=0.2, linewidth=0)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(RATIO_TICKS)
-    ax.yaxis.set_minor_formatter(RATIO_TICKS)
+    ratio_axis(ax.yaxis)
     ax.set(xlabel="step", ylabel=f"FCD ratio {leaky} / relu")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.axis import Axis
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.9, 1), not 10^0
+RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.8, 1), not 10^0
+RATIO_SUBS = (0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # labelled ratios, spaced on a log axis
+
+
+def ratio_axis(axis: Axis) -> None:
+    """A log axis read as ratios: labels at RATIO_SUBS (no 0.9 next to 1), unlabelled minor ticks."""
+    axis.set_major_locator(LogLocator(base=10, subs=RATIO_SUBS))
+    axis.set_major_formatter(RATIO_TICKS)
+    axis.set_minor_formatter(NullFormatter())
 
 from gan.claims import ClaimResult, analysis_margin, margins
 from gan.stats import Results, is_finite
@@ -74,8 +83,7 @@ def fig_forest(rows: Sequence[ForestRow], title: str = "Primary effects, 95% CI"
         ax.set_ylim(-0.7, len(rs) - 0.3)
         if is_log:
             ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(RATIO_TICKS)
-            ax.xaxis.set_minor_formatter(RATIO_TICKS)
+            ratio_axis(ax.xaxis)
         ax.set_title(name, fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="lower left", fontsize="x-small")

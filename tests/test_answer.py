@@ -48,11 +48,16 @@ def test_effect_curve_is_the_paired_log_ratio_at_each_step():
 def test_effect_curve_says_when_the_reading_changes_with_training_length():
     res, metrics = _study({500: [0.5, 0.5, 0.5], 4000: [1.0, 1.0, 1.0]})
     (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
-    assert "changes with training length" in text and "better by more than the margin at step 500" in text
-    assert "within the margin at step 4000" in text
-    res, metrics = _study({500: [0.5, 0.5, 0.5], 4000: [0.6, 0.6, 0.6]})
+    assert "step 500: LeakyReLU better by more than the margin" in text
+    assert "step 4000: within the margin" in text and "points one way" in text
+    res, metrics = _study({500: [0.5, 0.5, 0.5], 1000: [0.5, 0.5, 0.5], 4000: [1.5, 1.6, 1.7]})
     (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
-    assert "does not depend on training length" in text
+    assert "steps 500-1000: LeakyReLU better by more than the margin" in text
+    assert "step 4000: LeakyReLU worse by more than the margin" in text
+    assert "direction of the effect changes with training length" in text
+    res, metrics = _study({500: [0.95, 1.05, 1.2]})
+    (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
+    assert "step 500: unclear" in text and "no step shows an effect" in text and "includes a ratio of 1" in text
 
 
 def test_effect_curve_one_curve_per_cell_and_needs_two_pairs():
