@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from gan import metric_keys as mk
 from gan.stats import ACT, SEED, PairedTest, Results, is_finite, label, make_results, paired_difference, paired_test
@@ -44,10 +44,6 @@ def eval_steps(metrics: dict[str, list[dict]], key: str) -> list[int]:
     """Every step at which some run logged `key`, ascending."""
     return sorted({int(r["step"]) for rows in metrics.values() for r in rows
                    if is_finite(r.get("step")) and is_finite(r.get(key))})
-
-
-def nearest_step(steps: Sequence[int], target: int) -> int | None:
-    return min(steps, key=lambda s: (abs(s - target), s)) if steps else None
 
 
 def effect_curves(results: Results, metrics: dict[str, list[dict]], leaky: str, key: str = mk.FCD,
@@ -121,9 +117,3 @@ def _reading(t: PairedTest, margin: float) -> str:
     if t.ci_low > 0:
         return "LeakyReLU worse (size unclear)"
     return "unclear"
-
-
-def as_rows(curves: Sequence[EffectCurve]) -> list[dict[str, Any]]:
-    """Flat rows (cell, step, ratio, ci_low, ci_high, pairs) for tables and CSV."""
-    return [dict(cell=c.cell, step=s, ratio=r, ci_low=lo, ci_high=hi, pairs=t.n)
-            for c in curves for s, t, (r, lo, hi) in zip(c.steps, c.tests, c.ratio())]
