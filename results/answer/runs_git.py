@@ -8,6 +8,9 @@ pack: each finished run (summary.json status completed or diverged) gets metrics
 metrics.jsonl (the .gitignore keeps the plain file, checkpoints, W&B files and logs out of git).
 unpack: each run with metrics.jsonl.gz but no metrics.jsonl gets it back, so `gan study` counts the run as done
 and `gan report` reads its curves. Runs that were still training are not packed: they rerun from scratch.
+A run whose summary.json survived but whose curves did not (it finished after the last pack, and a fresh
+checkout recovered only some of its files) is moved to STUDY_DIR/set_aside/, so `gan study` retrains it instead
+of counting a run without curves as done.
 """
 
 from __future__ import annotations
@@ -60,15 +63,22 @@ def pack(study: Path) -> list[Path]:
     return keep
 
 
-def unpack(study: Path) -> int:
-    n = 0
+def unpack(study: Path) -> tuple[int, list[str]]:
+    """Restore curves from metrics.jsonl.gz; set aside runs that look finished but have no curves at all.
+    Returns (runs restored, names set aside)."""
+    n, aside = 0, []
     for folder in sorted(StudyDir(study).runs.glob("*/")):
         run = RunDir(folder)
         if gz(run).is_file() and not run.metrics.is_file():
             with gzip.open(gz(run), "rb") as g, run.metrics.open("wb") as f:
                 shutil.copyfileobj(g, f)
             n += 1
-    return n
+        elif finished(run) and not run.metrics.is_file():
+            dst = Path(study) / "set_aside" / folder.name
+            dst.parent.mkdir(exist_ok=True)
+            shutil.move(str(folder), str(dst))
+            aside.append(folder.name)
+    return n, aside
 
 
 if __name__ == "__main__":
@@ -77,4 +87,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "pack":
         print("\n".join(str(p) for p in pack(Path(sys.argv[2]))))
     else:
-        print(f"unpack: {unpack(Path(sys.argv[2]))} run(s) in {sys.argv[2]}")
+        n, aside = unpack(Path(sys.argv[2]))
+        print(f"unpack: {n} run(s) in {sys.argv[2]}")
+        if aside:
+            print(f"set aside (finished, but the curves were lost; they retrain): {', '.join(aside)}")
