@@ -27,7 +27,7 @@ from gan.config import load_config  # noqa: E402
 from gan.errors import UserError  # noqa: E402
 from gan.stats import ACT, paired_test  # noqa: E402
 from gan.steptime import PHASES, make_step, record, time_arms, write_step_time  # noqa: E402
-from gan.study import _as_overrides, read_study_spec  # noqa: E402
+from gan.study_spec import as_overrides, read_study_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.rounds < 2 or a.steps < 1 or a.warmup < 0:
             raise UserError("--rounds must be at least 2 (claim 6 pairs rounds), --steps at least 1, --warmup >= 0")
         spec = read_study_spec(a.study)
-        cfg = load_config(spec.base, _as_overrides(spec.overrides))
+        cfg = load_config(spec.base, as_overrides(spec.overrides))
         leaky = pick_leaky(spec.axes.get(ACT, [])) or f"leaky_relu:{DEFAULT_LEAKY_SLOPE}"
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

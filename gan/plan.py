@@ -25,7 +25,7 @@ from gan.config import load_config
 from gan.errors import UserError
 from gan.layout import StudyDir
 from gan.stats import ALPHA, POWER, SEED, Results, is_finite, load_results, make_results, pairs_needed
-from gan.study import StudySpec, _as_overrides
+from gan.study_spec import StudySpec, as_overrides
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, step_t
     level = ALPHA / max(1, len(tested))
     seeds = spec.axes.get(SEED) or [None]
     runs_per_seed = max(1, round(len(spec.runs) / len(seeds)))
-    steps = load_config(spec.base, _as_overrides(spec.overrides)).train.steps
+    steps = load_config(spec.base, as_overrides(spec.overrides)).train.steps
     step_s = _step_seconds(results)
     m = margins(results)
     out = []
@@ -147,7 +147,7 @@ def plan_table(p: Plan) -> str:
 
 def plan_study(study_yaml: str, pilot: str | None = None, jobs: int = 1) -> int:
     """`gan study STUDY.yaml --plan`: print the plan; nothing runs."""
-    from gan.study import read_study_spec
+    from gan.study_spec import read_study_spec
 
     print(plan_table(plan(read_study_spec(study_yaml), pilot, jobs)))
     return 0

@@ -84,7 +84,8 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
                       run: Callable[..., int] | None = None) -> int:
     """Train look by look until every tested primary claim is decided at its spent level, or N seeds."""
     from gan.claims import evaluate_claims
-    from gan.study import read_study_spec, run_study
+    from gan.study_spec import read_study_spec
+    from gan.study import run_study
     from gan.study_data import load_study_results
 
     run = run or run_study

@@ -11,7 +11,7 @@ from conftest import REPO, TINY
 from gan.cli import main
 from gan.errors import UserError
 from gan.quality import _refuse_trained_overrides
-from gan.study import read_study_spec
+from gan.study_spec import read_study_spec
 from gan.train import main_train
 
 

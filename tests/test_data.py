@@ -275,7 +275,7 @@ def test_mnist_missing_names_mnist5k(tmp_path):
 def test_mnist5k_configs_are_valid():
     """configs/mnist5k.yaml loads; the quick study on it is quick.yaml with only the dataset changed."""
     from gan.config import load_config
-    from gan.study import read_study_spec, plan
+    from gan.study_spec import read_study_spec, plan
 
     assert load_config("configs/mnist5k.yaml", []).data.name == "mnist5k"
     quick, ours = read_study_spec("configs/study/quick.yaml"), read_study_spec("configs/study/quick_mnist5k.yaml")

@@ -23,7 +23,8 @@ from gan.errors import UserError
 from gan.metrics_log import read_metrics
 from gan.runlock import FolderLock
 from gan.stopping import STUDY_PID_ENV, StopRequest
-from gan.study import Runner, _train_command, read_study_spec, run_status, tally
+from gan.study_spec import read_study_spec
+from gan.study import Runner, _train_command, run_status, tally
 from gan.train import _checkpoint, build_run, main_train
 
 from conftest import REPO, TINY

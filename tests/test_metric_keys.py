@@ -21,7 +21,8 @@ KEY_LITERAL = re.compile(r"^(probe|final|mean|median|half2|tail\d+|quality|class
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     """One 4-step run (probes at steps 2 and 4, quality at 2 and 4) collected into a study's results.csv."""
-    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.study_spec import PlannedRun, StudySpec
+    from gan.study import collect_results
     from gan.train import main_train
 
     root = tmp_path_factory.mktemp("study")

@@ -14,7 +14,7 @@ from gan.cli import main
 from gan.errors import UserError
 from gan.plan import plan, plan_table
 from gan.stats import ACT, SEED
-from gan.study import read_study_spec
+from gan.study_spec import read_study_spec
 
 from conftest import REPO
 

@@ -15,7 +15,8 @@ import yaml
 
 from gan import cli, machine, provenance, report
 from gan.config import RunConfig, apply_overrides
-from gan.study import PlannedRun, StudySpec, collect_results
+from gan.study_spec import PlannedRun, StudySpec
+from gan.study import collect_results
 from gan.tracking import Tracker, wandb_config
 
 from conftest import TINY

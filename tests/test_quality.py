@@ -226,7 +226,8 @@ def test_damaged_floor_file_is_recomputed_with_a_warning(evaluator, tmp_path, mo
 
 def test_summary_and_results_csv_record_the_classifier_hash(shared_cache, tmp_path, monkeypatch):
     from conftest import TINY
-    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.study_spec import PlannedRun, StudySpec
+    from gan.study import collect_results
     from gan.train import main_train
     monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
     run_dir = tmp_path / "study" / "runs" / "r0"

@@ -4,7 +4,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "results" / "answer" / "runs_git.py"
 spec = importlib.util.spec_from_file_location("runs_git", SCRIPT)

@@ -351,7 +351,8 @@ def test_derived_columns_tail_and_second_half():
 
 
 def test_collect_results_writes_the_derived_columns(tmp_path):
-    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.study_spec import PlannedRun, StudySpec
+    from gan.study import collect_results
 
     run_dir = tmp_path / "runs" / "a"
     run_dir.mkdir(parents=True)
@@ -368,7 +369,8 @@ def test_collect_results_writes_the_derived_columns(tmp_path):
 
 def test_collect_results_writes_the_median_step_time_and_loading_adds_nothing(tmp_path):
     """median/perf/step_ms is a results.csv column written when results are collected, not when they are read."""
-    from gan.study import PlannedRun, StudySpec, collect_results
+    from gan.study_spec import PlannedRun, StudySpec
+    from gan.study import collect_results
     from gan.study_data import load_study_results
 
     run_dir = tmp_path / "runs" / "a"

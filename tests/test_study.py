@@ -7,7 +7,8 @@ import math
 import pytest
 
 from gan.errors import UserError
-from gan.study import _train_command, read_study_spec, plan
+from gan.study_spec import read_study_spec, plan
+from gan.study import _train_command
 
 from conftest import REPO
 
