@@ -8,10 +8,7 @@ lives in one checkpoint, so N + N steps with a resume in between equal 2N straig
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -25,15 +22,16 @@ from tqdm import tqdm
 
 from gan import distributed, machine, provenance
 from gan import metric_keys as mk
-from gan.checkpoint import LOADED_FROM, CheckpointWriteError, load_checkpoint, save_checkpoint, write_failure
-from gan.config import RunConfig, config_from_dict, config_to_dict, load_config, apply_overrides, run_name, save_config
+from gan.checkpoint import CheckpointWriteError, save_checkpoint
+from gan.config import RunConfig, config_to_dict, run_name
 from gan.data import BatchStream, load_split, to_float
 from gan.errors import UserError
-from gan.layout import RUNS_ROOT, RunDir
+from gan.layout import RunDir
 from gan.metrics_log import read_metrics, summarize, truncate_metrics
 from gan.models import build_models
 from gan.probes import HELD_OUT, Probe, data_view_due
 from gan.quality import Evaluator, reference_floor
+from gan.run_folder import folder_to_lock, prepare_run_dir, write_config
 from gan.runlock import FolderLock
 from gan.sampling import fixed_noise, generate, save_grid
 from gan.stopping import StopRequest
@@ -316,104 +314,13 @@ def _checkpoint(run: Run, tracker: Tracker) -> bool:
 ########################################################################################
 # entry point for `gan train`
 
-def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | None,
-                    resume: str | None, restart: bool = False) -> tuple[RunConfig, Path, dict[str, Any] | None]:
-    """Resolve config and run dir for a new run, a resume or a restart; never overwrites a finished run.
-
-    A resume of a folder that holds no checkpoint (a run stopped before its first one) and `--restart`
-    start the run again from scratch with the config saved in the folder, after saying so.
-    """
-    if resume:
-        run_dir = Path(resume)
-        if not run_dir.is_dir():
-            if Path(resume).is_file():
-                raise UserError(f"--resume takes the run directory that holds checkpoints/last.pt, "
-                                f"not the file '{resume}'")
-            raise UserError(f"--resume '{resume}' is not a run directory; pass the folder `gan train --out` wrote")
-        if restart or _stopped_before_first_checkpoint(run_dir):
-            why = "--restart" if restart else "it was stopped before its first checkpoint"
-            return _restart(run_dir, overrides, why), run_dir, None
-        state = load_checkpoint(resume)
-        if LOADED_FROM in state:  # kept aside, so the next save does not rotate the damaged file into prev.pt
-            last = RunDir(run_dir).ckpt_last
-            if last.exists():
-                os.replace(last, RunDir(run_dir).ckpt_damaged)
-        cfg = config_from_dict(state["config"])
-        new = apply_overrides(cfg, overrides)
-        for section in ("data", "model"):
-            if getattr(new, section) != getattr(cfg, section):
-                raise UserError(f"'{section}.*' cannot change on --resume (the weights were trained with it); "
-                                "start a new run instead")
-        if new.train.steps < int(state["step"]):
-            raise UserError(f"train.steps={new.train.steps} is below the {state['step']} steps this run has done; "
-                            "pass a larger train.steps (or none) to --resume")
-        return new, run_dir, state
-    cfg = load_config(config_path, overrides)
-    run_dir = target_dir(cfg, out)
-    if restart:  # `gan train CONFIG --out DIR --restart`: DIR starts again, with this config
-        if run_dir.is_dir():
-            _clear_progress(run_dir, "--restart")
-        return cfg, run_dir, None
-    if RunDir(run_dir).ckpt_last.exists() or RunDir(run_dir).summary.exists():
-        raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}`, "
-                        f"start it again with `gan train --resume {run_dir} --restart`, or pass another --out")
-    return cfg, run_dir, None
-
-
-def _stopped_before_first_checkpoint(run_dir: Path) -> bool:
-    """A summary saying `interrupted` and no checkpoint: a second Ctrl-C before the first one; nothing to resume."""
-    layout = RunDir(run_dir)
-    if layout.ckpt_last.is_file() or layout.ckpt_prev.is_file():
-        return False
-    try:
-        return json.loads(layout.summary.read_text()).get("status") == "interrupted"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def target_dir(cfg: RunConfig, out: str | None) -> Path:
-    return Path(out) if out else RUNS_ROOT / run_name(cfg)
-
-
-def _restart(run_dir: Path, overrides: list[str], why: str) -> RunConfig:
-    """The folder's config (with overrides), its progress removed: checkpoints, metrics, summary, samples."""
-    config = RunDir(run_dir).config
-    if not config.is_file():
-        raise UserError(f"cannot restart '{run_dir}': it holds no config.yaml; start a new run with "
-                        f"`gan train CONFIG --out {run_dir}` after removing the folder")
-    cfg = load_config(str(config), overrides)
-    _clear_progress(run_dir, why)
-    return cfg
-
-
-def _clear_progress(run_dir: Path, why: str) -> None:
-    """Remove what a run wrote as it trained (checkpoints, metrics, summary, samples), saying so in one line."""
-    for path in RunDir(run_dir).progress:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    print(f"restarting '{run_dir}' from scratch ({why}): its checkpoints, metrics and summary were removed",
-          file=sys.stderr)
-
-
-def _lock_dir(config_path: str | None, overrides: list[str], out: str | None, resume: str | None) -> Path | None:
-    """The folder this command will write, to lock before anything in it is read or written (None: not known
-    yet because the command is wrong; prepare_run_dir says why)."""
-    if resume:
-        return Path(resume) if Path(resume).is_dir() else None
-    try:
-        return target_dir(load_config(config_path, overrides), out)
-    except UserError:
-        return None
-
 
 def main_train(config_path: str | None, overrides: list[str], out: str | None, resume: str | None,
                restart: bool = False) -> int:
     """`gan train`: returns the exit code (0 completed, 1 diverged, 130 interrupted); one process per folder."""
     lock, folder = None, None
     if distributed.context().rank == 0:  # one writer per folder; the other ranks of a torchrun write nothing
-        folder = _lock_dir(config_path, overrides, out, resume)
+        folder = folder_to_lock(config_path, overrides, out, resume)
         if folder is not None:
             lock, created = FolderLock(folder, "run folder"), not folder.exists()
     with distributed.same_outcome():
@@ -440,7 +347,7 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
         if state is not None:
             run.load_state(state)  # every rank loads the same checkpoint (z stream and batch stream are global)
         if dist.rank == 0:
-            _write_config(cfg, run_dir)
+            write_config(cfg, run_dir)
             # rows after the checkpoint are recomputed identically;
             # a run killed before its first checkpoint starts afresh
             truncate_metrics(run_dir, run.step)
@@ -466,12 +373,3 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down
     return STATUS_EXIT[status]
 
-
-def _write_config(cfg: RunConfig, run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, RunDir(run_dir).config)
-    except (OSError, RuntimeError) as err:
-        config = RunDir(run_dir).config
-        config.with_name(f".{config.name}.tmp").unlink(missing_ok=True)  # save_config's temp file: it fills the disk
-        raise UserError(f"{write_failure(config, err)}; free space or pass a writable --out") from None
