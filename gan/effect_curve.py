@@ -91,7 +91,7 @@ def describe(curves: Sequence[EffectCurve], margin: float) -> list[str]:
             else:
                 spans.append((step, step, r))
         text = "; ".join(f"step {a}: {r}" if a == b else f"steps {a}-{b}: {r}" for a, b, r in spans)
-        sides = {r.split(" ")[1] for r in readings if r.startswith("LeakyReLU")}  # {"better", "worse"}
+        sides = {r.split(" ")[1].rstrip(",") for r in readings if r.startswith("LeakyReLU")}  # {"better", "worse"}
         if len(sides) > 1:
             verdict = "the direction of the effect changes with training length"
         elif sides:
@@ -110,8 +110,9 @@ def _reading(t: PairedTest, margin: float) -> str:
         return "LeakyReLU better by more than the margin"
     if t.ci_low > margin:
         return "LeakyReLU worse by more than the margin"
-    if -margin < t.ci_low and t.ci_high < margin:
-        return "within the margin"
+    if -margin < t.ci_low and t.ci_high < margin:  # small, but it can still exclude 1: say on which side
+        side = "better" if t.ci_high < 0 else "worse" if t.ci_low > 0 else None
+        return f"LeakyReLU {side}, within the margin" if side else "within the margin"
     if t.ci_high < 0:
         return "LeakyReLU better (size unclear)"
     if t.ci_low > 0:

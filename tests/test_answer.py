@@ -55,6 +55,11 @@ def test_effect_curve_says_when_the_reading_changes_with_training_length():
     assert "steps 500-1000: LeakyReLU better by more than the margin" in text
     assert "step 4000: LeakyReLU worse by more than the margin" in text
     assert "direction of the effect changes with training length" in text
+    # the answer study's shape: a small early advantage whose CI excludes 1 but lies inside the margin, then worse
+    res, metrics = _study({500: [0.93, 0.94, 0.95], 4000: [1.5, 1.6, 1.7]})
+    (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
+    assert "step 500: LeakyReLU better, within the margin" in text
+    assert "direction of the effect changes with training length" in text
     res, metrics = _study({500: [0.95, 1.05, 1.2]})
     (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
     assert "step 500: unclear" in text and "no step shows an effect" in text and "includes a ratio of 1" in text
