@@ -254,6 +254,9 @@ def _decide_all(primary: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimR
     for i, c in enumerate(primary):
         if c.verdict == "not tested":
             continue
+        if c.test is not None and c.test.n < 2:  # e.g. a grid not run yet: no pairs is not evidence either way
+            out[i] = replace(c, verdict="not tested")
+            continue
         p_adj = adj[tested.index(i)] if i in tested else math.nan
         needed = pairs_needed(c.test.sd, c.test.margin, level) if c.test else None
         if c.number == 4:
