@@ -11,7 +11,7 @@ while true; do
       [ -d "$study/runs" ] && .venv/bin/python results/answer/runs_git.py pack "$study" | xargs -r -d '\n' git add -f --
     done
     for f in "$FROZEN"/data/.gan_cache/classifier-* "$FROZEN"/data/.gan_cache/reference-*; do
-      [ -f "$f" ] && [ ! -f "results/answer/classifier_cache/$(basename "$f")" ] \
+      [ -f "$f" ] && [ "${f%.lock}" = "$f" ] && [ ! -f "results/answer/classifier_cache/$(basename "$f")" ] \
         && cp "$f" results/answer/classifier_cache/ && git add -f "results/answer/classifier_cache/$(basename "$f")"
     done
     n=$(git diff --cached --name-only -- results/answer | grep -c summary.json)
