@@ -91,7 +91,7 @@ def describe(curves: Sequence[EffectCurve], margin: float) -> list[str]:
             else:
                 spans.append((step, step, r))
         text = "; ".join(f"step {a}: {r}" if a == b else f"steps {a}-{b}: {r}" for a, b, r in spans)
-        sides = {r.split(" ")[1].rstrip(",") for r in readings if r.startswith("LeakyReLU")}  # {"better", "worse"}
+        sides = {_side(t) for t in c.tests} - {None}  # {"better", "worse"}: steps whose CI excludes a ratio of 1
         if len(sides) > 1:
             verdict = "the direction of the effect changes with training length"
         elif sides:
@@ -111,10 +111,17 @@ def _reading(t: PairedTest, margin: float) -> str:
     if t.ci_low > margin:
         return "LeakyReLU worse by more than the margin"
     if -margin < t.ci_low and t.ci_high < margin:  # small, but it can still exclude 1: say on which side
-        side = "better" if t.ci_high < 0 else "worse" if t.ci_low > 0 else None
+        side = _side(t)
         return f"LeakyReLU {side}, within the margin" if side else "within the margin"
     if t.ci_high < 0:
         return "LeakyReLU better (size unclear)"
     if t.ci_low > 0:
         return "LeakyReLU worse (size unclear)"
     return "unclear"
+
+
+def _side(t: PairedTest) -> str | None:
+    """'better' / 'worse' when the step's 95% CI (log ratio) excludes 0, else None."""
+    if not is_finite(t.ci_low):
+        return None
+    return "better" if t.ci_high < 0 else "worse" if t.ci_low > 0 else None
