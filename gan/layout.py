@@ -18,6 +18,7 @@ STUDIES_ROOT = Path("studies")  # `gan study` without --out: studies/<name>
 STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/steptime.py writes it)
 LAST_CKPT, PREV_CKPT = "last.pt", "prev.pt"  # prev.pt: the checkpoint before last.pt (gan/checkpoint.py)
 LOCK_FILE = ".lock"  # one writer per run or study folder (gan/runlock.py)
+FINISHED = ("completed", "diverged")  # summary.json statuses of a run that trained to its end (a study skips it)
 
 
 @dataclass(frozen=True)

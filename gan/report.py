@@ -18,7 +18,7 @@ from gan import metric_keys as mk
 from gan import stats
 from gan.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES, ClaimResult, evaluate_claims, margins
 from gan.figures import FIGURES, final_keys
-from gan.layout import StudyDir
+from gan.layout import FINISHED, StudyDir
 from gan.stats import ACT, ALPHA, is_finite
 from gan.study_data import MAX_FIGURE_GROUPS, Study, load_study_results
 
@@ -206,9 +206,11 @@ def to_html(blocks: list) -> str:
 
 
 def code_version_notes(rows: list[dict]) -> list[str]:
-    """The code versions the study's runs came from (results.csv provenance/code_version); warns when several."""
+    """The code versions the study's finished runs came from (results.csv provenance/code_version); warns when
+    several. A run still training (interrupted, new) or missing is left out: its numbers are in no table yet, and
+    a run killed before its first checkpoint has no provenance to read (the "did not complete" note counts it)."""
     versions = Counter(str(r.get(mk.CODE_VERSION) or "not recorded")
-                       for r in rows if r.get("status") not in ("missing", None))
+                       for r in rows if str(r.get("status") or "completed") in FINISHED)
     if not versions:
         return []
     listed = ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in sorted(versions.items()))

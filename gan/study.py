@@ -25,14 +25,11 @@ from gan.config import load_config
 from gan.derived import derived_columns
 from gan.metrics_log import read_metrics
 from gan.errors import UserError
-from gan.layout import STUDIES_ROOT, RunDir, StudyDir
+from gan.layout import FINISHED, STUDIES_ROOT, RunDir, StudyDir
 from gan.metric_keys import CLASSIFIER, FINAL, MEAN, PROVENANCE
 from gan.runlock import FolderLock
 from gan.stopping import STUDY_PID_ENV
 from gan.study_spec import PlannedRun, StudySpec, as_overrides, read_study_spec
-
-FINISHED = ("completed", "diverged")
-
 
 
 def run_status(run_dir: Path) -> str:
@@ -193,10 +190,12 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
     if runner.stopped_by:
         stopped = sum(s == "interrupted" for s in statuses.values())
         not_started = sum(s == "skipped" for s in statuses.values())
+        # results.csv of the runs so far (the rest read interrupted / missing), so `gan report` can read a
+        # stopped study; the report itself waits for the rerun that finishes it
+        path = collect_results(study_dir, spec, runs)
         print(f"study stopped by {runner.stopped_by}: {stopped} running run(s) checkpointed, {not_started} not "
-              f"started; continue with `gan study {study_yaml}" + (f" --out {study_dir}`" if study_dir !=
-                                                                   STUDIES_ROOT / spec.name else "`"),
-              file=sys.stderr)
+              f"started; results so far: {path}; continue with `gan study {study_yaml}"
+              + (f" --out {study_dir}`" if study_dir != STUDIES_ROOT / spec.name else "`"), file=sys.stderr)
         return 130
     print(tally(study_dir, statuses, len(runs) - len(todo)))
     path = collect_results(study_dir, spec, runs)

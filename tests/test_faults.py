@@ -3,6 +3,7 @@ checkpoint, a run stopped before its first checkpoint; and the study-file mistak
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -332,6 +333,9 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
     else:
         assert proc.returncode == 130 and f"study stopped by {sig.name}" in err, err
         assert "continue with `gan study" in err
+        with open(out / "results.csv", newline="") as f:  # the runs so far, for `gan report` on a stopped study
+            rows = {r["run"]: r["status"] for r in csv.DictReader(f)}
+        assert rows == {"seed-0": "interrupted", "seed-1": "missing", "seed-2": "missing"}, rows
     deadline = time.time() + 30  # the trainer stops at its next step (after SIGKILL: it sees its parent gone)
     while _alive(trainer):
         assert time.time() < deadline, f"trainer {trainer} outlived its study"

@@ -132,3 +132,16 @@ def test_the_tracker_hands_the_provenance_to_wandb_init(tmp_path, monkeypatch):
         warnings.simplefilter("ignore")
         Tracker(cfg, tmp_path / "run", provenance=prov)
     assert seen["config"]["provenance"] == prov and seen["config"]["model"]["d_act"] == cfg.model.d_act
+
+
+def test_the_code_version_note_counts_finished_runs_only():
+    # a run killed before its first checkpoint has no provenance: it is not a second "code version"
+    rows = [{"status": "completed", "provenance/code_version": "git:aaaaaaaaaaaa"},
+            {"status": "diverged", "provenance/code_version": "git:aaaaaaaaaaaa"},
+            {"status": "interrupted", "provenance/code_version": ""},
+            {"status": "missing"}, {"status": "new"}]
+    assert report.code_version_notes(rows) == ["code version: git:aaaaaaaaaaaa (2 runs)"]
+    rows.append({"status": "completed", "provenance/code_version": ""})  # a finished run without one still counts
+    with pytest.warns(UserWarning, match="2 code versions"):
+        notes = report.code_version_notes(rows)
+    assert "git:aaaaaaaaaaaa (2 runs), not recorded (1 run)" in notes[0]
