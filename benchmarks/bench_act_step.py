@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
-from gan.claims import MARGINS, RELU, analysis_margin, pick_leaky  # noqa: E402
+from gan.arms import RELU, pick_leaky  # noqa: E402
+from gan.claims import MARGINS, analysis_margin  # noqa: E402
 from gan.config import load_config  # noqa: E402
 from gan.errors import UserError  # noqa: E402
 from gan.stats import ACT, paired_test  # noqa: E402

@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan import stats  # noqa: E402
-from gan.claims import MARGINS, analysis_margin, margin_p, noninferiority_verdict, page_p  # noqa: E402
+from gan.claims import MARGINS, analysis_margin  # noqa: E402
+from gan.condition_claims import margin_p, noninferiority_verdict, page_p  # noqa: E402
 
 FCD_SIGMA = 0.25  # log-scale SD of one run's FCD around its seed's value (~25% spread)
 

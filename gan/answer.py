@@ -15,7 +15,8 @@ from typing import Sequence
 import matplotlib.image
 from matplotlib.figure import Figure
 
-from gan.claims import RELU, baseline_results, evaluate_claims, pick_leaky
+from gan.arms import RELU, pick_leaky
+from gan.claims import baseline_results, evaluate_claims
 from gan.errors import UserError
 from gan.forest import ForestRow, fig_forest, forest_rows
 from gan.layout import AnswerDir, RunDir, StudyDir

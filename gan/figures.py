@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from gan import metric_keys as mk
-from gan.claims import RELU, STEP_MS_KEYS, analysis_margin, evaluate_claims, margins, pick_leaky
+from gan.arms import RELU, pick_leaky
+from gan.claims import STEP_MS_KEYS, analysis_margin, evaluate_claims, margins
 from gan.effect_curve import describe, effect_curves
 from gan.forest import fig_forest, forest_rows, ratio_axis
 from gan.layout import RunDir

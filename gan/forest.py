@@ -26,7 +26,8 @@ def ratio_axis(axis: Axis) -> None:
     axis.set_major_formatter(RATIO_TICKS)
     axis.set_minor_formatter(NullFormatter())
 
-from gan.claims import ClaimResult, analysis_margin, margins
+from gan.claim_result import ClaimResult
+from gan.claims import analysis_margin, margins
 from gan.stats import Results, is_finite
 
 VERDICT_COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "equivalent": "#0969da",

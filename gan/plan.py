@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
-from gan.claims import CLAIMS, DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
+from gan.claim_result import CLAIMS
+from gan.claims import DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
 from gan.config import load_config
 from gan.errors import UserError
 from gan.layout import StudyDir

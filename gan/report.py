@@ -16,7 +16,8 @@ from typing import Any
 
 from gan import metric_keys as mk
 from gan import stats
-from gan.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES, ClaimResult, evaluate_claims, margins
+from gan.claim_result import ClaimResult
+from gan.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES, evaluate_claims, margins
 from gan.figures import FIGURES, final_keys
 from gan.layout import FINISHED, StudyDir
 from gan.stats import ACT, ALPHA, is_finite

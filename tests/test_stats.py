@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from gan import derived, stats
-from gan.claims import (DEAD, DEAD_EVAL, HOYER, LOG_FCD, ClaimResult, evaluate_claims, leaky_slope, margin_p,
-                        pick_leaky, slope)
+from gan.arms import leaky_slope, pick_leaky, slope
+from gan.claim_result import ClaimResult
+from gan.claims import DEAD, DEAD_EVAL, HOYER, LOG_FCD, evaluate_claims
+from gan.condition_claims import margin_p
 from gan.errors import UserError
 from gan.stats import ACT, Estimate, PairedTest, make_results
 
