@@ -4,7 +4,7 @@
                                         [--warmup 3] [--phase full|d] [--threads N]
 
 The model size comes from the study file (base config + its overrides: ngf, ndf, batch, d_norm, depth,
-precision); the LeakyReLU arm is the study's (slope 0.2, else the closest slope, as gan/claims.py picks it).
+precision); the LeakyReLU arm is the study's (slope 0.2, else the closest slope, as gan/arms.py picks it).
 Writes STUDY_DIR/step_time.json (default studies/<name>), which `gan report` reads for claim 6, and prints
 each round's medians and the ratio with its 95% CI. Run it on an otherwise quiet machine: the arms alternate,
 so load that comes and goes hits both, but a steady neighbour still slows both and narrows nothing.
