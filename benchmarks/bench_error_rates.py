@@ -3,7 +3,8 @@
     python benchmarks/bench_error_rates.py [--studies 400] [--pairs 10]
 
 Each simulated study tests all 8 claims with the rules of gan/stats.py, gan/claims.py and
-gan/condition_claims.py (sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test against the margin, Page's test for claim 7):
+gan/condition_claims.py (sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test against the
+margin, Page's test for claim 7):
 - null: no true effect anywhere (claim 4 at its boundary, a true ratio of exactly 1 + margin); FCD is
   log-normal (skewed, seed spread ~25% like our DCGANs), probe metrics are skewed too (log-normal noise).
   Counted: false supported / contradicted per claim and in any claim of a study (family-wise).
