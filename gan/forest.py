@@ -16,6 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.axis import Axis
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from gan.claim_result import ClaimResult
+from gan.claims import analysis_margin, margins
+from gan.stats import Results, is_finite
+
 RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.8, 1), not 10^0
 RATIO_SUBS = (0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # labelled ratios, spaced on a log axis
 
@@ -26,9 +30,6 @@ def ratio_axis(axis: Axis) -> None:
     axis.set_major_formatter(RATIO_TICKS)
     axis.set_minor_formatter(NullFormatter())
 
-from gan.claim_result import ClaimResult
-from gan.claims import analysis_margin, margins
-from gan.stats import Results, is_finite
 
 VERDICT_COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "equivalent": "#0969da",
                   "inconclusive": "#6e7781", "uninformative": "#9a6700"}
@@ -57,16 +58,17 @@ def _color(verdict: str) -> str:
 
 
 def fig_forest(rows: Sequence[ForestRow], title: str = "Primary effects, 95% CI") -> Figure | None:
-    """Two panels (ratios on a log axis, differences on a linear one) with only the panels that have rows."""
+    """Two panels, one above the other (ratios on a log axis, differences on a linear one), with only the panels
+    that have rows; stacked so the claim labels on the left and the verdicts on the right get the full width."""
     panels = [(name, [r for r in rows if r.claim.log == is_log]) for name, is_log in
               (("LeakyReLU / ReLU (ratio; < 1: LeakyReLU lower)", True),
                ("LeakyReLU − ReLU (difference)", False))]
     panels = [(n, rs) for n, rs in panels if rs]
     if not panels:
         return None
-    height = 0.9 + 0.42 * max(len(rs) for _, rs in panels)
-    fig = Figure(figsize=(7.5 * len(panels), height), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    sizes = [len(rs) for _, rs in panels]
+    fig = Figure(figsize=(11, 0.9 + 0.75 * len(panels) + 0.38 * sum(sizes)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[n + 1.2 for n in sizes])[:, 0]
     for ax, (name, rs) in zip(axes, panels):
         is_log = rs[0].claim.log
         f = math.exp if is_log else (lambda x: x)
