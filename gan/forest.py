@@ -14,7 +14,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.axis import Axis
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
 from gan.claim_result import ClaimResult
 from gan.claims import analysis_margin, margins
@@ -22,11 +22,27 @@ from gan.stats import Results, is_finite
 
 RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.8, 1), not 10^0
 RATIO_SUBS = (0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # labelled ratios, spaced on a log axis
+NARROW_RATIOS = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)  # on a narrow axis 0.9 and 1.1 fit beside 1 (the 10% margins)
+NARROW_DECADES = 0.4  # an axis spanning less than this (log10 max/min; 0.4 = 0.63x..1.6x) is narrow
+
+
+class RatioLocator(Locator):
+    """Ticks at plain ratios: NARROW_RATIOS on a narrow log axis (where a reader needs 0.9 and 1.1 to read a 10%
+    margin), RATIO_SUBS per decade on a wider one (where 0.9 next to 1 would overlap)."""
+
+    def __call__(self):
+        lo, hi = sorted(self.axis.get_view_interval())
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        if vmin <= 0 or math.log10(vmax / vmin) >= NARROW_DECADES:
+            return list(LogLocator(base=10, subs=RATIO_SUBS).tick_values(vmin, vmax))
+        return [r for r in NARROW_RATIOS if vmin <= r <= vmax]
 
 
 def ratio_axis(axis: Axis) -> None:
-    """A log axis read as ratios: labels at RATIO_SUBS (no 0.9 next to 1), unlabelled minor ticks."""
-    axis.set_major_locator(LogLocator(base=10, subs=RATIO_SUBS))
+    """A log axis read as ratios: labels at plain ratios (RatioLocator), unlabelled minor ticks."""
+    axis.set_major_locator(RatioLocator())
     axis.set_major_formatter(RATIO_TICKS)
     axis.set_minor_formatter(NullFormatter())
 

@@ -13,7 +13,7 @@ from gan.answer import answer_table
 from gan.claims import EARLY_LOG_FCD, evaluate_claims
 from gan.derived import derived_columns, early_log_value
 from gan.effect_curve import describe, effect_curves
-from gan.forest import forest_rows
+from gan.forest import RatioLocator, forest_rows
 from gan.stats import make_results
 from tests.test_report import PNG_MAGIC, make_study
 
@@ -128,3 +128,13 @@ def test_forest_rows_skip_untested_claims(tmp_path):
     assert sorted(r.claim.number for r in rows) == [1, 2, 3]
     head, table = answer_table(rows)
     assert head[-1] == "smallest effect ruled out" and all(r[-2] == "supported" for r in table)
+
+
+def test_ratio_axis_labels_the_margins_on_a_narrow_axis_only():
+    """0.8x..1.4x (a forest plot's FCD panel): 0.9 and 1.1 are labelled so a 10% margin can be read; over two
+    decades the per-decade ratios come back (0.9 beside 1 would overlap there)."""
+    narrow = RatioLocator().tick_values(0.8, 1.4)
+    assert narrow == [0.8, 0.9, 1.0, 1.1, 1.25]
+    wide = RatioLocator().tick_values(0.1, 10.0)
+    assert 0.9 not in wide and 1.1 not in wide
+    assert any(math.isclose(t, 0.5) for t in wide) and any(math.isclose(t, 2.0) for t in wide)
