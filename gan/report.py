@@ -242,7 +242,9 @@ def write_report(study_dir: str | Path) -> Path:
         warnings.warn(notes[-1])
     notes += code_version_notes(study.results.rows)
     if len(study.results.completed()) < len(study.results.rows):
-        notes.append(f"{len(study.results.failed())} run(s) did not complete: left out of statistics and curves")
+        by_status = Counter(str(r.get("status")) for r in study.results.failed())  # e.g. interrupted 2, missing 62
+        parts = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
+        notes.append(f"{sum(by_status.values())} run(s) did not complete ({parts}): left out of statistics and curves")
     for name, (title, _, make) in FIGURES.items():
         try:
             fig, why = make(study)

@@ -131,6 +131,7 @@ def test_report_full_study(tmp_path):
     assert "claim 2 ±10%" in md and "claim 1 ±0.01" in md and "Holm" in md
     # the diverged run is listed and its missing samples are mentioned
     assert "## Failed or unfinished runs" in md and "| diverged |" in md
+    assert "1 run(s) did not complete (diverged 1): left out of statistics and curves" in md
 
 
 
