@@ -241,10 +241,10 @@ def write_report(study_dir: str | Path) -> Path:
                      f"{mk.CLASSIFIER_HASH}): their quality metrics do not compare; evaluate every run with one classifier")
         warnings.warn(notes[-1])
     notes += code_version_notes(study.results.rows)
-    if len(study.results.completed()) < len(study.results.rows):
-        by_status = Counter(str(r.get("status")) for r in study.results.failed())  # e.g. interrupted 2, missing 62
+    by_status = Counter(str(r.get("status")) for r in study.results.failed())  # e.g. interrupted 2, missing 62
+    if by_status:
         parts = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
-        notes.append(f"{sum(by_status.values())} run(s) did not complete ({parts}): left out of statistics and curves")
+        notes.append(f"{by_status.total()} run(s) did not complete ({parts}): left out of statistics and curves")
     for name, (title, _, make) in FIGURES.items():
         try:
             fig, why = make(study)
