@@ -23,6 +23,7 @@ from gan.activations import ACTIVATIONS, parse_activation
 from gan.errors import UserError
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
+PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N is any GPU index
@@ -45,6 +46,10 @@ class DataConfig:
                              help="32 (MNIST-family 28x28 padded to 32) or 64 (the reference DCGAN size)")
     download: bool = option(False, help="let torchvision download when nothing is found locally")
     fake_size: int = option(512, help="images in the deterministic `fake` dataset")
+    train_size: int | None = option(None, help="train on a fixed class-stratified subset of N training images, "
+                                    "N / classes per class, the same for every train.seed (null: the whole split)")
+    range: tuple[float, ...] = option((-1.0, 1.0), choices=PIXEL_RANGES,
+                                      help="pixel range D sees and G produces; quality is measured on [-1, 1] either way")
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
             value = [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             raise UserError(f"config key '{key}' must be a list, got {value!r}")
+        if args and args[0] is float:
+            return tuple(_coerce(key, v, float) for v in value)
         return tuple(str(v) for v in value)
     if t is bool:
         if isinstance(value, bool):
@@ -249,9 +256,17 @@ def _non_negative(key: str, value: int) -> None:
         raise UserError(f"config key '{key}' must be 0 or more, got {value}")
 
 
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+def show_value(v: Any) -> str:
+    """A value as written in YAML or an override: [-1, 1] for a tuple of numbers."""
+    if isinstance(v, tuple):
+        return "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]"
+    return str(v)
+
+
+def _choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
     if value not in choices:
-        raise UserError(f"config key '{key}' is '{value}'; valid values are: {', '.join(choices)}")
+        raise UserError(f"config key '{key}' is {show_value(value)!r}; valid values are: "
+                        f"{', '.join(map(show_value, choices))}")
 
 
 def get(cfg: RunConfig, key: str) -> Any:
@@ -290,6 +305,8 @@ def validate(cfg: RunConfig) -> None:
     d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
     _check_choices(cfg)
     _positive("data.fake_size", d.fake_size)
+    if d.train_size is not None:
+        _positive("data.train_size", d.train_size)
     for key in ("nz", "ngf", "ndf"):
         _positive(f"model.{key}", getattr(m, key))
     _non_negative("model.d_extra_layers", m.d_extra_layers)

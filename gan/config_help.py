@@ -10,7 +10,7 @@ import typing
 from dataclasses import MISSING
 from typing import Any
 
-from gan.config import FIELDS, KEYS, SECTIONS, _unknown_key
+from gan.config import FIELDS, KEYS, SECTIONS, _unknown_key, show_value
 
 README_START = "<!-- gan config --markdown: start -->"
 README_END = "<!-- gan config --markdown: end -->"
@@ -39,7 +39,7 @@ def yaml_value(v: Any) -> str:
     return str(v)
 
 
-def rows(prefix: str | None = None) -> list[dict[str, str]]:
+def rows(prefix: str | None = None) -> list[dict[str, Any]]:
     """One row per key (all of them, one key, or one section such as "train")."""
     if prefix is not None and prefix not in KEYS and prefix not in SECTIONS:
         raise _unknown_key(prefix)
@@ -50,7 +50,8 @@ def rows(prefix: str | None = None) -> list[dict[str, str]]:
         default = f.default if f.default is not MISSING else f.default_factory()
         choices = f.metadata.get("choices")
         out.append({"key": key, "type": type_name(KEYS[key]), "default": yaml_value(default),
-                    "choices": ", ".join(map(str, choices)) if choices else "", "help": f.metadata["help"]})
+                    "choices": ", ".join(map(show_value, choices)) if choices else "",
+ "help": f.metadata["help"]})
     return out
 
 
@@ -70,8 +71,9 @@ def render_markdown(prefix: str | None = None) -> str:
     """The README's key table (all keys) or the rows of one key or section."""
     lines = ["| key | type | default | valid values | meaning |", "|---|---|---|---|---|"]
     for r in rows(prefix):
-        choices = ", ".join(f"`{c}`" for c in r["choices"].split(", ")) if r["choices"] else ""
-        lines.append(f"| `{r['key']}` | {r['type']} | `{r['default']}` | {choices} | {r['help'].replace('|', '/')} |")
+        choices = ", ".join(f"`{show_value(c)}`" for c in FIELDS[r["key"]].metadata.get("choices") or ())
+        cells = [f"`{r['key']}`", r["type"], f"`{r['default']}`", choices, r["help"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a bare | splits a cell
     return "\n".join(lines)
 
 

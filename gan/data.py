@@ -48,9 +48,23 @@ class ImageSet:
         return self.images.shape[0]
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1] (same device)."""
-    return images.float().div_(127.5).sub_(1.0)
+MEASURE_RANGE = (-1.0, 1.0)  # the scale of the quality classifier, sample grids and DCGAN's default data.range
+
+
+def to_float(images: torch.Tensor, value_range: tuple[float, float] = MEASURE_RANGE) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 in `value_range` (data.range; same device)."""
+    if tuple(value_range) == MEASURE_RANGE:
+        return images.float().div_(127.5).sub_(1.0)  # the exact arithmetic every earlier run used
+    lo, hi = value_range
+    return images.float().mul_((hi - lo) / 255.0).add_(lo)
+
+
+def to_measure(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """float images in `value_range` -> the same images in [-1, 1], where quality features and grids read them."""
+    if tuple(value_range) == MEASURE_RANGE:
+        return images
+    lo, hi = value_range
+    return (images - lo) * (2.0 / (hi - lo)) - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -301,6 +315,57 @@ def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu")
     return ImageSet(images.to(device), labels.to(device), NUM_CLASSES)
 
 
+########################################################################################
+# the training set: the whole split, or a fixed class-stratified subset (data.train_size)
+
+SUBSET_SEED = 2024  # the data seed: independent of train.seed, so every run of a study sees the same N images
+
+
+def stratified_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int = SUBSET_SEED,
+                      name: str = "dataset") -> torch.Tensor:
+    """Sorted indices of n images, n / num_classes of each class, each class's share a seeded random choice.
+
+    labels: int64 (N,). UserError when n is not a multiple of the classes or a class has too few images.
+    """
+    if n % num_classes:
+        raise UserError(f"data.train_size={n} is not a multiple of the {num_classes} classes of '{name}'; "
+                        f"pass a multiple such as {max(num_classes, n - n % num_classes)}")
+    per_class = n // num_classes
+    counts = torch.bincount(labels.cpu(), minlength=num_classes)
+    if n > len(labels) or int(counts.min()) < per_class:
+        raise UserError(f"data.train_size={n} asks for {per_class} images per class, but the training split of "
+                        f"'{name}' has {len(labels)} images and its smallest class {int(counts.min())}; "
+                        f"pass at most {num_classes * int(counts.min())}")
+    g = torch.Generator().manual_seed(seed)
+    chosen = [torch.nonzero(labels.cpu() == c).flatten()[torch.randperm(int(counts[c]), generator=g)[:per_class]]
+              for c in range(num_classes)]
+    return torch.cat(chosen).sort().values
+
+
+def indices_hash(idx: torch.Tensor) -> str:
+    """'sha256:<12 hex>' of int64 indices: two runs trained on the same images show the same hash."""
+    return "sha256:" + hashlib.sha256(idx.to(torch.int64).cpu().numpy().tobytes()).hexdigest()[:12]
+
+
+def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.device = "cpu"
+                      ) -> tuple[ImageSet, dict[str, object]]:
+    """What G and D train on: the train split, or its data.train_size subset; and its record for summary.json
+    ({"train_images": N, "train_hash": hash of the chosen indices}). The quality classifier and the test split
+    never change with data.train_size: they are the instruments."""
+    split = load_split(cfg, train=True, device=device)
+    if cfg.train_size is None:
+        idx = torch.arange(len(split))
+    else:
+        idx = stratified_subset(split.labels, cfg.train_size, split.num_classes, name=cfg.name)
+        split = ImageSet(split.images[idx.to(split.images.device)].contiguous(),
+                         split.labels[idx.to(split.labels.device)], split.num_classes)
+    if len(split) < batch_size:
+        subset = f" (data.train_size={cfg.train_size})" if cfg.train_size is not None else ""
+        raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(split)} training images"
+                        f"{subset}); lower train.batch_size" + (" or raise data.train_size" if subset else ""))
+    return split, {"train_images": len(split), "train_hash": indices_hash(idx)}
+
+
 def prepare(name: str, root: str, download: bool = False) -> int:
     """`gan data NAME`: locate, prepare, optionally download, then verify both splits load."""
     cfg = DataConfig(name=name, root=root, download=download)
@@ -326,12 +391,13 @@ class BatchStream:
     Under DDP each rank takes its slice [rank::world] of every global batch.
     """
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 value_range: tuple[float, float] = MEASURE_RANGE):
         if batch_size > len(images):
             raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(images)} images); "
                             "lower train.batch_size")
         self.images, self.batch_size, self.seed = images, batch_size, seed
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.value_range = rank, world, tuple(value_range)
         self.epoch, self.position = 0, 0
         self._perm: torch.Tensor | None = None
 
@@ -342,12 +408,12 @@ class BatchStream:
         return self._perm
 
     def next(self) -> torch.Tensor:
-        """float (B / world, C, S, S) in [-1, 1]."""
+        """float (B / world, C, S, S) in data.range."""
         if self.position + self.batch_size > len(self.images):
             self.epoch, self.position, self._perm = self.epoch + 1, 0, None
         idx = self._permutation()[self.position:self.position + self.batch_size]
         self.position += self.batch_size
-        return to_float(self.images[idx[self.rank::self.world]])
+        return to_float(self.images[idx[self.rank::self.world]], self.value_range)
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}

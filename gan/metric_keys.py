@@ -57,6 +57,9 @@ IG_NORM, IG_NORM_CV, IG_STARVED_FRAC = INPUT_GRAD + "norm", INPUT_GRAD + "norm_c
 IG_HOYER, IG_GINI, IG_ZERO_FRAC = INPUT_GRAD + "hoyer", INPUT_GRAD + "gini", INPUT_GRAD + "zero_frac"
 IG_HOYER_POOLED, IG_GINI_POOLED = INPUT_GRAD + "hoyer_pooled", INPUT_GRAD + "gini_pooled"
 IG_ABS = INPUT_GRAD + "abs"  # a histogram (W&B only), not a metrics.jsonl value
+OVERFIT = PROBE + "overfit/"  # is D over-strong (gan/overfit.py)
+OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
+OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
 ##### metrics.jsonl: sample quality (quality.py)
@@ -81,6 +84,8 @@ REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
 ##### summary.json sections and results.csv columns
 
 FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
+DATASET = "dataset"  # summary.json: what the run trained on (gan.data.load_training_set)
+TRAIN_IMAGES, TRAIN_HASH = DATASET + "/train_images", DATASET + "/train_hash"
 CLASSIFIER_HASH, CLASSIFIER_TEST_ACC = CLASSIFIER + "/hash", CLASSIFIER + "/test_acc"
 CODE_VERSION = PROVENANCE + "/code_version"
 TAIL_EVALS = 3  # derived.tail_log_mean's k, spelled in its column name
@@ -154,6 +159,12 @@ _METRICS = [
     Metric(IG_GINI_POOLED, "Gini sparsity of dL_G/dx over the whole batch at once", LOWER),
     Metric(IG_ZERO_FRAC, "share of exact zeros in dL_G/dx over the batch", LOWER, claims=(1,)),
     Metric(IG_ABS, "histogram of |dL_G/dx| (W&B only)"),
+    Metric(OVERFIT_R_T, "E[sign D(x)] over real training images (ADA's r_t; 1: every one called real)", LOWER),
+    Metric(OVERFIT_R_V, "(E D(x_train) - E D(x_held)) / (E D(x_train) - E D(G(z))) on logits (0: held-out reals "
+           "look like training reals; 1: like fakes)", LOWER),
+    Metric(OVERFIT_HELDOUT_GAP, "D's real loss on held-out test images minus on training images", LOWER),
+    Metric(OVERFIT_SATURATED, "1 when D saturates (real_prob > 0.9 and fake_prob < 0.1 on the probe batch); its "
+           "run mean is the share of saturated probes", LOWER),
     *(Metric(probe("D", m), f"D, mean over layers: {t}", LOWER if m in _D_LOWER else NONE,
              claims=(3,) if m in ("dead_frac", "dead_frac_eval", "grad_zero_frac", "param_grad_zero_frac") else ())
       for m, t in _LAYER_TEXT.items()),
@@ -185,6 +196,8 @@ _METRICS = [
     Metric(TAIL_N_EVALS, "how many evaluations tail3/log/* averaged (< 3 on short runs)"),
     Metric(MEDIAN_STEP_MS, "median of the run's logged step times (ms); runs share the CPU", LOWER, claims=(6,)),
     Metric(CLASSIFIER_HASH, "sha256 of the classifier that measured the run's quality"),
+    Metric(TRAIN_IMAGES, "images the run trained on (data.train_size, or the whole training split)"),
+    Metric(TRAIN_HASH, "sha256 of the indices of those images: runs that trained on the same images share it"),
     Metric(CLASSIFIER_TEST_ACC, "that classifier's test accuracy", HIGHER),
     *(Metric(f"{PROVENANCE}/{k}", f"where the run ran: {t} (gan/provenance.py)") for k, t in (
         ("code_version", "git commit, -dirty when the tree had changes"), ("torch", "torch version"),

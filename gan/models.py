@@ -33,11 +33,23 @@ def _n_up(image_size: int) -> int:
     return int(math.log2(image_size // 4))
 
 
-class Generator(nn.Module):
-    """z: (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1]."""
+class ScaledTanh(nn.Module):
+    """lo + (hi - lo) (tanh(x) + 1) / 2: Tanh moved onto [lo, hi] (data.range [0, 1]: the same G, shifted)."""
 
-    def __init__(self, cfg: ModelConfig, nc: int, image_size: int):
+    def __init__(self, lo: float, hi: float):
         super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lo + (self.hi - self.lo) * (torch.tanh(x) + 1) / 2
+
+
+class Generator(nn.Module):
+    """z: (N, nz, 1, 1) -> images (N, nc, S, S) in value_range (data.range; DCGAN's [-1, 1] by default)."""
+
+    def __init__(self, cfg: ModelConfig, nc: int, image_size: int, value_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        self.value_range = tuple(value_range)
         act = activation_factory(cfg.g_act)
         n_up = _n_up(image_size)
         mult = 2 ** (n_up - 1)  # widest layer: ngf*4 at 32x32, ngf*8 at 64x64
@@ -52,7 +64,7 @@ class Generator(nn.Module):
         # state size. ngf x (S/2) x (S/2)
         self.blocks = nn.Sequential(OrderedDict(blocks))
         self.to_image = nn.ConvTranspose2d(cfg.ngf, nc, 4, 2, 1, bias=False)
-        self.out = nn.Tanh()
+        self.out = nn.Tanh() if self.value_range == (-1.0, 1.0) else ScaledTanh(*self.value_range)
         # state size. nc x S x S
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -108,9 +120,10 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_models(cfg: ModelConfig, nc: int, image_size: int) -> tuple[Generator, Discriminator]:
-    """Initialised (G, D) for `nc`-channel images of `image_size` (32 or 64)."""
-    G, D = Generator(cfg, nc, image_size), Discriminator(cfg, nc, image_size)
+def build_models(cfg: ModelConfig, nc: int, image_size: int, value_range: tuple[float, float] = (-1.0, 1.0)
+                 ) -> tuple[Generator, Discriminator]:
+    """Initialised (G, D) for `nc`-channel images of `image_size` (32 or 64) with pixels in value_range."""
+    G, D = Generator(cfg, nc, image_size, value_range), Discriminator(cfg, nc, image_size)
     dcgan_init(G)
     dcgan_init(D)
     return G, D

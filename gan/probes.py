@@ -40,6 +40,10 @@ so gradients are per-sample gradients whatever the probe batch size. It returns 
                                           definition; it also grows with how unequal the norms are)
                               zero_frac   share of exact zeros over the batch. Descriptive only (~0 always)
   probe/loss/D, probe/loss/G  the two losses on the probe batch, averaged over samples as in training
+  probe/overfit/...           is D over-strong (definitions: gan/overfit.py): r_t, r_v, heldout_gap, saturated,
+                              from D's logits on the Probe's `train_real` (fixed real training images), the probe
+                              batch's real test images (held out) and G(z_probe); D and G in train mode, one
+                              forward call per set (as d_step), forward passes only. Only when given train_real.
   histograms: probe/input_grad/abs   |dL_G/dx| flattened, every k-th entry so at most `hist_max` values
 
 Layer names are the ConvBlock names inside `.blocks` (D: conv1.., extra1..; G: block1..). The weight
@@ -61,6 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan import metric_keys as mk
+from gan.overfit import overfit_metrics
 from gan.sparsity import (F64, abs_flat, channel_max, dense_stats, gini_rows, hoyer_rows, norm_cv,
                           positions, rows, starved_frac, zero_and_hoyer)
 
@@ -194,7 +199,8 @@ class Probe:
 
     real: float (B, nc, S, S) in [-1, 1]; z: (B, nz, 1, 1), the fixed z_probe. held_real (N, nc, S, S) and
     held_z (M, nz, 1, 1): the fixed held-out set of the data view (dead_frac_eval; None: no data view), held
-    here so each probe costs forward passes only, in chunks of B. Build once per run, then call `measure()`
+    here so each probe costs forward passes only, in chunks of B. train_real (B', nc, S, S): fixed real training
+    images for the over-strong-D probes (None: those probes are off). Build once per run, then call `measure()`
     on probe steps. autocast_dtype (e.g. torch.bfloat16) runs the forward passes under autocast like a bf16
     training run; metrics are always computed in float32/float64. gini_max: a D layer's grad_gini (real and
     fake together) uses a fixed subset of each sample's positions when the layer has more entries than this
@@ -203,11 +209,12 @@ class Probe:
 
     def __init__(self, G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, *,
                  held_real: torch.Tensor | None = None, held_z: torch.Tensor | None = None,
-                 autocast_dtype: torch.dtype | None = None, gini_max: int | None = GINI_MAX,
+                 train_real: torch.Tensor | None = None, autocast_dtype: torch.dtype | None = None, gini_max: int | None = GINI_MAX,
                  hist_max: int = 65536):
         self.G, self.D = _unwrap(G), _unwrap(D)
         self.real, self.z = real.detach(), z.detach()
         self.held = None if held_real is None or held_z is None else (held_real.detach(), held_z.detach())
+        self.train_real = None if train_real is None else train_real.detach()
         self.autocast_dtype = autocast_dtype
         self.gini_max, self.hist_max = gini_max, hist_max
         self._cache: dict = {}  # rank vectors and Gini positions per tensor size (sizes are fixed for a run)
@@ -216,9 +223,10 @@ class Probe:
         """One probe: (scalars keyed as in the module docstring, histogram values as 1-D CPU tensors).
         data_view=False skips the held-out pass (dead_frac_eval) on this call."""
         dead_eval = self._dead_eval() if data_view and self.held is not None else {}
+        overfit = self._overfit() if self.train_real is not None else {}
         captured = self._gradients()
         with torch.no_grad():
-            return self._summarize(captured, dead_eval)
+            return self._summarize(captured, dead_eval, overfit)
 
     def _amp(self) -> contextlib.AbstractContextManager:
         return (torch.autocast(self.real.device.type, dtype=self.autocast_dtype) if self.autocast_dtype
@@ -251,6 +259,14 @@ class Probe:
                 h.remove()
         return {name: (cmax[name] <= 0).to(F64).mean() for name, _ in blocks}
 
+    def _overfit(self) -> dict[str, torch.Tensor]:
+        """D's logits on training reals, held-out reals (the probe batch's test images) and fakes, one forward
+        call each, D and G in train mode as a D step runs them (BatchNorm on each call's batch statistics)."""
+        with _untouched((self.G, self.D)), torch.no_grad(), self._amp():
+            fake = self.G(self.z)  # (B, nc, S, S)
+            logits = [self.D(x).float() for x in (self.train_real, self.real, fake)]  # 3 x (B,)
+        return overfit_metrics(*logits)
+
     def _gradients(self) -> dict:
         """Both losses on the probe batch and the gradients the metrics need (hooks only live in here)."""
         G, D = self.G, self.D
@@ -281,10 +297,11 @@ class Probe:
         return {"D": d_layers, "G": g_layers, "x_grad": grads[0].detach(),
                 mk.LOSS_D: loss_d.detach() / n, mk.LOSS_G: loss_g.detach() / n}
 
-    def _summarize(self, cap: dict, dead_eval: dict[str, torch.Tensor]
+    def _summarize(self, cap: dict, dead_eval: dict[str, torch.Tensor], overfit: dict[str, torch.Tensor]
                    ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-        """Scalars (one host sync for all of them) and histograms from what _gradients and _dead_eval found."""
-        out = {mk.PROBE_LOSS_D: cap[mk.LOSS_D], mk.PROBE_LOSS_G: cap[mk.LOSS_G]}
+        """Scalars (one host sync for all of them) and histograms from what _gradients, _dead_eval and _overfit
+        found."""
+        out = {mk.PROBE_LOSS_D: cap[mk.LOSS_D], mk.PROBE_LOSS_G: cap[mk.LOSS_G], **overfit}
         layers: dict[str, dict[str, dict]] = {"D": {}, "G": {}}  # net -> layer -> scope -> metric -> 0-d tensor
         for name, (pres, grads, w_grad, w) in cap["D"].items():
             layers["D"][name] = _layer(pres, grads, self._cache, self.gini_max)

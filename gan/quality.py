@@ -320,7 +320,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
     device = distributed.pick_device(cfg.train.device)
     ev = Evaluator(cfg, device)
-    G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size)
+    G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size, cfg.data.range)
     try:
         G.load_state_dict(ckpt["G"])
     except RuntimeError:

@@ -11,7 +11,7 @@ from torchvision.utils import make_grid, save_image
 
 from gan.checkpoint import load_checkpoint
 from gan.config import config_from_dict
-from gan.data import CHANNELS
+from gan.data import CHANNELS, MEASURE_RANGE, to_measure
 from gan.errors import UserError
 from gan.layout import RunDir
 from gan.machine import check_grid_fits
@@ -22,13 +22,14 @@ from gan.models import build_models
 def generate(G: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """G(z) in batches, as G trains (BatchNorm on batch statistics) but with its buffers and mode restored.
 
-    z: (N, nz, 1, 1) -> float (N, nc, S, S) in [-1, 1].
+    z: (N, nz, 1, 1) -> float (N, nc, S, S) in [-1, 1], the measuring scale, whatever G's data.range.
     """
     was_training = G.training
     buffers = {name: b.clone() for name, b in G.named_buffers()}
     G.train()
     try:
         out = torch.cat([G(chunk).float() for chunk in z.split(batch_size)])
+        out = to_measure(out, getattr(G, "value_range", MEASURE_RANGE))
     finally:
         for name, b in G.named_buffers():
             b.copy_(buffers[name])
@@ -61,7 +62,7 @@ def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
     state = load_checkpoint(run_dir_or_ckpt)
     cfg = config_from_dict(state["config"])
     check_grid_fits(cfg, CHANNELS[cfg.data.name], n)  # a huge --n is refused before anything is allocated
-    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
+    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.range)
     try:
         G.load_state_dict(state["G"])
     except RuntimeError:

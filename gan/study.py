@@ -26,7 +26,7 @@ from gan.derived import derived_columns
 from gan.metrics_log import read_metrics
 from gan.errors import UserError
 from gan.layout import FINISHED, STUDIES_ROOT, RunDir, StudyDir
-from gan.metric_keys import CLASSIFIER, FINAL, MEAN, PROVENANCE
+from gan.metric_keys import CLASSIFIER, DATASET, FINAL, MEAN, PROVENANCE
 from gan.runlock import FolderLock
 from gan.stopping import STUDY_PID_ENV
 from gan.study_spec import PlannedRun, StudySpec, as_overrides, read_study_spec
@@ -258,7 +258,7 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
             row["step"] = summary.get("step")
             row["wall_time_s"] = summary.get("wall_time_s")
             # classifier/hash: which feature network measured; provenance/code_version: which code trained
-            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE):
+            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE, DATASET):
                 row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
         row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/derived.py)
         rows.append(row)

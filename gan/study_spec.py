@@ -192,6 +192,8 @@ def _reads_as_number(text: str) -> bool:
 
 def _slug(key: str, value: Any) -> str:
     short = key.split(".")[-1]
+    if isinstance(value, (list, tuple)):  # data.range [0, 1] -> range-0_1
+        value = "_".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     slug = f"{short}-{value}".replace("/", "_").replace(" ", "").replace("+", "")  # 1e+30 -> 1e30
     return "".join(c if c.isalnum() or c in "._:-" else "_" for c in slug)  # a valid run name (config.validate)
 

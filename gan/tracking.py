@@ -64,17 +64,19 @@ def _scrub(d: Any) -> Any:
     return d
 
 
-def wandb_config(cfg: RunConfig, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The W&B run config: the resolved config (secrets scrubbed) and, under `provenance`, where it ran."""
-    return {**_scrub(config_to_dict(cfg)), "provenance": dict(provenance)}
+def wandb_config(cfg: RunConfig, provenance: dict[str, Any], dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The W&B run config: the resolved config (secrets scrubbed), under `provenance` where it ran, and under
+    `dataset` what it trained on (the number of training images and the hash of their indices)."""
+    return {**_scrub(config_to_dict(cfg)), "provenance": dict(provenance), "dataset": dict(dataset or {})}
 
 
 class Tracker:
     """metrics.jsonl (always, on the logging rank) mirrored to a W&B run (online | offline | disabled)."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True,
-                 provenance: dict[str, Any] | None = None):
+                 provenance: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None):
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
+        self.dataset = dataset or {}  # gan.data.load_training_set's record (W&B config)
         self.layout = RunDir(run_dir)
         self.provenance = provenance or {}  # gan.provenance.record: code version, versions, machine (W&B config)
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None
@@ -119,7 +121,7 @@ class Tracker:
             wdir.mkdir(parents=True, exist_ok=True)
             self._run = wandb.init(
                 mode=self.mode, dir=str(self.run_dir), project=tr.project, entity=tr.entity, group=tr.group,
-                job_type=cfg.data.name, name=run_name(cfg), tags=tags, config=wandb_config(cfg, self.provenance),
+                job_type=cfg.data.name, name=run_name(cfg), tags=tags, config=wandb_config(cfg, self.provenance, self.dataset),
                 id=self._run_id, resume="allow" if self._run_id else None, allow_val_change=True,
                 reinit="finish_previous", settings=wandb.Settings(silent=True, console="off"))
             self._run.define_metric(STEP_KEY)

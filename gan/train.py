@@ -24,7 +24,7 @@ from gan import distributed, machine, provenance
 from gan import metric_keys as mk
 from gan.checkpoint import CheckpointWriteError, save_checkpoint
 from gan.config import RunConfig, config_to_dict, run_name
-from gan.data import BatchStream, load_split, to_float
+from gan.data import BatchStream, load_split, load_training_set, to_float
 from gan.errors import UserError
 from gan.layout import RunDir
 from gan.metrics_log import read_metrics, summarize, truncate_metrics
@@ -102,6 +102,7 @@ class Run:
     opt_d: torch.optim.Optimizer
     stream: BatchStream
     z_gen: torch.Generator
+    train_record: dict[str, Any] | None = None  # data.load_training_set's: N images and the hash of their indices
     step: int = 0
     wandb_run_id: str | None = None
 
@@ -135,20 +136,21 @@ def build_run(cfg: RunConfig, run_dir: Path) -> Run:
                         f"{dist.world} processes; pass a multiple of {dist.world}")
     device = dist.device if dist.world > 1 else distributed.pick_device(cfg.train.device)
     with distributed.same_outcome():  # e.g. the data is missing on one node only: every rank stops, none hangs
-        train_set = load_split(cfg.data, train=True, device=device)
+        train_set, train_record = load_training_set(cfg.data, cfg.train.batch_size, device)
         # before allocating; a batch beyond the dataset is BatchStream's error (below), not a memory one
         machine.check_training_fits(cfg, train_set.nc, device, min(cfg.train.batch_size // dist.world, len(train_set)))
     torch.manual_seed(cfg.train.seed)
-    G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size)
+    G, D = build_models(cfg.model, train_set.nc, cfg.data.image_size, cfg.data.range)
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
     betas = (cfg.train.beta1, cfg.train.beta2)
     fused = device.type == "cuda"  # fused Adam on GPU; foreach on CPU (the exact multi-tensor path)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g_value, betas=betas, foreach=not fused, fused=fused)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d_value, betas=betas, foreach=not fused, fused=fused)
     G, D = distributed.wrap(G, cfg.train.sync_bn), distributed.wrap(D, cfg.train.sync_bn)
-    stream = BatchStream(train_set.images, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
+    stream = BatchStream(train_set.images, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world,
+                         value_range=cfg.data.range)
     z_gen = torch.Generator(device).manual_seed(cfg.train.seed * 7919)  # one stream for all ranks: see train()
-    return Run(cfg, run_dir, device, G, D, opt_g, opt_d, stream, z_gen)
+    return Run(cfg, run_dir, device, G, D, opt_g, opt_d, stream, z_gen, train_record)
 
 
 def memory_format(cfg: RunConfig) -> torch.memory_format:
@@ -270,18 +272,22 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
 
 def make_probe(run: Run) -> Probe:
     """The fixed probe batch: probe_batch real test images (a seeded choice) and G(z_probe) with a fixed z_probe;
-    and the data view's fixed held-out set: HELD_OUT real test images (all if fewer) and HELD_OUT fixed z."""
+    the data view's fixed held-out set: HELD_OUT real test images (all if fewer) and HELD_OUT fixed z; and
+    probe_batch real training images (a seeded choice of what the run trains on) for the over-fitting probes."""
     real = load_split(run.cfg.data, train=False, device=run.device).images
-    fmt = memory_format(run.cfg)
+    fmt, value_range = memory_format(run.cfg), run.cfg.data.range
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(4242))[:run.cfg.train.probe_batch]
     z = fixed_noise(len(idx), run.cfg.model.nz, 4242, run.device)  # (P, nz, 1, 1)
-    images = to_float(real[idx.to(run.device)]).contiguous(memory_format=fmt)  # (P, nc, S, S)
+    images = to_float(real[idx.to(run.device)], value_range).contiguous(memory_format=fmt)  # (P, nc, S, S)
     held = torch.randperm(len(real), generator=torch.Generator().manual_seed(4343))[:HELD_OUT]
-    held_real = to_float(real[held.to(run.device)]).contiguous(memory_format=fmt)  # (<= HELD_OUT, nc, S, S)
+    held_real = to_float(real[held.to(run.device)], value_range).contiguous(memory_format=fmt)  # (<= HELD_OUT, nc, S, S)
     held_z = fixed_noise(HELD_OUT, run.cfg.model.nz, 4343, run.device)  # (HELD_OUT, nz, 1, 1)
+    train = run.stream.images  # uint8 (N_train, nc, S, S): the images the run trains on
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(4444))[:len(idx)]
+    train_real = to_float(train[pick.to(train.device)], value_range).contiguous(memory_format=fmt)  # (P, nc, S, S)
     dtype = torch.bfloat16 if run.cfg.train.precision == "bf16" else None
     return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, held_real=held_real,
-                 held_z=held_z, autocast_dtype=dtype)
+                 held_z=held_z, train_real=train_real, autocast_dtype=dtype)
 
 
 def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, path: Path, log: bool = True) -> None:
@@ -352,7 +358,8 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
             # a run killed before its first checkpoint starts afresh
             truncate_metrics(run_dir, run.step)
         prov = provenance.record(cfg, run.device) if dist.rank == 0 else {}  # git runs once, at the start
-        tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0, provenance=prov)
+        tracker = Tracker(cfg, run_dir, run_id=run.wandb_run_id, enabled=dist.rank == 0, provenance=prov,
+                          dataset=run.train_record)
     run.wandb_run_id = tracker.run_id
     started = time.perf_counter()
     probe = make_probe(run) if cfg.train.probe_every and dist.rank == 0 else None
@@ -366,7 +373,7 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
                     mk.FINAL: final, mk.MEAN: mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
-                    mk.PROVENANCE: prov,
+                    mk.PROVENANCE: prov, mk.DATASET: run.train_record or {},
                     mk.CLASSIFIER: evaluator.classifier_record() if evaluator is not None else {}})
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gan import cli
-from gan.config import DEVICES, FIELDS, KEYS, RunConfig, load_config
+from gan.config import DEVICES, FIELDS, KEYS, RunConfig, load_config, show_value
 from gan.config_help import README_END, README_START, render_markdown, rows
 from gan.errors import UserError
 
@@ -38,7 +38,7 @@ def test_validation_accepts_exactly_the_documented_choices():
         if not choices or f.metadata["choices"] is DEVICES:
             continue
         for c in choices:
-            value = c.replace("<slope>", "0.1") if isinstance(c, str) else c
+            value = c.replace("<slope>", "0.1") if isinstance(c, str) else show_value(c)  # as documented
             assert load_config(None, [f"{key}={value}"])  # documented -> accepted
         with pytest.raises(UserError, match=key.replace(".", r"\.")):
             load_config(None, [f"{key}=not_a_choice_{key}"])

@@ -399,7 +399,8 @@ def test_run_with_probes_is_bit_identical_to_run_without(d_norm):
 ])
 def test_every_value_is_a_finite_float_under_a_documented_key(d_act, d_norm, extra, amp):
     G, D, real, z = _nets(d_act, d_norm, extra)
-    probe = Probe(G, D, real, z, held_real=real.flip(0), held_z=z[:5], autocast_dtype=amp, hist_max=1000)
+    probe = Probe(G, D, real, z, held_real=real.flip(0), held_z=z[:5], train_real=real.roll(1, 0),
+                  autocast_dtype=amp, hist_max=1000)
     s, hist = probe.measure()
     assert all(isinstance(v, float) and math.isfinite(v) for v in s.values())
     d_names = [n for n, _ in D.blocks.named_children()]
@@ -407,6 +408,7 @@ def test_every_value_is_a_finite_float_under_a_documented_key(d_act, d_norm, ext
     d_metrics = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer", "grad_gini")
     expected = {"probe/loss/D", "probe/loss/G"} | {f"probe/input_grad/{m}" for m in (
         "norm", "norm_cv", "starved_frac", "hoyer", "gini", "hoyer_pooled", "gini_pooled", "zero_frac")}
+    expected |= {f"probe/overfit/{m}" for m in ("r_t", "r_v", "heldout_gap", "saturated")}
     for scope in ("", "real/", "fake/"):
         for m in d_metrics:
             expected |= {f"probe/D/{scope}{m}"} | {f"probe/D/{scope}{n}/{m}" for n in d_names}
@@ -415,7 +417,8 @@ def test_every_value_is_a_finite_float_under_a_documented_key(d_act, d_norm, ext
     for m in ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer"):
         expected |= {f"probe/G/{m}"} | {f"probe/G/block{i}/{m}" for i in (1, 2, 3)}
     assert set(s) == expected
-    assert all(0.0 <= v <= 1.0 for k, v in s.items() if not k.startswith(("probe/loss", "probe/input_grad/norm")))
+    assert all(0.0 <= v <= 1.0 for k, v in s.items()
+               if not k.startswith(("probe/loss", "probe/input_grad/norm", "probe/overfit")))
     without, _ = probe.measure(data_view=False)  # a probe without the held-out pass: the same minus its keys
     assert without == {k: v for k, v in s.items() if "dead_frac_eval" not in k}
     (values,) = hist.values()
