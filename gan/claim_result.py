@@ -19,6 +19,7 @@ CLAIMS = {
     6: "LeakyReLU costs more compute",
     7: "The LeakyReLU slope matters",
     8: "The gap depends on D's normalization",
+    9: "LeakyReLU helps more when the data has negative values (pixels in [-1, 1] rather than [0, 1])",
 }
 
 
@@ -40,6 +41,8 @@ class ClaimResult:
     needed: int | None = None  # pairs for 80% power at the margin (Holm's first-step level)
     direction: str = "less"
     control: str | None = None  # claim 4: "non-inferior" | "not shown non-inferior" | None (no control pairs)
+    kid: PairedTest | None = None  # quality claims: the same contrast on tail3/log/quality/kid (descriptive)
+    constant: str = ""  # when every paired difference is equal: "every run: 0" (or "every pair: +0.1"), for the label
 
     @property
     def n_pairs(self) -> int:
@@ -86,6 +89,11 @@ def paired(number: int, results: Results, metric: str, d: np.ndarray, margin: fl
     detail = f"{what}; {pairing(results, exclude)}"
     if test.n < 2:
         detail += f"; {test.n} complete pair(s): no test"
+    constant = ""
+    if test.n >= 2 and test.sd == 0:  # no test runs; say what every run measured, or what every pair differed by
+        values = {float(r[metric]) for r in results.completed() if is_finite(r.get(metric))}
+        constant = f"every run: {values.pop():.3g}" if len(values) == 1 else f"every pair: {test.mean:+.3g}"
+        detail += f"; no variation: {constant}, so no test ran"
     return ClaimResult(number, CLAIMS[number], metric, "", detail, test, primary, log, baseline,
-                       p=test.p if primary else math.nan, direction=direction)
+                       p=test.p if primary else math.nan, direction=direction, constant=constant)
 

@@ -70,6 +70,10 @@ def _cmd_study(a: argparse.Namespace) -> int:
 def _cmd_report(a: argparse.Namespace) -> int:
     from gan.report import write_report
 
+    if a.collect:
+        from gan.study import recollect
+
+        print(f"results collected again: {recollect(a.study_dir)}")
     path = write_report(a.study_dir)
     print(f"report written to {path}")
     return 0
@@ -144,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="statistics, figures and verdicts of a study directory")
     r.add_argument("study_dir", metavar="STUDY_DIR", help="directory written by `gan study`")
+    r.add_argument("--collect", action="store_true", help="first rewrite results.csv from the run folders with this "
+                   "code's derived columns (e.g. after an upgrade adds a column); trains nothing")
     r.set_defaults(fn=_cmd_report)
 
     an = sub.add_parser("answer", help="forest plot and answer table over several study directories")

@@ -16,8 +16,9 @@ from gan.claim_result import CLAIMS, ClaimResult, not_tested, paired
 from gan.stats import (ACT, ALPHA, PairedTest, Results, cell_means, interaction, is_finite, paired_difference,
                        paired_test)
 
-NDF, DEPTH, NORM, LR_D = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d"
+NDF, DEPTH, NORM, LR_D, RANGE = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d", "data.range"
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
+SLOPE_STEP = 0.1  # claim 7's effect is read per +0.1 of LeakyReLU slope
 
 
 def claim4(results: Results, q: str, leaky: str | None, why: str | None, margin: float) -> ClaimResult:
@@ -76,15 +77,27 @@ def hi_lo(results: Results, axis: str) -> tuple[Any, Any]:
     levels = results.levels(axis)
     if axis == NORM:
         return next((v for v in levels if v != "batch"), None), "batch" if "batch" in levels else None
+    if axis == RANGE:  # claim 9: with negative values ([-1, 1], DCGAN's default) against without ([0, 1])
+        ranges = {_range(v): v for v in levels}
+        return ranges.get((-1.0, 1.0)), ranges.get((0.0, 1.0))
     num = sorted(v for v in levels if is_finite(v))
     return (num[-1], num[0]) if len(num) >= 2 else (None, None)
+
+
+def _range(value: Any) -> tuple[float, ...] | None:
+    """A data.range value as results.csv holds it ("[-1.0, 1.0]", or a list) -> (-1.0, 1.0)."""
+    try:
+        items = value if isinstance(value, (list, tuple)) else str(value).strip("[]() ").split(",")
+        return tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
 
 
 def interaction_claim(number: int, results: Results, q: str, leaky: str | None, why: str | None, axis: str,
                        margin: float) -> ClaimResult:
     hi, lo = hi_lo(results, axis)
-    why = why or (None if hi is not None and lo is not None and hi != lo else
-                  f"needs a {axis} axis with {'batch and another value' if axis == NORM else 'at least 2 values'}")
+    need = {NORM: "batch and another value", RANGE: "[-1, 1] and [0, 1]"}.get(axis, "at least 2 values")
+    why = why or (None if hi is not None and lo is not None and hi != lo else f"needs a {axis} axis with {need}")
     why = why or (None if results.has_metric(q) else f"no values in column {q}")
     if why:
         return not_tested(number, q, why)
@@ -107,6 +120,15 @@ def claim6(step_time: dict | None, margin: float) -> ClaimResult:
     return ClaimResult(6, CLAIMS[6], STEP_TIME, "", what, test, True, True, p=test.p, direction="greater")
 
 
+def slope_per_step(x: np.ndarray, slopes: np.ndarray, step: float = SLOPE_STEP) -> np.ndarray:
+    """Per-block least-squares slope of log FCD on the LeakyReLU slope, per +`step` of slope.
+
+    x: (blocks, levels) log FCD, slopes: (levels,) with ReLU = 0 -> (blocks,): exp() of it is the FCD ratio per
+    +step of slope (e.g. 1.05: FCD 5% higher for every +0.1)."""
+    s = slopes - slopes.mean()
+    return step * (x - x.mean(axis=1, keepdims=True)) @ s / float(s @ s)
+
+
 def claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimResult:
     arms = sorted((a for a in acts if slope(a) is not None), key=slope)
     if len({slope(a) for a in arms}) < 3 or not results.has_metric(q):
@@ -119,12 +141,11 @@ def claim7(results: Results, q: str, acts: list[Any], margin: float) -> ClaimRes
         return not_tested(7, q, f"fewer than 2 blocks (seed x other axes) have every slope in {q}")
     x = np.array([[cells[a][k] for a in arms] for k in blocks])  # (blocks, slopes), log FCD, slope ascending
     p, falls = page_p(x)
-    means = x.mean(axis=0)
-    best, worst = arms[int(np.argmin(means))], arms[int(np.argmax(means))]
-    d = x[:, arms.index(worst)] - x[:, arms.index(best)]
-    trend = "falls" if falls else "rises"
-    what = (f"Page's trend test over slopes {', '.join(f'{slope(a):g}' for a in arms)} ({len(blocks)} blocks): "
-            f"FCD {trend} with the slope, two-sided p={p:.3g}; effect = worst ({worst}) / best ({best}) FCD "
-            "ratio, picked after looking (so it is biased up: equivalence from it is conservative)")
-    c = paired(7, results, q, d, margin, what, {ACT}, direction="greater", log=True)
+    d = slope_per_step(x, np.array([slope(a) for a in arms], dtype=float))  # (blocks,)
+    means = ", ".join(f"{slope(a):g}: {math.exp(m):.3g}" for a, m in zip(arms, x.mean(axis=0)))
+    what = (f"Page's trend test over slopes {', '.join(f'{slope(a):g}' for a in arms)} ({len(blocks)} blocks that "
+            f"have every slope): FCD {'falls' if falls else 'rises'} with the slope, two-sided p={p:.3g}; effect = "
+            f"the per-seed least-squares slope of log FCD on the slope (ReLU = 0), as the FCD ratio per "
+            f"+{SLOPE_STEP:g} of slope, t-interval over seeds; geometric-mean FCD on those seeds: {means}")
+    c = paired(7, results, q, d, margin, what, {ACT}, direction="either", log=True)
     return replace(c, p=p)

@@ -7,6 +7,8 @@ the statistics never reach back into run folders and anyone can recompute a verd
   from one evaluation to the next; one snapshot adds that noise to every run. On the log scale a paired
   difference is a log ratio (exp() of it reads "0.93x ReLU's FCD"), and FCD's right skew becomes symmetric.
   Fewer than 3 evaluations: the mean over those there are (the column `tail3/n_evals` says how many).
+- `tail3/log/quality/kid`: the same tail average of KID (unbiased, same features; its positive values only: KID
+  can dip below 0 for a generator as good as the data, which DCGANs here never are), read beside FCD.
 - `at1000/log/quality/fcd`: log(FCD) at the evaluation nearest step EARLY_STEP (1000, within +-25%): the early
   horizon, reported beside the tail average as descriptive only (a 1000-step comparison says how fast two arms
   start, not which samples a user ends with).
@@ -29,6 +31,7 @@ from gan.stats import is_finite
 
 TAIL_EVALS, EARLY_STEP = mk.TAIL_EVALS, mk.EARLY_STEP
 FCD_KEYS = (mk.FCD, mk.FID)  # fid with eval.features=inception
+TAIL_KEYS = (*FCD_KEYS, mk.KID)  # KID (same features, unbiased) beside FCD in every quality claim
 HALF2_KEYS = (mk.IG_HOYER, mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL)
 STEP_MS, MEDIAN_STEP_MS = mk.STEP_MS, mk.MEDIAN_STEP_MS
 
@@ -66,12 +69,13 @@ def median_step_ms(rows: Iterable[dict]) -> float | None:
 def derived_columns(rows: list[dict]) -> dict[str, float | int]:
     """The derived results.csv columns of one run (only those it has data for)."""
     out: dict[str, float | int] = {}
-    for key in FCD_KEYS:
+    for key in TAIL_KEYS:
         mean, n = tail_log_mean(rows, key)
         if mean is not None:
             out[mk.tail_log(key)] = mean
-            out[mk.TAIL_N_EVALS] = n
-        early = early_log_value(rows, key)
+            if key in FCD_KEYS:
+                out[mk.TAIL_N_EVALS] = n
+        early = early_log_value(rows, key) if key in FCD_KEYS else None
         if early is not None:
             out[mk.early_log(key)] = early
     for key in HALF2_KEYS:

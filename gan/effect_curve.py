@@ -8,16 +8,22 @@ same paired comparison is made at each evaluation step, from the runs' metrics.j
 and its mean with the 95% t-interval (gan.stats.paired_test), read back as a ratio exp(.). One curve per cell of
 the axes other than the activation and the seed (e.g. one per `model.d_norm` value), so sub-grids do not mix.
 Steps where fewer than two pairs have a value are left out.
+
+A curve is read as one statement ("LeakyReLU is worse from step 1000 on"), so besides each step's pointwise
+95% interval it carries a simultaneous 95% band: Bonferroni over the curve's K steps (each step's t-interval at
+level 1 - 0.05 / K), which covers the whole curve at once with probability >= 95%. `describe` reads the
+simultaneous band; the pointwise intervals are drawn as a lighter layer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from gan import metric_keys as mk
-from gan.stats import ACT, SEED, PairedTest, Results, is_finite, label, make_results, paired_difference, paired_test
+from gan.stats import (ACT, CONFIDENCE, SEED, PairedTest, Results, is_finite, label, make_results,
+                       paired_difference, paired_test, t_interval)
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,25 @@ class EffectCurve:
     cell: str  # e.g. "model.d_norm=none"; "" when the study has no other axis
     steps: tuple[int, ...]
     tests: tuple[PairedTest, ...]
+    bands: tuple[tuple[float, float], ...] = ()  # simultaneous 95% band per step, log scale (Bonferroni over steps)
 
     def ratio(self) -> list[tuple[float, float, float]]:
-        """(ratio, CI low, CI high) per step."""
+        """(ratio, CI low, CI high) per step: the pointwise 95% t-interval."""
         return [(math.exp(t.mean), math.exp(t.ci_low), math.exp(t.ci_high)) if t.n >= 2 else (math.nan,) * 3
                 for t in self.tests]
+
+    def band(self) -> list[tuple[float, float]]:
+        """(low, high) per step of the simultaneous 95% band, as ratios."""
+        return [(math.exp(lo), math.exp(hi)) if is_finite(lo) else (math.nan, math.nan) for lo, hi in self.bands]
+
+    def simultaneous(self) -> list[PairedTest]:
+        """Each step's test with its interval widened to the simultaneous band (what `describe` reads)."""
+        return [replace(t, ci_low=lo, ci_high=hi) for t, (lo, hi) in zip(self.tests, self.bands)]
+
+
+def simultaneous_level(k: int, level: float = CONFIDENCE) -> float:
+    """Bonferroni: each of k intervals at 1 - (1 - level) / k, so all k hold together with probability >= level."""
+    return 1 - (1 - level) / max(k, 1)
 
 
 def value_at(rows: Sequence[dict], key: str, step: int) -> float | None:
@@ -61,7 +81,7 @@ def effect_curves(results: Results, metrics: dict[str, list[dict]], leaky: str, 
     curves = []
     for cell, cell_rows in by_cell.items():
         runs = {str(r["run"]): metrics.get(str(r["run"]), []) for r in cell_rows}
-        steps, tests = [], []
+        steps, tests, ds = [], [], []
         for step in eval_steps(runs, key):
             at = [{**r, key: value_at(runs[str(r["run"])], key, step)} for r in cell_rows]
             res = make_results(at, {"axes": {a: None for a in results.axes}})
@@ -69,20 +89,24 @@ def effect_curves(results: Results, metrics: dict[str, list[dict]], leaky: str, 
             if len(d) >= 2:
                 steps.append(step)
                 tests.append(paired_test(d, margin))
+                ds.append(d)
         if steps:
-            curves.append(EffectCurve(cell, tuple(steps), tuple(tests)))
+            level = simultaneous_level(len(steps))
+            curves.append(EffectCurve(cell, tuple(steps), tuple(tests), tuple(t_interval(d, level) for d in ds)))
     return curves
 
 
 def describe(curves: Sequence[EffectCurve], margin: float) -> list[str]:
     """Plain sentences on whether the effect depends on training length (for the report's notes).
 
-    Each evaluation step gets a reading of its 95% CI (_reading); consecutive steps with the same reading are
-    grouped. The answer depends on training length when some step reads LeakyReLU better and another worse.
+    Each evaluation step gets a reading of its simultaneous 95% band (_reading): the curve is read as one
+    statement, so the band covers every step at once. Consecutive steps with the same reading are grouped. The
+    answer depends on training length when some step reads LeakyReLU better and another worse.
     """
     out = []
     for c in curves:
-        readings = [_reading(t, margin) for t in c.tests]
+        tests = c.simultaneous()
+        readings = [_reading(t, margin) for t in tests]
         name = f" ({c.cell})" if c.cell else ""
         spans: list[tuple[int, int, str]] = []  # (first step, last step, reading)
         for step, r in zip(c.steps, readings):
@@ -91,14 +115,15 @@ def describe(curves: Sequence[EffectCurve], margin: float) -> list[str]:
             else:
                 spans.append((step, step, r))
         text = "; ".join(f"step {a}: {r}" if a == b else f"steps {a}-{b}: {r}" for a, b, r in spans)
-        sides = {_side(t) for t in c.tests} - {None}  # {"better", "worse"}: steps whose CI excludes a ratio of 1
+        sides = {_side(t) for t in tests} - {None}  # {"better", "worse"}: steps whose band excludes a ratio of 1
         if len(sides) > 1:
             verdict = "the direction of the effect changes with training length"
         elif sides:
             verdict = "wherever the CI excludes a ratio of 1, it points the same way (it points one way at every such step)"
         else:
             verdict = "no step shows an effect: every CI includes a ratio of 1"
-        out.append(f"effect over training{name}: {text}. So {verdict}.")
+        out.append(f"effect over training{name} (simultaneous 95% bands, Bonferroni over {len(c.steps)} steps): "
+                   f"{text}. So {verdict}.")
     return out
 
 

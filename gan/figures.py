@@ -255,14 +255,18 @@ def fig_effect_over_training(study: Study) -> Plot:
         r = np.array(c.ratio())  # (steps, 3): ratio, CI low, CI high
         n = min(t.n for t in c.tests), max(t.n for t in c.tests)
         pairs = f"{n[0]}" if n[0] == n[1] else f"{n[0]}-{n[1]}"
+        band = np.array(c.band())  # (steps, 2): the simultaneous 95% band
         ax.plot(c.steps, r[:, 0], "o-", ms=3, color=cmap(i), label=f"{c.cell or leaky} ({pairs} pairs)")
-        ax.fill_between(c.steps, r[:, 1], r[:, 2], color=cmap(i), alpha=0.2, linewidth=0)
+        ax.fill_between(c.steps, band[:, 0], band[:, 1], color=cmap(i), alpha=0.22, linewidth=0,
+                        label=f"simultaneous 95% band ({len(c.steps)} steps, Bonferroni)" if i == 0 else None)
+        ax.fill_between(c.steps, r[:, 1], r[:, 2], color=cmap(i), alpha=0.22, linewidth=0,
+                        label="pointwise 95% interval" if i == 0 else None)
     ax.set_yscale("log")
     ratio_axis(ax.yaxis)
     ax.set(xlabel="step", ylabel=f"FCD ratio {leaky} / relu")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.suptitle("Effect over training: paired FCD ratio, 95% t-interval")
+    fig.suptitle("Effect over training: paired FCD ratio, simultaneous 95% band (light) and pointwise 95% (dark)")
     return fig, describe(curves, margin)
 
 
@@ -325,8 +329,9 @@ FIGURES: dict[str, tuple[str, str, Callable[[Study], Plot]]] = {
         fig_forest_study),
     "effect_over_training": (
         "Effect over training",
-        "The paired LeakyReLU / ReLU FCD ratio at every evaluation step, with its 95% t-interval; the grey "
-        "band is claim 2's margin. Claim 2's verdict uses the last 3 evaluations; the rest show whether the "
+        "The paired LeakyReLU / ReLU FCD ratio at every evaluation step: the light band is a simultaneous 95% "
+        "band over all steps (Bonferroni), which the curve can be read against as a whole; the darker band inside "
+        "it is each step's own 95% t-interval. The grey band is claim 2's margin. Claim 2's verdict uses the last 3 evaluations; the rest show whether the "
         "answer depends on how long one trains.",
         fig_effect_over_training),
     "final_metrics": (

@@ -169,7 +169,7 @@ _METRICS = [
              claims=(3,) if m in ("dead_frac", "dead_frac_eval", "grad_zero_frac", "param_grad_zero_frac") else ())
       for m, t in _LAYER_TEXT.items()),
     *(Metric(probe("G", m), f"G, mean over layers: {_LAYER_TEXT[m]}") for m in _G_METRICS),
-    Metric(FCD, "Frechet distance in the dataset classifier's features (FCD)", LOWER, claims=(2, 4, 5, 7, 8)),
+    Metric(FCD, "Frechet distance in the dataset classifier's features (FCD)", LOWER, claims=(2, 4, 5, 7, 8, 9)),
     Metric(FID, "Frechet Inception distance", LOWER, claims=(2, 4, 5, 7, 8), needs="eval.features=inception"),
     Metric(KID, "kernel Inception-style distance in the same features", LOWER),
     Metric(KID_STD, "SD of KID over its subsets"),
@@ -183,10 +183,12 @@ _METRICS = [
     Metric(REF_CLASSIFIER_TEST_ACC, "the quality classifier's test accuracy (summary.json quality_ref)", HIGHER),
     # results.csv columns a claim reads (derived.py: how they are computed)
     Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER, True, (1,)),
-    Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8: mean log FCD over the last 3 evaluations", LOWER, True,
-           (2, 4, 5, 7, 8)),
+    Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER, True,
+           (2, 4, 5, 7, 8, 9)),
     Metric(tail_log(FID), "as tail3/log/quality/fcd, with Inception features", LOWER, True, (2, 4, 5, 7, 8),
            needs="eval.features=inception"),
+    Metric(tail_log(KID), "beside every quality claim: mean log KID over the last 3 evaluations (descriptive)",
+           LOWER, claims=(2, 4, 5, 7, 8, 9)),
     Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
     Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
     Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,

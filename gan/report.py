@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -37,10 +38,33 @@ def _pct(x: float) -> str:
 
 def rules_out(c: ClaimResult) -> str:
     """The effects beyond the 95% CI, as % of the baseline (ratios: % change): what the study rules out."""
-    if not c.test or not is_finite(c.test.ci_low):
+    if not c.test or not is_finite(c.test.ci_low) or c.test.sd == 0:  # no variation: no test, nothing ruled out
         return "–"
     lo, hi = c.percent(c.test.ci_low), c.percent(c.test.ci_high)
     return f"< {_pct(lo)} or > {_pct(hi)}" if is_finite(lo) else f"< {fmt(c.test.ci_low)} or > {fmt(c.test.ci_high)}"
+
+
+def kid_text(c: ClaimResult) -> str:
+    """A quality claim's KID beside its FCD: the same contrast on tail3/log/quality/kid, ratio [95% CI]."""
+    t = c.kid
+    if t is None or not is_finite(t.ci_low):
+        return "–"
+    return f"{fmt(math.exp(t.mean))}x [{fmt(math.exp(t.ci_low))}, {fmt(math.exp(t.ci_high))}]"
+
+
+def kid_disagrees(c: ClaimResult) -> str | None:
+    """A sentence when FCD and KID disagree on a quality claim: in direction (the two CIs exclude 1 on opposite
+    sides), or in decision (one CI excludes 1, the other does not); None when they agree or KID is missing."""
+    if c.kid is None or c.test is None or not is_finite(c.kid.ci_low) or not is_finite(c.test.ci_low):
+        return None
+    side = lambda t: -1 if t.ci_high < 0 else 1 if t.ci_low > 0 else 0  # noqa: E731
+    f, k = side(c.test), side(c.kid)
+    if f == k:
+        return None
+    word = {-1: "below 1", 1: "above 1", 0: "includes 1"}
+    how = "direction" if f and k else "decision"
+    return (f"claim {c.number}: FCD and KID disagree in {how}: FCD {fmt(c.effect)}x [{fmt(c.ci_low)}, "
+            f"{fmt(c.ci_high)}] ({word[f]}), KID {kid_text(c)} ({word[k]})")
 
 
 def _margin_text(number: int, m: float) -> str:
@@ -53,12 +77,12 @@ def claims_table(claims: list[ClaimResult], margin: dict[int, float] | None = No
     """(header, rows) of the primary claims table (descriptive rows are left out: see descriptive_table)."""
     margin = margin or MARGINS
     head = ["#", "claim", "primary metric", "effect", "95% CI", "pairs", "p", "p (Holm)", "margin", "verdict",
-            "rules out", "pairs for 80% power", "how it was measured"]
+            "rules out", "KID beside it", "pairs for 80% power", "how it was measured"]
     rows = []
     for c in (c for c in claims if c.primary):
         rows.append([str(c.number), c.text, c.metric, fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
                      f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), fmt(c.p), fmt(c.p_adjusted),
-                     _margin_text(c.number, margin[c.number]), c.verdict, rules_out(c),
+                     _margin_text(c.number, margin[c.number]), c.verdict, rules_out(c), kid_text(c),
                      "–" if c.needed is None else str(c.needed), c.detail])
     return head, rows
 
@@ -98,20 +122,24 @@ def rules(margin: dict[int, float]) -> list[str]:
         "no normality, but its smallest possible p is 2 / 2^pairs, so 5 pairs can never decide anything. "
         "p (Holm): corrected for the number of claims this study tests, so that the chance of even one false "
         f"supported or contradicted in the whole table stays at or below {ALPHA:.0%}.",
-        f"Verdicts. supported / contradicted: Holm p < {ALPHA} and the effect lies on / against the claimed side. "
-        "equivalent: no significant effect, and two one-sided tests put the effect inside the margin (the 90% "
-        "CI lies within ±margin): the study shows the difference is too small to matter. 'supported, below "
-        "the margin': real but smaller than the margin. inconclusive: neither; read 'rules out' to see which "
-        "effects the data exclude (the 95% CI's ends, as % of ReLU's value). not tested: the study lacks the "
-        f"axis values or the metric. Margins (set before the data; override with `margins:` in the study "
-        f"YAML): {ms}.",
+        f"Verdicts. supported / contradicted: Holm p < {ALPHA} and the effect lies on / against the claimed side, "
+        "graded by the 95% CI against the margin: '(beyond the margin)' when the CI lies wholly beyond it, '(size "
+        "unclear)' when it crosses it, ', below the margin' when two one-sided tests put the effect inside ±margin "
+        "(real but smaller than the margin). equivalent: no significant effect, and the 90% CI lies within "
+        "±margin: the difference is too small to matter. inconclusive: neither; read 'rules out' to see which "
+        "effects the data exclude (the 95% CI's ends, as % of ReLU's value). no variation (every run: X): every "
+        "paired difference is exactly equal, so no test ran (no p, no equivalence claim, not in the Holm family). "
+        f"not tested: the study lacks the axis values or the metric. Margins (set before the data; override with "
+        f"`margins:` in the study YAML): {ms}.",
         "Claim 4 is a non-inferiority test (supported when LeakyReLU at ndf/2 is significantly less than "
         "margin worse than ReLU at ndf); when ReLU at ndf/2 passes the same test, halving the width does not "
         "hurt either activation and the claim is 'uninformative'. Claim 6 uses only the side-by-side timing in "
         "step_time.json, never the study's own step times (runs shared the CPU). Claim 7: Page's trend test "
-        "over the slopes (0 = ReLU), either direction; its effect is the worst-to-best slope FCD ratio. Claims "
-        "5 and 8: the LeakyReLU / ReLU ratio at the deeper D (without BatchNorm) divided by the ratio at the "
-        "default. 'pairs for 80% power': seeds per arm that would detect an effect of one margin with 80% "
+        "over the slopes (0 = ReLU), either direction, gives p; its effect is the per-seed least-squares slope "
+        "of log FCD on the slope, as the FCD ratio per +0.1 of slope. Claims 5, 8 and 9: the LeakyReLU / ReLU "
+        "ratio at the deeper D (without BatchNorm; with pixels in [-1, 1]) divided by the ratio at the default "
+        "(with pixels in [0, 1]). KID beside it: the same contrast on the tail-averaged KID, descriptive. "
+        "'pairs for 80% power': seeds per arm that would detect an effect of one margin with 80% "
         "probability at Holm's strictest level, from this study's paired spread (`gan study STUDY.yaml --plan`).",
         SIMULATED_ERROR_RATES,
     ]
@@ -241,6 +269,7 @@ def write_report(study_dir: str | Path) -> Path:
                      f"{mk.CLASSIFIER_HASH}): their quality metrics do not compare; evaluate every run with one classifier")
         warnings.warn(notes[-1])
     notes += code_version_notes(study.results.rows)
+    notes += [note for c in claims if c.primary and (note := kid_disagrees(c))]
     by_status = Counter(str(r.get("status")) for r in study.results.failed())  # e.g. interrupted 2, missing 62
     if by_status:
         parts = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))

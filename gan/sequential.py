@@ -30,7 +30,9 @@ from gan.layout import STUDIES_ROOT, StudyDir
 from gan.stats import ALPHA, SEED
 
 MIN_FIRST_LOOK = 8
-DECIDED = ("supported", "contradicted", "equivalent", "uninformative")  # prefixes; inconclusive is not
+# prefixes; inconclusive is not. "no variation" (every pair equal, e.g. no dead unit in any run) counts: more seeds
+# of a measure that is exactly constant would only repeat it
+DECIDED = ("supported", "contradicted", "equivalent", "uninformative", "no variation")
 
 
 def looks(first: int, max_seeds: int) -> list[int]:

@@ -14,6 +14,8 @@ Rules (gan/claims.py applies them to the claims; the report and README print the
   normality. Its smallest possible p is 2 / 2^n: 6.3% at n = 5, so five pairs can never decide a claim.
 - Equivalence: two one-sided t-tests (TOST, statsmodels) against +-margin; p_equiv < alpha is the same as the
   90% t-interval lying inside (-margin, +margin).
+- No variation: when every paired difference is exactly equal (e.g. no unit dead in any run) no test runs:
+  p and p_equiv are NaN, the claim leaves the Holm family and reads "no variation (every run: X)".
 - Holm's step-down correction (statsmodels, method="holm") over the primary p-values of the claims a study
   tests; outcomes use the adjusted p (`decide`).
 - Pairs needed: a paired t-test's sample size for 80% power against an effect of one margin, at the
@@ -320,6 +322,8 @@ def paired_test(d: Sequence[float], margin: float) -> PairedTest:
         return PairedTest(math.nan, math.nan, math.nan, 0, math.nan, math.nan, math.nan, margin)
     lo, hi = t_interval(d)
     sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
+    if d.size > 1 and np.all(d == d[0]):  # every pair differs by exactly the same amount: no test (NO_VARIATION)
+        return PairedTest(float(d[0]), float(d[0]), float(d[0]), int(d.size), 0.0, math.nan, math.nan, margin)
     p = sign_flip_p(d) if d.size > 1 else math.nan
     return PairedTest(float(d.mean()), lo, hi, int(d.size), sd, p, tost_p(d, margin), margin)
 
@@ -357,15 +361,26 @@ def pairs_needed(sd: float, margin: float, alpha: float = ALPHA, power: float = 
     return max(floor, int(math.ceil(n))) if math.isfinite(n) else None
 
 
-def decide(test: PairedTest, direction: str, p_adjusted: float, alpha: float = ALPHA) -> str:
-    """supported | contradicted [, below the margin] | equivalent | inconclusive; direction: less | greater.
+NO_VARIATION = "no variation"  # every paired difference exactly equal: no p-value, no equivalence claim
+BEYOND, SIZE_UNCLEAR, BELOW = " (beyond the margin)", " (size unclear)", ", below the margin"
 
-    supported / contradicted: Holm-adjusted p < alpha, effect on / against the claimed side of 0; when TOST
-    also puts it inside +-margin, ", below the margin" is added. equivalent: not different from 0, and TOST
-    puts it inside +-margin. inconclusive: neither.
+
+def decide(test: PairedTest, direction: str, p_adjusted: float, alpha: float = ALPHA) -> str:
+    """supported | contradicted, graded | equivalent | inconclusive | no variation; direction less | greater | either.
+
+    no variation: n >= 2 and every paired difference is exactly equal (no test ran; claims.py names the value).
+    supported / contradicted: Holm-adjusted p < alpha, the effect on / against the claimed side of 0 ("either":
+    any side supports), graded by where the CI lies against the margin: " (beyond the margin)" when the 95% CI
+    lies wholly beyond it on the effect's side, ", below the margin" when TOST puts the effect inside +-margin
+    (the 90% CI within it), " (size unclear)" otherwise (real, but the CI crosses the margin).
+    equivalent: not different from 0, and TOST puts it inside +-margin. inconclusive: neither.
     """
+    if test.n >= 2 and test.sd == 0:
+        return NO_VARIATION
     inside = math.isfinite(test.p_equiv) and test.p_equiv < alpha
     if math.isfinite(p_adjusted) and p_adjusted < alpha and test.mean != 0:
-        claimed = test.mean < 0 if direction == "less" else test.mean > 0
-        return ("supported" if claimed else "contradicted") + (", below the margin" if inside else "")
+        claimed = direction == "either" or (test.mean < 0 if direction == "less" else test.mean > 0)
+        beyond = test.ci_high < -test.margin if test.mean < 0 else test.ci_low > test.margin
+        grade = BELOW if inside else BEYOND if beyond else SIZE_UNCLEAR
+        return ("supported" if claimed else "contradicted") + grade
     return "equivalent" if inside else "inconclusive"

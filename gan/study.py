@@ -149,6 +149,17 @@ def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
         return _run_study_locked(spec, study_yaml, study_dir, jobs)
 
 
+def recollect(study_dir: str | Path) -> Path:
+    """results.csv rewritten from the study folder's own study.yaml and run folders with this code's derived
+    columns (`gan report --collect`); trains nothing. Refused while a `gan study` holds the folder."""
+    layout = StudyDir(study_dir)
+    if not layout.study_yaml.is_file():
+        raise UserError(f"'{study_dir}' has no study.yaml: --collect needs a folder written by `gan study`")
+    spec = read_study_spec(str(layout.study_yaml))
+    with FolderLock(layout.path, "study folder"):
+        return collect_results(layout.path, spec, spec.runs)
+
+
 def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int) -> int:
     runs, layout = spec.runs, StudyDir(study_dir)
     try:

@@ -45,6 +45,20 @@ def test_effect_curve_is_the_paired_log_ratio_at_each_step():
     assert all(t.n == 3 for t in curve.tests)
 
 
+def test_simultaneous_band_is_bonferroni_over_the_steps():
+    res, metrics = _study({500: [0.8, 0.9, 1.0], 1000: [0.7, 0.9, 1.1], 1500: [0.9, 0.95, 1.0]})
+    (curve,) = effect_curves(res, metrics, "leaky_relu:0.2", margin=math.log1p(0.1))
+    from scipy import stats as sps
+    t = sps.t.ppf(1 - 0.05 / 3 / 2, 2)  # each of 3 steps at 1 - 0.05 / 3, two-sided, 2 degrees of freedom
+    for (lo, hi), (r, plo, phi), ratios in zip(curve.band(), curve.ratio(), ([0.8, 0.9, 1.0], [0.7, 0.9, 1.1],
+                                                                             [0.9, 0.95, 1.0])):
+        d = np.log(ratios)
+        half = t * d.std(ddof=1) / math.sqrt(3)
+        assert (lo, hi) == pytest.approx((math.exp(d.mean() - half), math.exp(d.mean() + half)), rel=1e-6)
+        assert lo < plo and phi < hi  # wider than the pointwise interval
+    assert "simultaneous 95% bands, Bonferroni over 3 steps" in describe([curve], math.log1p(0.1))[0]
+
+
 def test_effect_curve_says_when_the_reading_changes_with_training_length():
     res, metrics = _study({500: [0.5, 0.5, 0.5], 4000: [1.0, 1.0, 1.0]})
     (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
@@ -56,7 +70,7 @@ def test_effect_curve_says_when_the_reading_changes_with_training_length():
     assert "step 4000: LeakyReLU worse by more than the margin" in text
     assert "direction of the effect changes with training length" in text
     # the answer study's shape: a small early advantage whose CI excludes 1 but lies inside the margin, then worse
-    res, metrics = _study({500: [0.93, 0.94, 0.95], 4000: [1.5, 1.6, 1.7]})
+    res, metrics = _study({500: [0.935, 0.94, 0.945], 4000: [1.5, 1.6, 1.7]})
     (text,) = describe(effect_curves(res, metrics, "leaky_relu:0.2"), math.log1p(0.1))
     assert "step 500: LeakyReLU better, within the margin" in text
     assert "direction of the effect changes with training length" in text
@@ -127,7 +141,8 @@ def test_forest_rows_skip_untested_claims(tmp_path):
     rows = forest_rows("x", study.results, evaluate_claims(study.results))
     assert sorted(r.claim.number for r in rows) == [1, 2, 3]
     head, table = answer_table(rows)
-    assert head[-1] == "smallest effect ruled out" and all(r[-2] == "supported" for r in table)
+    assert head[-2:] == ["smallest effect ruled out", "KID beside it"]
+    assert all(r[-3] == "supported (beyond the margin)" for r in table)
 
 
 def test_ratio_axis_labels_the_margins_on_a_narrow_axis_only():
@@ -138,3 +153,36 @@ def test_ratio_axis_labels_the_margins_on_a_narrow_axis_only():
     wide = RatioLocator().tick_values(0.1, 10.0)
     assert 0.9 not in wide and 1.1 not in wide
     assert any(math.isclose(t, 0.5) for t in wide) and any(math.isclose(t, 2.0) for t in wide)
+
+
+def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
+    from scipy import stats as sps
+
+    from gan.dataset_contrast import dataset_contrast, welch_test
+    a = np.log([1.10, 1.15, 1.20, 1.12, 1.18])  # LeakyReLU worse on A
+    b = np.log([0.90, 0.92, 0.88, 0.95, 0.91, 0.89, 0.93])  # better on B
+    t = welch_test(a, b, math.log1p(0.1))
+    ref = sps.ttest_ind(a, b, equal_var=False)
+    assert t.mean == pytest.approx(a.mean() - b.mean()) and t.p == pytest.approx(ref.pvalue) and t.n == 12
+    se = math.sqrt(a.var(ddof=1) / 5 + b.var(ddof=1) / 7)
+    dof = se ** 4 / ((a.var(ddof=1) / 5) ** 2 / 4 + (b.var(ddof=1) / 7) ** 2 / 6)  # Welch-Satterthwaite by hand
+    half = sps.t.ppf(0.975, dof) * se
+    assert (t.ci_low, t.ci_high) == pytest.approx((t.mean - half, t.mean + half))
+    c = dataset_contrast("A", a, "B", b, "tail3/log/quality/fcd", math.log1p(0.1))
+    assert c.number == 10 and c.direction == "either" and c.effect == pytest.approx(math.exp(a.mean() - b.mean()))
+    same = welch_test(a, a + 0.001, math.log1p(0.1))
+    assert same.p > 0.5 and same.p_equiv < 0.05  # the same effect on both: equivalent within 10%
+
+
+def test_answer_holm_runs_over_the_whole_table(tmp_path):
+    from gan.answer import answer_claims
+    from gan.study_data import load_study_results
+
+    studies = [(lab, load_study_results(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
+    rows = answer_claims(studies)
+    tested = [c for _, c, _ in rows if math.isfinite(c.p)]
+    contrast = [c for lab, c, _ in rows if lab == "A vs B"]
+    assert len(contrast) == 1 and contrast[0].number == 10
+    assert len(tested) == 2 * 3 + 1  # claims 1-3 of each study and the contrast: one family of 7
+    from gan.stats import holm
+    assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p for c in tested]))

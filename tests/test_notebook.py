@@ -36,7 +36,7 @@ def test_notebook_executes_on_synthetic_study(tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in outputs)
-    assert "| # | claim |" in text and "| supported |" in text
+    assert "| # | claim |" in text and "| supported (beyond the margin) |" in text
     assert "| diverged |" in text  # the failed run is listed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 7  # every figure of the report

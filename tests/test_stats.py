@@ -109,16 +109,41 @@ def test_pairs_needed_matches_t_test_power():
 
 
 def test_decide_rules():
-    t = lambda mean, p_equiv: PairedTest(mean, mean - 1, mean + 1, 10, 1.0, 0.0, p_equiv, 0.1)  # noqa: E731
-    assert stats.decide(t(-1.0, 0.9), "less", 0.01) == "supported"
-    assert stats.decide(t(1.0, 0.9), "less", 0.01) == "contradicted"
-    assert stats.decide(t(1.0, 0.9), "greater", 0.01) == "supported"
-    assert stats.decide(t(-0.01, 0.01), "less", 0.01) == "supported, below the margin"
-    assert stats.decide(t(0.01, 0.01), "less", 0.2) == "equivalent"
-    assert stats.decide(t(0.01, 0.2), "less", 0.2) == "inconclusive"
-    assert stats.decide(t(-1.0, 0.9), "less", 0.06) == "inconclusive"  # the adjusted p decides
+    def t(mean, half, p_equiv=0.9, sd=1.0):  # a PairedTest with 95% CI mean +- half, margin 0.1
+        return PairedTest(mean, mean - half, mean + half, 10, sd, 0.0, p_equiv, 0.1)
+    assert stats.decide(t(-1.0, 0.5), "less", 0.01) == "supported (beyond the margin)"  # CI [-1.5, -0.5]
+    assert stats.decide(t(-0.3, 0.25), "less", 0.01) == "supported (size unclear)"  # CI [-0.55, -0.05] crosses -0.1
+    assert stats.decide(t(1.0, 0.5), "less", 0.01) == "contradicted (beyond the margin)"
+    assert stats.decide(t(0.3, 0.25), "less", 0.01) == "contradicted (size unclear)"
+    assert stats.decide(t(1.0, 0.5), "greater", 0.01) == "supported (beyond the margin)"
+    assert stats.decide(t(1.0, 0.5), "either", 0.01) == stats.decide(t(-1.0, 0.5), "either", 0.01) \
+        == "supported (beyond the margin)"
+    assert stats.decide(t(-0.01, 0.005, p_equiv=0.01), "less", 0.01) == "supported, below the margin"
+    assert stats.decide(t(0.01, 0.05, p_equiv=0.01), "less", 0.2) == "equivalent"
+    assert stats.decide(t(0.01, 0.3, p_equiv=0.2), "less", 0.2) == "inconclusive"
+    assert stats.decide(t(-1.0, 0.5), "less", 0.06) == "inconclusive"  # the adjusted p decides
     assert stats.decide(PairedTest(0.0, math.nan, math.nan, 1, math.nan, math.nan, math.nan, 0.1), "less",
                         math.nan) == "inconclusive"
+    assert stats.decide(t(0.0, 0.0, sd=0.0), "less", math.nan) == "no variation"
+
+
+def test_every_difference_equal_runs_no_test():
+    zero = stats.paired_test(np.zeros(24), 0.002)
+    assert zero.sd == 0 and math.isnan(zero.p) and math.isnan(zero.p_equiv) and zero.n == 24
+    assert stats.decide(zero, "less", math.nan) == "no variation"
+    shifted = stats.paired_test(np.full(6, 0.05), 0.1)  # a constant shift is no variation either: no test
+    assert math.isnan(shifted.p) and stats.decide(shifted, "less", math.nan) == "no variation"
+
+
+def test_a_study_where_every_run_has_zero_dead_units_says_no_variation():
+    rows = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + 0.5 * (act == "relu"),
+                metrics=(LOG_FCD, DEAD))
+    for r in rows:
+        r[DEAD] = 0.0
+    claims = evaluate_claims(make_results(rows))
+    c3 = claim(claims, 3)
+    assert c3.verdict == "no variation (every run: 0)" and math.isnan(c3.p) and math.isnan(c3.p_adjusted)
+    assert claim(claims, 2).p_adjusted == pytest.approx(claim(claims, 2).p)  # claim 3 left the Holm family
 
 
 ##### arms
@@ -149,7 +174,7 @@ def test_a_bare_leaky_relu_arm_has_the_slope_the_registry_builds(monkeypatch):
 
 
 def test_identical_arms_with_small_spread_are_equivalent():
-    data = runs(lambda act, seed: 0.3 + seed_level(seed) + noise(seed, act, 0.002), seeds=range(25))
+    data = runs(lambda act, seed: 0.3 + seed_level(seed) + noise(seed, act, 0.0004), seeds=range(25))
     claims = evaluate_claims(make_results(data))
     for number in (1, 2, 3):
         c = claim(claims, number)
@@ -162,11 +187,11 @@ def test_clear_shift_is_supported_and_reversed_is_contradicted():
     good = evaluate_claims(make_results(runs(shift(+1))))  # every metric 0.5 higher under ReLU: claimed side
     for number in (1, 2, 3):
         c = claim(good, number)
-        assert c.verdict == "supported" and c.n_pairs == 10 and c.ci_high < (1 if c.log else 0)
+        assert c.verdict == "supported (beyond the margin)" and c.n_pairs == 10 and c.ci_high < (1 if c.log else 0)
         assert c.p == pytest.approx(2 / 1024) and c.p_adjusted == pytest.approx(3 * 2 / 1024)  # Holm over 3
     assert claim(good, 2).effect == pytest.approx(math.exp(-0.5), rel=0.02)  # read as a ratio
     bad = evaluate_claims(make_results(runs(shift(-1))))
-    assert {claim(bad, n).verdict for n in (1, 2, 3)} == {"contradicted"}
+    assert {claim(bad, n).verdict for n in (1, 2, 3)} == {"contradicted (beyond the margin)"}
 
 
 def test_significant_shift_inside_the_margin_is_below_the_margin():
@@ -216,7 +241,7 @@ def test_margins_from_the_study_yaml():
     assert claim(evaluate_claims(make_results(data)), 1).verdict == "equivalent"
     tight = make_results(data, study={"margins": {1: 0.0001}})
     assert claim(evaluate_claims(tight), 1).verdict == "inconclusive"
-    for bad in ({9: 0.1}, {1: -0.1}, {"2": "ten"}, [0.1]):
+    for bad in ({10: 0.1}, {1: -0.1}, {"2": "ten"}, [0.1]):
         with pytest.raises(UserError, match="margins"):
             evaluate_claims(make_results(data, study={"margins": bad}))
 
@@ -255,7 +280,7 @@ def test_claim5_depth_interaction_known_answer():
     data = runs(lambda act, seed, d_extra_layers: seed_level(seed) + noise(seed + 20 * d_extra_layers, act, 0.01)
                 - (0.1 + 0.2 * d_extra_layers) * (act != "relu"), model__d_extra_layers=(0, 1, 2))
     c = claim(evaluate_claims(make_results(data)), 5)
-    assert c.verdict == "supported" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
+    assert c.verdict == "supported (beyond the margin)" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
     assert "d_extra_layers=2 divided by the ratio at 0" in c.detail
 
 
@@ -267,7 +292,7 @@ def test_claim6_reads_only_the_side_by_side_timing():
     timing = {"relu_ms": relu.tolist(), "leaky_ms": (relu * 1.10 * np.exp(rng.normal(0, 0.005, 12))).tolist(),
               "steps": 20, "leaky": LEAKY}
     c = claim(evaluate_claims(data, timing), 6)
-    assert c.verdict == "supported" and c.effect == pytest.approx(1.10, rel=0.01) and c.n_pairs == 12
+    assert c.verdict == "supported (beyond the margin)" and c.effect == pytest.approx(1.10, rel=0.01) and c.n_pairs == 12
     same = {**timing, "leaky_ms": (relu * np.exp(rng.normal(0, 0.002, 12))).tolist()}
     assert claim(evaluate_claims(data, same), 6).verdict == "equivalent"  # within +-3%
 
@@ -309,18 +334,28 @@ def test_step_time_file_round_trips_through_read_step_time_and_claim6(tmp_path):
     assert c.effect == pytest.approx(math.exp(np.mean(np.log(np.array(ms[LEAKY]) / np.array(ms["relu"])))))
 
 
-def test_claim7_page_trend_and_best_worst_ratio():
+def test_claim7_page_trend_and_least_squares_slope_per_tenth():
     acts = ("relu", "leaky_relu:0.01", "leaky_relu:0.1", LEAKY)
     falls = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) - slope(act), acts=acts)
     c = claim(evaluate_claims(make_results(falls)), 7)
-    assert c.verdict == "supported" and "FCD falls with the slope" in c.detail and "Page" in c.detail
-    assert c.effect == pytest.approx(math.exp(0.2), rel=0.03)  # worst (relu) / best (0.2)
-    rises = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) + slope(act), acts=acts)
-    assert claim(evaluate_claims(make_results(rises)), 7).verdict == "supported"  # either direction matters
+    assert c.verdict.startswith("supported") and "FCD falls with the slope" in c.detail and "Page" in c.detail
+    assert c.effect == pytest.approx(math.exp(-0.1), rel=0.01)  # log FCD falls by 1 per unit slope: 0.1 per +0.1
+    assert c.direction == "either" and c.n_pairs == 10
+    rises = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.02) + 3 * slope(act), acts=acts)
+    up = claim(evaluate_claims(make_results(rises)), 7)
+    assert up.verdict == "supported (beyond the margin)" and up.effect == pytest.approx(math.exp(0.3), rel=0.02)
     flat = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.003), acts=acts, seeds=range(25))
     assert claim(evaluate_claims(make_results(flat)), 7).verdict == "equivalent"
     two = runs(lambda act, seed: 1.0)
     assert claim(evaluate_claims(make_results(two)), 7).verdict == "not tested"
+
+
+def test_slope_per_step_is_the_least_squares_fit():
+    from gan.condition_claims import slope_per_step
+    slopes = np.array([0.0, 0.01, 0.1, 0.2, 0.3])
+    x = np.vstack([1.0 + 2.0 * slopes, 5.0 - 0.5 * slopes + np.array([0.01, -0.01, 0.0, 0.01, -0.01])])
+    fit = [np.polyfit(slopes, row, 1)[0] * 0.1 for row in x]
+    assert slope_per_step(x, slopes) == pytest.approx(fit) and slope_per_step(x, slopes)[0] == pytest.approx(0.2)
 
 
 def test_claim8_norm_interaction_and_dead_frac_beside():
@@ -330,7 +365,7 @@ def test_claim8_norm_interaction_and_dead_frac_beside():
             0.05 if d_norm == "batch" else 0.45) * (act != "relu")
     claims = evaluate_claims(make_results(runs(f, model__d_norm=("batch", "none"))))
     c = claim(claims, 8)
-    assert c.verdict == "supported" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
+    assert c.verdict == "supported (beyond the margin)" and c.effect == pytest.approx(math.exp(-0.4), rel=0.02)
     dead = next(x for x in claims if x.number == 8 and not x.primary and x.metric == DEAD)
     assert dead.effect == pytest.approx(-0.4, abs=0.02) and dead.verdict == "descriptive"
 
@@ -453,3 +488,25 @@ def test_the_reports_rules_quote_the_simulated_error_rates():
 
     text = rules(MARGINS)
     assert text[-1] == SIMULATED_ERROR_RATES and "5.2%" in text[-1] and "rules out" in text[-1]
+
+
+def test_claim9_range_interaction_reads_negative_values_against_unit_range():
+    # LeakyReLU / ReLU log FCD gap: -0.3 with pixels in [-1, 1], 0 in [0, 1] -> the ratio of ratios exp(-0.3)
+    def f(act, seed, range):
+        return seed_level(seed) + noise(seed + 7 * (range == "[0.0, 1.0]"), act, 0.01) - (
+            0.3 if range == "[-1.0, 1.0]" else 0.0) * (act != "relu")
+    rows = runs(f, data__range=("[-1.0, 1.0]", "[0.0, 1.0]"), metrics=(LOG_FCD,))
+    c = claim(evaluate_claims(make_results(rows)), 9)
+    assert c.verdict == "supported (beyond the margin)" and c.effect == pytest.approx(math.exp(-0.3), rel=0.02)
+    assert "range=[-1.0, 1.0] divided by the ratio at [0.0, 1.0]" in c.detail and c.n_pairs == 10
+    plain = runs(lambda act, seed: seed_level(seed), metrics=(LOG_FCD,))
+    assert claim(evaluate_claims(make_results(plain)), 9).verdict == "not tested"
+
+
+def test_kid_sits_beside_every_quality_claim():
+    from gan.claims import LOG_KID
+    rows = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + 0.2 * (act == "relu"),
+                metrics=(LOG_FCD, LOG_KID))
+    c2 = claim(evaluate_claims(make_results(rows)), 2)
+    assert c2.kid is not None and c2.kid.n == 10 and math.exp(c2.kid.mean) == pytest.approx(math.exp(-0.2), rel=0.02)
+    assert claim(evaluate_claims(make_results(runs(lambda a, s: 1.0, metrics=(LOG_FCD,)))), 2).kid is None
