@@ -354,12 +354,12 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
 def test_a_failed_summary_write_leaves_no_temp_file(tmp_path, monkeypatch):
     import errno
 
-    import gan.tracking.metrics_file
+    import gan.files.atomic
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gan.tracking.metrics_file.os, "fsync", full)
+    monkeypatch.setattr(gan.files.atomic.os, "fsync", full)
     with pytest.raises(OSError):
-        gan.tracking.metrics_file.write_json_atomic(tmp_path / "summary.json", {"status": "completed"})
+        gan.files.atomic.write_json_atomic(tmp_path / "summary.json", {"status": "completed"})
     assert list(tmp_path.iterdir()) == []

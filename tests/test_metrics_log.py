@@ -6,7 +6,8 @@ import json
 import math
 
 from conftest import TINY
-from gan.tracking.metrics_file import json_safe, read_metrics, write_json_atomic
+from gan.files.atomic import json_safe, write_json_atomic
+from gan.tracking.metrics_file import read_metrics
 from gan.train.loop import main_train
 
 

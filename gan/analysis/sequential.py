@@ -26,6 +26,7 @@ import yaml
 from scipy import stats as sps
 
 from gan.errors import UserError
+from gan.files.yaml_file import read_yaml_mapping
 from gan.files.layout import STUDIES_ROOT, StudyDir
 from gan.analysis.stats import ALPHA, SEED
 
@@ -93,7 +94,7 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
     run = run or run_study
     path = Path(study_yaml)
     spec = read_study_spec(path)  # validates the file (UserError before anything runs)
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml_mapping(path, "study file")
     study_dir = Path(out) if out else STUDIES_ROOT / spec.name
     layout = StudyDir(study_dir)
     schedule = looks(_first_seeds(raw), max_seeds)

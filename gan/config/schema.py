@@ -21,6 +21,8 @@ import yaml
 
 from gan.nets.activations import ACTIVATIONS, parse_activation
 from gan.errors import UserError
+from gan.files.atomic import write_text_atomic
+from gan.files.yaml_file import read_yaml_mapping
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
 PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)
@@ -356,28 +358,14 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Defaults <- YAML file (only what differs) <- `key=value` overrides."""
     cfg = RunConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"config file '{path}' does not exist; pass a YAML file such as configs/fashion_mnist.yaml")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise UserError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise UserError(f"config file '{path}' cannot be read ({err.__class__.__name__})") from None
-        if not isinstance(loaded, dict):
-            raise UserError(f"config file '{path}' must hold a mapping of sections (data, model, train, ...)")
+        loaded = read_yaml_mapping(path, "config file", "e.g. configs/fashion_mnist.yaml")
         cfg = apply_overrides(cfg, loaded)
     return apply_overrides(cfg, overrides or [])
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:
-    """Write via a temp file and rename, so a kill mid-write never leaves a torn config.yaml."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    """Atomically (gan.files.atomic), so a kill mid-write never leaves a torn config.yaml."""
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def run_name(cfg: RunConfig) -> str:

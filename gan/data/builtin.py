@@ -13,7 +13,6 @@ import hashlib
 import importlib.resources
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from torchvision import datasets
 
 from gan.config.schema import DataConfig
 from gan.errors import UserError
+from gan.files.atomic import write_atomic
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 NUM_CLASSES = 10
@@ -93,15 +93,10 @@ def _prepare_from_debian(root: Path) -> bool:
     raw.mkdir(parents=True, exist_ok=True)
     for f in _MNIST_FILES:
         if not (raw / f).is_file():
-            # a temp file of its own: `gan study --jobs N` starts N runs that may all prepare at once
-            fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{f}.", suffix=".tmp")
-            try:
-                with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src, os.fdopen(fd, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.replace(tmp, raw / f)  # atomic: a killed gunzip never leaves a half file under the real name
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            # atomic, with a temp file of its own: `gan study --jobs N` starts N runs that may all prepare at once,
+            # and a killed gunzip never leaves a half file under the real name
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src:
+                write_atomic(raw / f, lambda dst: shutil.copyfileobj(src, dst))
     return True
 
 
@@ -211,21 +206,12 @@ def cache_dir(root: str | Path) -> Path:
 
 
 def _save_atomic(blob: dict, path: Path) -> None:
-    """torch.save to a temp file of its own, then rename: parallel study jobs may all write it at once."""
+    """torch.save, atomically (parallel study jobs may all write it at once); a read-only or full data.root is
+    no error: parsing again next time costs ~0.2 s, nothing is lost."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError:
-        return  # read-only data.root: parsing again next time costs ~0.2 s, nothing is lost
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(blob, fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # full disk: same as above
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_atomic(path, lambda fh: torch.save(blob, fh))
+    except (OSError, RuntimeError):  # torch's zip writer reports a full disk as a RuntimeError
+        pass
 
 
 def load_mnist5k(csv_path: Path, cache: Path | None) -> dict[str, torch.Tensor]:

@@ -1,4 +1,9 @@
-"""One writer per run folder and per study folder: an OS lock on DIR/.lock, held while a process writes there.
+"""The one file lock: `fcntl.flock` on a lock file, in two uses.
+
+- `FolderLock(dir)`: one writer per run folder and per study folder, on DIR/.lock, held while a process writes
+  there; a second writer is refused at once (UserError naming the holder's PID).
+- `wait_lock(path)`: parallel study jobs that need the same cache entry (the quality classifier, a real-data
+  floor) wait their turn on PATH.lock, so it is built once, not once each.
 
 `fcntl.flock` belongs to the open file, so the kernel drops it when the holder exits, however it exits
 (kill -9 included): a lock can never be stale (a file left by a killed holder is simply locked again).
@@ -10,9 +15,11 @@ processes never hold two files of one name.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
+from typing import Iterator
 
 from gan.errors import UserError
 from gan.files.layout import LOCK_FILE
@@ -66,3 +73,16 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def wait_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path`.lock, waiting for the holder to finish (a cache entry built once)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -9,15 +9,12 @@ recipe, sha256 of the weights). A file that fails any check, or scores below MIN
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import hashlib
 import json
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,8 @@ from gan.config.schema import DataConfig
 from gan.data.builtin import ImageSet, load_split, to_float
 from gan.data.builtin import cache_dir as data_cache_dir
 from gan.errors import UserError
+from gan.files.atomic import write_atomic, write_json_atomic
+from gan.files.lock import wait_lock
 
 ARCH_VERSION = 1  # bump when Classifier or its training recipe changes: old caches are then ignored
 
@@ -177,18 +176,6 @@ def cache_key(data_cfg: DataConfig) -> str:
     return f"{name}-{data_cfg.image_size}px-v{ARCH_VERSION}"
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Exclusive lock so parallel study jobs train (or write) a cache entry once, not once each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C while the classifier trains; the message says what to run next (the CLI prints it, exit 130)."""
 
@@ -268,20 +255,17 @@ def _load_cached(path: Path, expected: dict[str, Any], test: ImageSet,
 
 
 def _write_cache(path: Path, net: Classifier, meta: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Weights and identity JSON via temp files and renames; a stop or error midway leaves no usable half pair."""
+    """Weights, then the identity JSON, each written atomically (gan.files.atomic); the identity goes first and
+    comes back last, so a stop or error midway leaves no usable half pair."""
     ident = identity_path(path)
-    tmp_pt, tmp_json = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (path, ident))
     record = {"identity": expected, "sha256": meta["sha256"], "test_acc": meta["test_acc"],
               "train_time_s": meta["train_time_s"]}
     try:
-        torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}, tmp_pt)
-        tmp_json.write_text(json.dumps(record, indent=1))
         ident.unlink(missing_ok=True)  # an old identity never pairs with the new weights
-        tmp_pt.replace(path)
-        tmp_json.replace(ident)  # the pair is complete (and its hash checks) from here on
+        write_atomic(path, lambda f: torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+                                                 "meta": meta}, f))
+        write_json_atomic(ident, record, indent=1)  # the pair is complete (and its hash checks) from here on
     except BaseException as err:
-        for p in (tmp_pt, tmp_json):
-            p.unlink(missing_ok=True)
         if not ident.exists():
             path.unlink(missing_ok=True)
         if isinstance(err, (OSError, RuntimeError)):  # disk full (torch's zip writer raises RuntimeError), read-only
@@ -301,7 +285,7 @@ def load_classifier(data_cfg: DataConfig,
     path = cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
     train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
     expected = identity(data_cfg, train, test)
-    with locked(path):
+    with wait_lock(path):
         net = None
         if path.is_file() or identity_path(path).is_file():
             try:

@@ -33,10 +33,12 @@ import torch.nn as nn
 
 from gan.train import distributed
 from gan.measure import metric_keys as mk
-from gan.measure.classifier import Classifier, cache_dir, cache_key, load_classifier, locked, state_hash
+from gan.measure.classifier import Classifier, cache_dir, cache_key, load_classifier, state_hash
 from gan.config.schema import RunConfig
 from gan.data.builtin import load_split, to_float, to_uint8
 from gan.errors import UserError
+from gan.files.atomic import write_json_atomic
+from gan.files.lock import wait_lock
 from gan.files.layout import RunDir
 from gan.nets.sampling import generate
 
@@ -260,7 +262,7 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
     digest = (evaluator.classifier_meta if evaluator else load_classifier(cfg.data, device)[1])["sha256"]
     # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
     path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}-c{digest[:12]}.json"
-    with locked(path):
+    with wait_lock(path):
         if path.is_file():
             try:
                 cached = json.loads(path.read_text())
@@ -276,9 +278,7 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
         images = train.images[idx]
         out = ev.metrics(*ev.embed(to_float(b) for b in images.split(cfg.eval.batch_size)),
                          prefix=mk.QUALITY_REF)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1))
-        tmp.replace(path)
+        write_json_atomic(path, out, indent=1)
     return out
 
 
@@ -337,7 +337,5 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
               "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,
               "reference": floor, "config": config_to_dict(cfg)}
-    tmp = layout.eval_json.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(layout.eval_json)
+    write_json_atomic(layout.eval_json, result, indent=1)
     return 0

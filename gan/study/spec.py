@@ -42,6 +42,7 @@ import yaml
 
 from gan.config.schema import config_to_dict, load_config, run_name
 from gan.errors import UserError
+from gan.files.yaml_file import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,7 @@ class StudySpec:
 def read_study_spec(path: str | Path) -> StudySpec:
     """Parse and validate a study file (every run's config is validated before anything runs)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"study file '{path}' does not exist; see configs/study/quick.yaml for an example")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise UserError(f"study file '{path}' is not valid YAML; fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"study file '{path}' must hold a mapping with name, base, overrides and axes")
+    raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
     unknown = {str(k) for k in raw} - {"name", "base", "overrides", "axes", "grids", "description", "margins"}
     if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
         raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins and "

@@ -17,6 +17,7 @@ import yaml
 
 from gan.config.schema import apply_overrides, load_config
 from gan.errors import UserError
+from gan.files.yaml_file import read_yaml_mapping
 from gan.tracking.tracker import wandb_api_and_sweep, wandb_sweep_macros
 
 
@@ -32,11 +33,8 @@ def _sweep_path(sweep_yaml: str) -> Path:
 def load_sweep(sweep_yaml: str) -> dict[str, Any]:
     """Our sweep YAML (W&B's format plus `base`) -> W&B sweep dict with `command`; every value is validated."""
     path = _sweep_path(sweep_yaml)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"sweep file '{path}' is not valid YAML; fix the syntax") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("base"), str):
+    raw = read_yaml_mapping(path, "sweep file", "see configs/sweep/activations.yaml")
+    if not isinstance(raw.get("base"), str):
         raise UserError(f"sweep file '{path}' needs `base: <config.yaml>` and `parameters:` (see configs/sweep/)")
     if not isinstance(raw.get("parameters"), dict) or not raw["parameters"]:
         raise UserError(f"sweep file '{path}' needs a non-empty `parameters:` mapping of dotted config keys")

@@ -11,27 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from gan.files.atomic import json_safe, write_text_atomic
 from gan.files.layout import RunDir
 from gan.measure.metric_keys import PROBE
 
 log = logging.getLogger(__name__)
 
 STEP_KEY = "step"  # the x-axis every panel shares (define_metric), also the first field of a jsonl row
-
-
-def json_safe(obj: Any) -> Any:
-    """obj with every NaN / inf float (at any depth) replaced by None: strict JSON readers reject bare NaN."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def repair_tail(path: Path) -> None:
@@ -82,28 +71,8 @@ def truncate_metrics(run_dir: str | Path, step: int) -> int:
     if not path.exists():
         return 0
     rows = [r for r in read_metrics(run_dir) if int(r.get(STEP_KEY, 0)) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in rows))
     return len(rows)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """JSON to `path` via a fsynced temp file and a rename: a reader sees the old file or the new one, whole."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            plain = json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-            json.dump(json_safe(plain), f, indent=2, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:  # a full disk: a half temp file would only keep it full (the CLI names the error)
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:

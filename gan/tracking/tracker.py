@@ -22,7 +22,8 @@ from typing import Any
 from gan.measure import metric_keys as mk
 from gan.config.schema import RunConfig, config_to_dict, run_name
 from gan.files.layout import RunDir
-from gan.tracking.metrics_file import STEP_KEY, json_safe, repair_tail, write_json_atomic
+from gan.files.atomic import json_safe, write_json_atomic
+from gan.tracking.metrics_file import STEP_KEY, repair_tail
 
 log = logging.getLogger(__name__)
 

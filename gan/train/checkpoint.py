@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from gan.errors import UserError
+from gan.files.atomic import write_atomic
 from gan.files.layout import PREV_CKPT, RunDir
 
 
@@ -25,30 +26,26 @@ class CheckpointWriteError(UserError):
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write to a temp file beside `path`, fsync, keep the old file as prev.pt, then rename: a kill at any
-    moment leaves old or new (and the one before), never half.
+    """Write the new last.pt atomically (gan.files.atomic: temp file, fsync, rename), keeping the current one as
+    prev.pt (a hard link) just before the rename: a kill at any moment leaves old or new (and the one before),
+    never half.
 
     torch's zip writer reports a full disk as a RuntimeError ("file write failed"), not an OSError: both are
-    caught here, the temp file is removed (it would keep the disk full) and a UserError says what to do.
+    caught here (the atomic writer has removed its temp file) and a UserError says what to do.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():  # a hard link: last.pt stays in place until the replace below
-            prev_tmp = path.with_name(f".{PREV_NAME}.tmp")
+    prev_tmp = path.with_name(f".{PREV_NAME}.tmp")
+    def keep_previous() -> None:  # prev.pt becomes a hard link to the current last.pt (no copy, no extra space)
+        if path.exists():
             prev_tmp.unlink(missing_ok=True)
             os.link(path, prev_tmp)
             os.rename(prev_tmp, path.with_name(PREV_NAME))  # atomic on POSIX, replacing the older prev.pt
-        os.replace(tmp, path)
+
+    try:  # last.pt: the old one or the new one, whole; prev.pt moves only once the new bytes are on disk
+        write_atomic(path, lambda f: torch.save(state, f), before_replace=keep_previous)
     except (OSError, RuntimeError) as err:
-        what = write_failure(path, err)  # before the temp file goes: its removal frees the space it took
-        tmp.unlink(missing_ok=True)
-        path.with_name(f".{PREV_NAME}.tmp").unlink(missing_ok=True)
-        raise CheckpointWriteError(what + "; the previous checkpoint is intact") from None
+        prev_tmp.unlink(missing_ok=True)
+        raise CheckpointWriteError(write_failure(path, err) + "; the previous checkpoint is intact") from None
 
 
 def write_failure(path: Path, err: BaseException) -> str:

@@ -117,7 +117,5 @@ def write_config(cfg: RunConfig, run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, RunDir(run_dir).config)
-    except (OSError, RuntimeError) as err:
-        config = RunDir(run_dir).config
-        config.with_name(f".{config.name}.tmp").unlink(missing_ok=True)  # save_config's temp file: it fills the disk
-        raise UserError(f"{write_failure(config, err)}; free space or pass a writable --out") from None
+    except (OSError, RuntimeError) as err:  # the atomic writer has removed its temp file
+        raise UserError(f"{write_failure(RunDir(run_dir).config, err)}; free space or pass a writable --out") from None

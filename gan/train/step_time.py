@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from gan.files.atomic import write_text_atomic
 from gan.files import layout
 
 from gan.train import machine
@@ -112,8 +113,5 @@ def record(cfg: RunConfig, ms: dict[str, list[float]], relu: str, leaky: str, st
 def write_step_time(study_dir: str | Path, data: dict[str, Any]) -> Path:
     """<study_dir>/step_time.json (written via a temp file, so a kill never leaves a torn one)."""
     path = layout.StudyDir(study_dir).step_time
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
     return path
