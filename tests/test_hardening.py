@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import gan.files.atomic
 import gan.train.checkpoint
 import gan.data.builtin
 from gan.train.checkpoint import load_checkpoint
@@ -337,7 +338,6 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys, 
                     enospc()
                 return __import__("os").replace(src, dst)
 
-        import gan.files.atomic
         monkeypatch.setattr(gan.files.atomic, "os", FullDiskOs())  # the one atomic writer renames every file
     code = main(["train", *TINY, "train.steps=12", "--out", str(run_dir)])  # checkpoints at 4 (ok), then 8 fails
     err = capsys.readouterr().err
