@@ -1,10 +1,10 @@
-"""Claim 6's measurement: ReLU vs LeakyReLU training-step time, side by side in one process (gan/steptime.py).
+"""Claim 6's measurement: ReLU vs LeakyReLU training-step time, side by side in one process (gan/train/step_time.py).
 
     python benchmarks/bench_act_step.py configs/study/quick.yaml [--out STUDY_DIR] [--rounds 10] [--steps 20]
                                         [--warmup 3] [--phase full|d] [--threads N]
 
 The model size comes from the study file (base config + its overrides: ngf, ndf, batch, d_norm, depth,
-precision); the LeakyReLU arm is the study's (slope 0.2, else the closest slope, as gan/arms.py picks it).
+precision); the LeakyReLU arm is the study's (slope 0.2, else the closest slope, as gan/analysis/arms.py picks it).
 Writes STUDY_DIR/step_time.json (default studies/<name>), which `gan report` reads for claim 6, and prints
 each round's medians and the ratio with its 95% CI. Run it on an otherwise quiet machine: the arms alternate,
 so load that comes and goes hits both, but a steady neighbour still slows both and narrows nothing.
@@ -21,14 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
-from gan.arms import RELU, pick_leaky  # noqa: E402
-from gan.claims import MARGINS, analysis_margin  # noqa: E402
-from gan.config import load_config  # noqa: E402
+from gan.nets.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
+from gan.analysis.arms import RELU, pick_leaky  # noqa: E402
+from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
+from gan.config.schema import load_config  # noqa: E402
 from gan.errors import UserError  # noqa: E402
-from gan.stats import ACT, paired_test  # noqa: E402
-from gan.steptime import PHASES, make_step, record, time_arms, write_step_time  # noqa: E402
-from gan.study_spec import as_overrides, read_study_spec  # noqa: E402
+from gan.analysis.stats import ACT, paired_test  # noqa: E402
+from gan.train.step_time import PHASES, make_step, record, time_arms, write_step_time  # noqa: E402
+from gan.study.spec import as_overrides, read_study_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_error_rates.py [--studies 400] [--pairs 10]
 
-Each simulated study tests all 8 claims with the rules of gan/stats.py, gan/claims.py and
-gan/condition_claims.py (sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test against the
+Each simulated study tests all 8 claims with the rules of gan/analysis/stats.py, gan/analysis/claims.py and
+gan/analysis/condition_claims.py (sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test against the
 margin, Page's test for claim 7):
 - null: no true effect anywhere (claim 4 at its boundary, a true ratio of exactly 1 + margin); FCD is
   log-normal (skewed, seed spread ~25% like our DCGANs), probe metrics are skewed too (log-normal noise).
@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan import stats  # noqa: E402
-from gan.claims import MARGINS, analysis_margin  # noqa: E402
-from gan.condition_claims import margin_p, noninferiority_verdict, page_p  # noqa: E402
+from gan.analysis import stats
+from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
+from gan.analysis.condition_claims import margin_p, noninferiority_verdict, page_p  # noqa: E402
 
 FCD_SIGMA = 0.25  # log-scale SD of one run's FCD around its seed's value (~25% spread)
 

@@ -17,12 +17,12 @@ import warnings
 
 import torch
 
-from gan import quality
-from gan.classifier import build_classifier
-from gan.config import RunConfig, apply_overrides
-from gan.machine import describe_cpu
-from gan.models import build_models
-from gan.sampling import generate
+from gan.measure import quality
+from gan.measure.classifier import build_classifier
+from gan.config.schema import RunConfig, apply_overrides
+from gan.train.machine import describe_cpu
+from gan.nets.models import build_models
+from gan.nets.sampling import generate
 
 
 def main() -> None:

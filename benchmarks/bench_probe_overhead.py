@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_probe_overhead.py            # 32x32, batch 64, ngf = ndf = 32
     .venv/bin/python benchmarks/bench_probe_overhead.py --reps 5 --device cuda
 
-Uses gan.train.d_step / g_step on random images (no dataset needed). Every number is a median over
+Uses gan.train.loop.d_step / g_step on random images (no dataset needed). Every number is a median over
 alternating, side-by-side measurements in this one process (never compare with numbers from another time).
-A probe is the training view (gradients, every probe) plus, on the probes `gan.probes.data_view_due` picks,
+A probe is the training view (gradients, every probe) plus, on the probes `gan.measure.probes.data_view_due` picks,
 the data view: forward passes over the fixed held-out set (HELD_OUT real images and HELD_OUT fakes).
 Goals: one training-view probe <= 1.5 train steps; all probes of a quick-study run (1000 steps, probe_every
 50 as in configs/study/quick.yaml, or the default 100) cost <= 3% of its training time.
@@ -20,11 +20,11 @@ import time
 
 import torch
 
-from gan.config import ModelConfig
-from gan.machine import describe_cpu
-from gan.models import build_models
-from gan.probes import HELD_OUT, Probe, data_view_due
-from gan.train import d_step, g_step
+from gan.config.schema import ModelConfig
+from gan.train.machine import describe_cpu
+from gan.nets.models import build_models
+from gan.measure.probes import HELD_OUT, Probe, data_view_due
+from gan.train.loop import d_step, g_step
 
 
 def parse_args() -> argparse.Namespace:

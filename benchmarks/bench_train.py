@@ -6,12 +6,12 @@
     .venv/bin/python benchmarks/bench_train.py --threads 1 --clock cpu  # one core, unmoved by other jobs
     .venv/bin/python benchmarks/bench_train.py --device cuda --sizes 32:256,64:128
 
-Both sides build the same DCGAN (gan.models.build_models, ngf = ndf = 64, same init) and train it on the same
+Both sides build the same DCGAN (gan.nets.models.build_models, ngf = ndf = 64, same init) and train it on the same
 batch size. The reference is main.py's loop written out here: a torchvision-style dataset of PIL images with
 per-image Resize / ToTensor / Normalize through a DataLoader, contiguous fp32, standard Adam, netD(real),
 netD(fake.detach()), netD(fake) with D not frozen, default zero_grad, .item() for the printed stats.
-gan's side is the real code path: gan.train.build_run (device-resident uint8 batches, channels_last,
-foreach / fused Adam) and gan.train.train_step (d_step, then g_step with D frozen; no host syncs).
+gan's side is the real code path: gan.train.loop.build_run (device-resident uint8 batches, channels_last,
+foreach / fused Adam) and gan.train.loop.train_step (d_step, then g_step with D frozen; no host syncs).
 The ablation adds one lever at a time to the reference. Every arm, and the GEMMs, run in turn in
 this one process, rotating the order each repeat; numbers are medians over repeats. Compare them only
 with each other, never with numbers measured at another time.
@@ -34,11 +34,11 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from gan.config import apply_overrides, RunConfig
-from gan.data import BatchStream, load_split
-from gan.machine import cpu_model, describe_cpu
-from gan.models import build_models
-from gan.train import autocast, build_run, step_modules, train_step
+from gan.config.schema import apply_overrides, RunConfig
+from gan.data.builtin import BatchStream, load_split
+from gan.train.machine import cpu_model, describe_cpu
+from gan.nets.models import build_models
+from gan.train.loop import autocast, build_run, step_modules, train_step
 
 GOALS = {"gan fp32": 1.4, "gan bf16": 3.0}  # x the reference at 64x64 on the 2-core CPU (issue 7)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -137,7 +137,7 @@ class ReferenceLoop:
 # gan's step, through the training loop's own functions
 
 class GanLoop:
-    """gan.train.build_run + train_step for a config: exactly what `gan train` runs each step."""
+    """gan.train.loop.build_run + train_step for a config: exactly what `gan train` runs each step."""
 
     def __init__(self, cfg: RunConfig):
         self.tmp = tempfile.TemporaryDirectory()

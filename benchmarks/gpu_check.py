@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_train  # noqa: E402  (benchmarks/ is not a package)
 
-from gan.machine import describe_cpu  # noqa: E402
+from gan.train.machine import describe_cpu  # noqa: E402
 
 
 def study_wall_time(jobs: int, timeout: float, device: str, steps: int | None = None) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from gan.machine import describe_cpu
+from gan.train.machine import describe_cpu
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,14 +12,14 @@ import os
 import sys
 import warnings
 
-from gan.config import DATASETS
+from gan.config.schema import DATASETS
 from gan.errors import UserError
 
 EPILOG = "Overrides are dotted config keys, e.g. model.d_act=leaky_relu:0.1 train.seed=3 (see README: config keys)."
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from gan.train import main_train
+    from gan.train.loop import main_train
 
     if a.resume is None and a.config is None:
         raise UserError("gan train needs a CONFIG file (e.g. configs/fashion_mnist.yaml) or --resume DIR")
@@ -32,7 +32,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_sample(a: argparse.Namespace) -> int:
-    from gan.sampling import sample_grid
+    from gan.nets.sampling import sample_grid
 
     if a.n <= 0:
         raise UserError(f"--n must be positive, got {a.n}")
@@ -40,24 +40,24 @@ def _cmd_sample(a: argparse.Namespace) -> int:
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
-    from gan.quality import eval_run
+    from gan.measure.quality import eval_run
 
     return eval_run(a.run, list(a.overrides))
 
 
 def _cmd_study(a: argparse.Namespace) -> int:
-    from gan.study import run_study
+    from gan.study.runner import run_study
 
     if a.jobs <= 0:
         raise UserError(f"--jobs must be positive, got {a.jobs}")
-    if a.plan:  # nothing runs: size the study from a pilot (gan/plan.py)
-        from gan.plan import plan_study
+    if a.plan:  # nothing runs: size the study from a pilot (gan/analysis/plan.py)
+        from gan.analysis.plan import plan_study
 
         return plan_study(a.study, pilot=a.pilot or a.out, jobs=a.jobs)
     if a.pilot:
         raise UserError("--pilot only goes with --plan (it names the pilot study folder the plan reads)")
-    if a.until_decided:  # looks at growing seed counts with alpha spending (gan/sequential.py)
-        from gan.sequential import run_until_decided
+    if a.until_decided:  # looks at growing seed counts with alpha spending (gan/analysis/sequential.py)
+        from gan.analysis.sequential import run_until_decided
 
         if a.max_seeds is None:
             raise UserError("--until-decided needs --max-seeds N (the most seeds it may add up to, e.g. 32)")
@@ -68,10 +68,10 @@ def _cmd_study(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from gan.report import write_report
+    from gan.report.study_report import write_report
 
     if a.collect:
-        from gan.study import recollect
+        from gan.study.runner import recollect
 
         print(f"results collected again: {recollect(a.study_dir)}")
     path = write_report(a.study_dir)
@@ -80,7 +80,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 
 def _cmd_answer(a: argparse.Namespace) -> int:
-    from gan.answer import write_answer
+    from gan.report.answer import write_answer
 
     forest, table = write_answer(a.studies, a.out)
     print(table.read_text(), end="")
@@ -89,19 +89,19 @@ def _cmd_answer(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
-    from gan.sweep import sweep
+    from gan.study.sweep import sweep
 
     return sweep(a.sweep, create=a.create)
 
 
 def _cmd_config(a: argparse.Namespace) -> int:
-    from gan.config_help import main_config
+    from gan.config.help import main_config
 
     return main_config(a.key, a.markdown)
 
 
 def _cmd_data(a: argparse.Namespace) -> int:
-    from gan.data import prepare
+    from gan.data.builtin import prepare
 
     return prepare(a.name, a.root, download=a.download)
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from gan.activations import ACTIVATIONS, activation_factory, parse_activation
-from gan.config import load_config
-from gan.models import build_models
+from gan.nets.activations import ACTIVATIONS, activation_factory, parse_activation
+from gan.config.schema import load_config
+from gan.nets.models import build_models
 
 
 @pytest.mark.parametrize("spec", ["relu", "leaky_relu", "leaky_relu:0.01", "prelu", "elu", "gelu", "silu", "tanh"])

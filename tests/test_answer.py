@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from gan import cli
-from gan.answer import answer_table
-from gan.claims import EARLY_LOG_FCD, evaluate_claims
-from gan.derived import derived_columns, early_log_value
-from gan.effect_curve import describe, effect_curves
-from gan.forest import RatioLocator, forest_rows
-from gan.stats import make_results
+from gan.report.answer import answer_table
+from gan.analysis.claims import EARLY_LOG_FCD, evaluate_claims
+from gan.study.derived import derived_columns, early_log_value
+from gan.analysis.effect_curve import describe, effect_curves
+from gan.report.forest import RatioLocator, forest_rows
+from gan.analysis.stats import make_results
 from tests.test_report import PNG_MAGIC, make_study
 
 STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
@@ -106,7 +106,7 @@ def test_early_horizon_value_and_column():
 
 
 def test_early_horizon_is_a_descriptive_row(tmp_path):
-    from gan.study_data import load_study_results
+    from gan.study.read import load_study_results
 
     study = load_study_results(make_study(tmp_path / "s", steps=2000))  # FCD rows from step 1000 on
     claims = evaluate_claims(study.results)
@@ -135,7 +135,7 @@ def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
 
 
 def test_forest_rows_skip_untested_claims(tmp_path):
-    from gan.study_data import load_study_results
+    from gan.study.read import load_study_results
 
     study = load_study_results(make_study(tmp_path / "s"))
     rows = forest_rows("x", study.results, evaluate_claims(study.results))
@@ -158,7 +158,7 @@ def test_ratio_axis_labels_the_margins_on_a_narrow_axis_only():
 def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
     from scipy import stats as sps
 
-    from gan.dataset_contrast import dataset_contrast, welch_test
+    from gan.analysis.dataset_contrast import dataset_contrast, welch_test
     a = np.log([1.10, 1.15, 1.20, 1.12, 1.18])  # LeakyReLU worse on A
     b = np.log([0.90, 0.92, 0.88, 0.95, 0.91, 0.89, 0.93])  # better on B
     t = welch_test(a, b, math.log1p(0.1))
@@ -175,8 +175,8 @@ def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
 
 
 def test_answer_holm_runs_over_the_whole_table(tmp_path):
-    from gan.answer import answer_claims
-    from gan.study_data import load_study_results
+    from gan.report.answer import answer_claims
+    from gan.study.read import load_study_results
 
     studies = [(lab, load_study_results(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
     rows = answer_claims(studies)
@@ -184,5 +184,5 @@ def test_answer_holm_runs_over_the_whole_table(tmp_path):
     contrast = [c for lab, c, _ in rows if lab == "A vs B"]
     assert len(contrast) == 1 and contrast[0].number == 10
     assert len(tested) == 2 * 3 + 1  # claims 1-3 of each study and the contrast: one family of 7
-    from gan.stats import holm
+    from gan.analysis.stats import holm
     assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p for c in tested]))

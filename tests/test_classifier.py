@@ -1,4 +1,4 @@
-"""gan/classifier.py: the dataset classifier (shapes, deterministic training) and its on-disk cache."""
+"""gan/measure/classifier.py: the dataset classifier (shapes, deterministic training) and its on-disk cache."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan import classifier
-from gan.config import RunConfig, apply_overrides
-from gan.data import ImageSet, load_split
+from gan.measure import classifier
+from gan.config.schema import RunConfig, apply_overrides
+from gan.data.builtin import ImageSet, load_split
 from gan.errors import UserError
 
 

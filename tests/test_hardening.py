@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import gan.checkpoint
-import gan.data
-from gan.checkpoint import load_checkpoint
+import gan.files.atomic
+import gan.train.checkpoint
+import gan.data.builtin
+from gan.train.checkpoint import load_checkpoint
 from gan.cli import main
-from gan.config import load_config
-from gan.metrics_log import read_metrics
-from gan.models import build_models
-from gan.study import run_study
-from gan.train import main_train
+from gan.config.schema import load_config
+from gan.tracking.metrics_file import read_metrics
+from gan.nets.models import build_models
+from gan.study.runner import run_study
+from gan.train.loop import main_train
 
 from conftest import REPO, TINY
 from test_data import write_cifar, write_idx
@@ -207,7 +208,7 @@ def _argv(spec: list, ws: Path) -> list[str]:
 
 @pytest.mark.parametrize("case, spec, pattern", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_sentence_exit_2_and_changes_nothing(ws, case, spec, pattern, capsys, monkeypatch):
-    monkeypatch.setattr(gan.data, "DEBIAN_FASHION_MNIST", ws / "no_debian_package")
+    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", ws / "no_debian_package")
     monkeypatch.chdir(ws / "cwd")
     marker = ws.parent / f"{ws.name}-PWNED"
     before = _snapshot(ws.parent)
@@ -270,7 +271,7 @@ def test_study_with_a_diverging_run_completes_and_lists_it(tmp_path, monkeypatch
 # W&B failing mid-run: one warning, training and metrics.jsonl go on
 
 def _tracking_warnings(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "gan.tracking" and r.levelno >= logging.WARNING]
+    return [r for r in caplog.records if r.name == "gan.tracking.tracker" and r.levelno >= logging.WARNING]
 
 
 @pytest.mark.slow
@@ -294,7 +295,7 @@ def test_failing_wandb_costs_one_warning(tmp_path, monkeypatch, caplog, capsys, 
     else:  # W&B cannot create its folder
         run_dir.mkdir()
         (run_dir / "wandb").write_text("not a folder")
-    with caplog.at_level(logging.WARNING, logger="gan.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gan.tracking.tracker"):
         code = main_train(None, TINY + ["train.steps=8", "track.wandb=offline"], str(run_dir), None)
     assert code == 0
     assert len(_tracking_warnings(caplog)) == 1, [r.getMessage() for r in _tracking_warnings(caplog)]
@@ -316,7 +317,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if where == "torch.save":
-        real_save = gan.checkpoint.torch.save
+        real_save = gan.train.checkpoint.torch.save
 
         def save(obj, f, *args, **kwargs):
             calls["n"] += 1
@@ -325,19 +326,19 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys, 
                 enospc()
             return real_save(obj, f, *args, **kwargs)
 
-        monkeypatch.setattr(gan.checkpoint.torch, "save", save)
+        monkeypatch.setattr(gan.train.checkpoint.torch, "save", save)
     else:
         class FullDiskOs:
             def __getattr__(self, name):
                 return getattr(__import__("os"), name)
 
             def replace(self, src, dst):
-                calls["n"] += 1
-                if calls["n"] >= 2:
+                calls["n"] += str(dst).endswith("last.pt")
+                if calls["n"] >= 2 and str(dst).endswith("last.pt"):
                     enospc()
                 return __import__("os").replace(src, dst)
 
-        monkeypatch.setattr(gan.checkpoint, "os", FullDiskOs())
+        monkeypatch.setattr(gan.files.atomic, "os", FullDiskOs())  # the one atomic writer renames every file
     code = main(["train", *TINY, "train.steps=12", "--out", str(run_dir)])  # checkpoints at 4 (ok), then 8 fails
     err = capsys.readouterr().err
     # issue 20: the run stops at the failed write (exit 2) instead of training on with no checkpoint
@@ -368,8 +369,8 @@ def test_api_key_is_in_no_file_of_the_run(tmp_path, monkeypatch):
 
 
 def test_sample_grid_larger_than_free_memory_is_refused(ws, monkeypatch, capsys):
-    import gan.machine
-    monkeypatch.setattr(gan.machine, "available_memory", lambda device="cpu": (0.05e9, "available RAM"))
+    import gan.train.machine
+    monkeypatch.setattr(gan.train.machine, "available_memory", lambda device="cpu": (0.05e9, "available RAM"))
     assert main(["sample", str(ws / "existing"), "--n", "20000", "--out", str(ws / "cwd" / "big.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert re.fullmatch(r"error: a grid of 20000 samples needs at least \d+\.\d GB but this machine has 0\.1 GB "
@@ -378,48 +379,48 @@ def test_sample_grid_larger_than_free_memory_is_refused(ws, monkeypatch, capsys)
 
 
 def test_memory_estimate_counts_what_training_holds():
-    import gan.machine
+    import gan.train.machine
     cfg = load_config(None, TINY)
-    g_p, d_p, g_a, d_a = gan.machine.model_footprint(cfg.model, 1, 32, 16)
+    g_p, d_p, g_a, d_a = gan.train.machine.model_footprint(cfg.model, 1, 32, 16)
     G, D = build_models(cfg.model, 1, 32)
     assert (g_p, d_p) == (sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters()))
-    assert gan.machine.training_bytes(cfg, 1, 16) == 16 * (g_p + d_p) + 8 * (g_a + 2 * d_a)
+    assert gan.train.machine.training_bytes(cfg, 1, 16) == 16 * (g_p + d_p) + 8 * (g_a + 2 * d_a)
     assert g_a > 16 * 1 * 32 * 32  # at least G's output image batch (16, 1, 32, 32)
 
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_once_before_training(tmp_path, monkeypatch, capsys, native):
-    import gan.machine
-    import gan.train
-    monkeypatch.setattr(gan.machine, "native_bf16", lambda: native)
-    monkeypatch.setattr(gan.machine, "cpu_capability", lambda: "AVX2")
-    started, real_train = [], gan.train.train
+    import gan.train.machine
+    import gan.train.loop
+    monkeypatch.setattr(gan.train.machine, "native_bf16", lambda: native)
+    monkeypatch.setattr(gan.train.machine, "cpu_capability", lambda: "AVX2")
+    started, real_train = [], gan.train.loop.train
 
     def train(*args, **kwargs):  # what stderr holds when the loop starts
         started.append(capsys.readouterr().err)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(gan.train, "train", train)
+    monkeypatch.setattr(gan.train.loop, "train", train)
     assert main(["train", *TINY, "train.steps=2", "train.precision=bf16", "--out", str(tmp_path / "run")]) == 0
     before = started[0].strip().splitlines()
     warned = [line for line in before if "bf16" in line]
     if native:
         assert warned == []
     else:
-        assert warned == [f"warning: this CPU lacks native bf16 support ({gan.machine.cpu_model()}, torch capability "
+        assert warned == [f"warning: this CPU lacks native bf16 support ({gan.train.machine.cpu_model()}, torch capability "
                           "AVX2, no AVX512-BF16 or AMX): train.precision=bf16 will be much slower than fp32 (13-28x "
                           "measured); use train.precision=fp32"]
 
 
 def test_a_python_warning_is_one_line_without_the_source_path(monkeypatch, capsys):
     import warnings
-    import gan.sampling
+    import gan.nets.sampling
 
     def warns(run, n, out):
         warnings.warn("quality metrics from 64 samples (< 2048) are biased (FCD most);\n compare at equal n")
         return 0
 
-    monkeypatch.setattr(gan.sampling, "sample_grid", warns)
+    monkeypatch.setattr(gan.nets.sampling, "sample_grid", warns)
     assert main(["sample", "somewhere"]) == 0
     err = capsys.readouterr().err
     assert err == "warning: quality metrics from 64 samples (< 2048) are biased (FCD most); compare at equal n\n"

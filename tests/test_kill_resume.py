@@ -6,7 +6,7 @@ says so in a marker file), kills it with SIGKILL there, then checks: the checkpo
 resume, and the resumed run (or the fresh restart of a run killed before its first checkpoint) ends
 with exactly the weights and metrics of an uninterrupted run.
 
-The pause hook lives only in the driver below (it wraps gan.checkpoint's view of `os` and
+The pause hook lives only in the driver below (it wraps gan.train.checkpoint's view of `os` and
 Tracker.log); the package itself carries no test hooks.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.checkpoint import load_checkpoint
-from gan.metrics_log import read_metrics
-from gan.study import run_status
-from gan.train import main_train
+from gan.train.checkpoint import load_checkpoint
+from gan.tracking.metrics_file import read_metrics
+from gan.study.runner import run_status
+from gan.train.loop import main_train
 
 from conftest import REPO, TINY
 
@@ -42,8 +42,8 @@ ARGS = TINY + [f"train.steps={STEPS}", "train.ckpt_every=4", "train.sample_every
 #   start 0:          training is about to begin (the random-moment test sleeps, then kills)
 DRIVER = r'''
 import os, sys, time
-import gan.checkpoint as ck
-import gan.tracking as tracking
+import gan.train.checkpoint as ck
+import gan.tracking.tracker as tracking
 from gan.cli import main
 
 point, n, marker, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
@@ -54,7 +54,7 @@ def pause():
     time.sleep(600)
 
 class PausingOs:
-    """gan.checkpoint's `os`, pausing inside the N-th checkpoint write."""
+    """gan.train.checkpoint's `os`, pausing inside the N-th checkpoint write."""
     def __getattr__(self, name):
         return getattr(os, name)
     def fsync(self, fd):

@@ -1,4 +1,4 @@
-"""gan/layout.py owns the paths of a run folder and a study folder; metrics.jsonl has one reader."""
+"""gan/files/layout.py owns the paths of a run folder and a study folder; metrics.jsonl has one reader."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 from conftest import REPO
-from gan.layout import RunDir, StudyDir
-from gan.metrics_log import read_metrics
+from gan.files.layout import RunDir, StudyDir
+from gan.tracking.metrics_file import read_metrics
 
 # the file names (folder names such as runs/ or samples/ double as W&B keys, figure names and table headers)
 FILE_NAMES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "last.pt", "final.png", "eval.json",
@@ -49,7 +49,7 @@ def test_no_module_but_the_layout_names_a_run_or_study_file():
 
 def test_the_one_metrics_reader_skips_what_is_not_a_row_and_reads_null_as_nan(tmp_path):
     """read_metrics is what training, results collection and the report read (report's own reader is gone)."""
-    from gan.study_data import load_study_results
+    from gan.study.read import load_study_results
 
     run = StudyDir(tmp_path).run("a")
     run.path.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""gan/metric_keys.py: every key a claim, figure, dashboard panel or W&B table reads is written by a tiny run
+"""gan/measure/metric_keys.py: every key a claim, figure, dashboard panel or W&B table reads is written by a tiny run
 (fake data, probes and evaluation on), every key a run writes is registered, and no module but the
 registry spells a metric key."""
 
@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY
-from gan import claims, dashboard, figures, metric_keys as mk, tracking
-from gan.metrics_log import read_metrics
+from gan.analysis import claims
+from gan.tracking import dashboard
+from gan.report import figures
+from gan.measure import metric_keys as mk
+from gan.tracking import tracker as tracking
+from gan.tracking.metrics_file import read_metrics
 
 KEY_LITERAL = re.compile(r"^(probe|final|mean|median|half2|tail\d+|quality|classifier|perf|loss|D|G)/")
 
@@ -21,9 +25,9 @@ KEY_LITERAL = re.compile(r"^(probe|final|mean|median|half2|tail\d+|quality|class
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     """One 4-step run (probes at steps 2 and 4, quality at 2 and 4) collected into a study's results.csv."""
-    from gan.study_spec import PlannedRun, StudySpec
-    from gan.study import collect_results
-    from gan.train import main_train
+    from gan.study.spec import PlannedRun, StudySpec
+    from gan.study.runner import collect_results
+    from gan.train.loop import main_train
 
     root = tmp_path_factory.mktemp("study")
     run_dir = root / "runs" / "a"

@@ -1,4 +1,4 @@
-"""gan/metrics_log.py: metrics.jsonl and summary.json are strict JSON, a divergence included."""
+"""gan/tracking/metrics_file.py: metrics.jsonl and summary.json are strict JSON, a divergence included."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 import math
 
 from conftest import TINY
-from gan.metrics_log import json_safe, read_metrics, write_json_atomic
-from gan.train import main_train
+from gan.files.atomic import json_safe, write_json_atomic
+from gan.tracking.metrics_file import read_metrics
+from gan.train.loop import main_train
 
 
 def _strict(text: str):

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from gan.config import load_config
-from gan.models import ConvBlock, build_models
+from gan.config.schema import load_config
+from gan.nets.models import ConvBlock, build_models
 
 
 @pytest.mark.parametrize("size", [32, 64])

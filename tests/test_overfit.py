@@ -1,4 +1,4 @@
-"""gan/overfit.py: the over-strong-D numbers on hand-built logits, and a tiny run that logs them."""
+"""gan/measure/overfit.py: the over-strong-D numbers on hand-built logits, and a tiny run that logs them."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from gan.metrics_log import read_metrics
-from gan.overfit import overfit_metrics
-from gan.train import main_train
+from gan.tracking.metrics_file import read_metrics
+from gan.measure.overfit import overfit_metrics
+from gan.train.loop import main_train
 
 from conftest import TINY
 

@@ -1,4 +1,4 @@
-"""`gan study STUDY.yaml --plan`: pairs needed per claim and wall time from a pilot results.csv (gan/plan.py)."""
+"""`gan study STUDY.yaml --plan`: pairs needed per claim and wall time from a pilot results.csv (gan/analysis/plan.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from statsmodels.stats.power import TTestPower
 
-from gan.claims import DEAD, HOYER, LOG_FCD
+from gan.analysis.claims import DEAD, HOYER, LOG_FCD
 from gan.cli import main
 from gan.errors import UserError
-from gan.plan import plan, plan_table
-from gan.stats import ACT, SEED
-from gan.study_spec import read_study_spec
+from gan.analysis.plan import plan, plan_table
+from gan.analysis.stats import ACT, SEED
+from gan.study.spec import read_study_spec
 
 from conftest import REPO
 
@@ -104,10 +104,10 @@ def test_a_pilot_missing_an_arm_cannot_size_that_claim(tmp_path):
         plan(read_study_spec(study_file(tmp_path)), tmp_path / "empty")
 
 
-##### --until-decided: looks at growing seed counts, O'Brien-Fleming alpha spending (gan/sequential.py)
+##### --until-decided: looks at growing seed counts, O'Brien-Fleming alpha spending (gan/analysis/sequential.py)
 
 def test_obrien_fleming_spending_known_values_and_looks():
-    from gan.sequential import look_levels, looks, spent
+    from gan.analysis.sequential import look_levels, looks, spent
 
     assert looks(5, 32) == [8, 16, 24, 32] and looks(10, 25) == [10, 20, 25]
     assert spent(0.25) == pytest.approx(2 * (1 - 0.9999557), rel=1e-3)  # z = 1.96 / 0.5 = 3.92
@@ -119,7 +119,7 @@ def test_obrien_fleming_spending_known_values_and_looks():
 
 
 def fake_study_run(effect: float, spread: float = 0.001):
-    """A stand-in for gan.study.run_study: results.csv for the look file's seeds, leaky - relu = effect + noise."""
+    """A stand-in for gan.study.runner.run_study: results.csv for the look file's seeds, leaky - relu = effect + noise."""
     import yaml
 
     def run(look_file: str, jobs: int, out: str) -> int:
@@ -149,7 +149,7 @@ def fake_study_run(effect: float, spread: float = 0.001):
 def test_until_decided_stops_at_the_first_look_that_decides_every_claim(tmp_path, capsys):
     import json
 
-    from gan.sequential import run_until_decided
+    from gan.analysis.sequential import run_until_decided
 
     # a clear effect: at 8 pairs the exact sign-flip p is 2/256 (Holm x3: 0.023 > 0.0001 spent); at 16, 3e-5 x 3
     assert run_until_decided(study_file(tmp_path), 32, out=str(tmp_path / "s"), run=fake_study_run(0.5)) == 0
@@ -163,7 +163,7 @@ def test_until_decided_stops_at_the_first_look_that_decides_every_claim(tmp_path
 def test_until_decided_goes_to_max_seeds_when_nothing_is_decided(tmp_path):
     import json
 
-    from gan.sequential import run_until_decided
+    from gan.analysis.sequential import run_until_decided
 
     # no effect, spread 5x the margins of claims 1 and 3: neither a difference nor equivalence can be shown
     run_until_decided(study_file(tmp_path), 24, out=str(tmp_path / "s"), run=fake_study_run(0.0, spread=0.05))
@@ -175,7 +175,7 @@ def test_until_decided_goes_to_max_seeds_when_nothing_is_decided(tmp_path):
 def test_until_decided_stops_early_for_equivalence(tmp_path):
     import json
 
-    from gan.sequential import run_until_decided
+    from gan.analysis.sequential import run_until_decided
 
     # identical arms, spread 0.0002: TOST puts every effect far inside its margin already at 8 pairs
     run_until_decided(study_file(tmp_path), 32, out=str(tmp_path / "s"), run=fake_study_run(0.0, spread=0.0002))

@@ -1,4 +1,4 @@
-"""gan/sparsity.py: metric definitions pinned on hand-built tensors; gan/probes.py: a Probe that measures and
+"""gan/measure/sparsity.py: metric definitions pinned on hand-built tensors; gan/measure/probes.py: a Probe that measures and
 leaves no trace."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan import sparsity
-from gan.config import ModelConfig
-from gan.metrics_log import read_metrics
-from gan.models import build_models
-from gan.probes import DATA_VIEW_EVERY, Probe, data_view_due
-from gan.sparsity import dead_frac, gini, hoyer, neg_frac, zero_frac
-from gan.train import main_train
+from gan.measure import sparsity
+from gan.config.schema import ModelConfig
+from gan.tracking.metrics_file import read_metrics
+from gan.nets.models import build_models
+from gan.measure.probes import DATA_VIEW_EVERY, Probe, data_view_due
+from gan.measure.sparsity import dead_frac, gini, hoyer, neg_frac, zero_frac
+from gan.train.loop import main_train
 
 from conftest import TINY
 
@@ -461,9 +461,9 @@ def test_probe_unwraps_ddp_like_wrappers():
 
 
 def test_probe_of_sync_batchnorm_nets_equals_the_plain_nets():
-    # probes.py no longer special-cases SyncBatchNorm: gan.distributed's SyncBatchNorm2d all-reduces only
+    # probes.py no longer special-cases SyncBatchNorm: gan.train.distributed's SyncBatchNorm2d all-reduces only
     # inside synced_batchnorm() (training steps), so a rank-0 probe sees plain per-process BatchNorm
-    from gan.distributed import SyncBatchNorm2d, convert_sync_batchnorm
+    from gan.train.distributed import SyncBatchNorm2d, convert_sync_batchnorm
     G, D, real, z = _nets()
     plain, _ = Probe(G, D, real, z, held_real=real, held_z=z).measure()
     G2, D2 = (convert_sync_batchnorm(copy.deepcopy(m)) for m in (G, D))
@@ -507,7 +507,7 @@ def test_data_view_runs_every_twentieth_probe_and_on_the_last():
 def test_hoyer_panels_draw_the_gaussian_reference_line():
     from matplotlib.figure import Figure
 
-    from gan.figures import _reference
+    from gan.report.figures import _reference
 
     ax_h, ax_v, ax_other = Figure().subplots(1, 3)
     _reference(ax_h, "probe/input_grad/hoyer")

@@ -13,11 +13,17 @@ import pytest
 import torch
 import yaml
 
-from gan import cli, machine, provenance, report
-from gan.config import RunConfig, apply_overrides
-from gan.study_spec import PlannedRun, StudySpec
-from gan.study import collect_results
-from gan.tracking import Tracker, wandb_config
+from gan import cli
+
+from gan.train import machine
+
+from gan.train import provenance
+
+from gan.report import study_report as report
+from gan.config.schema import RunConfig, apply_overrides
+from gan.study.spec import PlannedRun, StudySpec
+from gan.study.runner import collect_results
+from gan.tracking.tracker import Tracker, wandb_config
 
 from conftest import TINY
 from test_report import make_study

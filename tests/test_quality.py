@@ -1,4 +1,4 @@
-"""gan/quality.py: metric definitions pinned on hand-built tensors, the Evaluator API, `gan eval`."""
+"""gan/measure/quality.py: metric definitions pinned on hand-built tensors, the Evaluator API, `gan eval`."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from gan import distributed, quality
-from gan.checkpoint import save_checkpoint
-from gan.classifier import build_classifier
-from gan.config import RunConfig, apply_overrides, config_to_dict
-from gan.data import load_split, to_float
+from gan.train import distributed
+
+from gan.measure import quality
+from gan.train.checkpoint import save_checkpoint
+from gan.measure.classifier import build_classifier
+from gan.config.schema import RunConfig, apply_overrides, config_to_dict
+from gan.data.builtin import load_split, to_float
 from gan.errors import UserError
-from gan.models import build_models
+from gan.nets.models import build_models
 
 pytestmark = pytest.mark.filterwarnings("ignore:quality metrics from")  # every test here uses < 2048 samples
 
@@ -226,9 +228,9 @@ def test_damaged_floor_file_is_recomputed_with_a_warning(evaluator, tmp_path, mo
 
 def test_summary_and_results_csv_record_the_classifier_hash(shared_cache, tmp_path, monkeypatch):
     from conftest import TINY
-    from gan.study_spec import PlannedRun, StudySpec
-    from gan.study import collect_results
-    from gan.train import main_train
+    from gan.study.spec import PlannedRun, StudySpec
+    from gan.study.runner import collect_results
+    from gan.train.loop import main_train
     monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
     run_dir = tmp_path / "study" / "runs" / "r0"
     assert main_train(None, [*TINY, f"data.root={tmp_path / 'data'}", "eval.enabled=true", "eval.n_samples=64",
@@ -246,7 +248,7 @@ def test_summary_and_results_csv_record_the_classifier_hash(shared_cache, tmp_pa
 
 def test_report_notes_a_study_that_mixes_classifiers(tmp_path):
     import csv
-    from gan.report import write_report
+    from gan.report.study_report import write_report
     study = tmp_path / "study"
     study.mkdir()
     rows = [{"run": f"r{i}", "status": "completed", "model.d_act": act, "train.seed": i // 2,

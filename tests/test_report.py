@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from gan import report
-from gan.derived import derived_columns
+from gan.report import study_report as report
+from gan.study.derived import derived_columns
 from gan.errors import UserError
-from gan.figures import FIGURES
+from gan.report.figures import FIGURES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAYERS = ("conv1", "conv2", "conv3")

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan.config import load_config
-from gan.train import autocast, build_run, g_step, step_modules, train_step
+from gan.config.schema import load_config
+from gan.train.loop import autocast, build_run, g_step, step_modules, train_step
 
 from conftest import TINY
 

@@ -1,4 +1,4 @@
-"""Statistics and claims (gan/stats.py, gan/claims.py, gan/derived.py) on synthetic numbers with known answers,
+"""Statistics and claims (gan/analysis/stats.py, gan/analysis/claims.py, gan/study/derived.py) on synthetic numbers with known answers,
 and the decision rules' error rates simulated (benchmarks/bench_error_rates.py)."""
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan import derived, stats
-from gan.arms import leaky_slope, pick_leaky, slope
-from gan.claim_result import ClaimResult
-from gan.claims import DEAD, DEAD_EVAL, HOYER, LOG_FCD, evaluate_claims
-from gan.condition_claims import margin_p
+from gan.study import derived
+
+from gan.analysis import stats
+from gan.analysis.arms import leaky_slope, pick_leaky, slope
+from gan.analysis.claim import ClaimResult
+from gan.analysis.claims import DEAD, DEAD_EVAL, HOYER, LOG_FCD, evaluate_claims
+from gan.analysis.condition_claims import margin_p
 from gan.errors import UserError
-from gan.stats import ACT, Estimate, PairedTest, make_results
+from gan.analysis.stats import ACT, Estimate, PairedTest, make_results
 
 PRIMARY = (HOYER, LOG_FCD, DEAD)
 LEAKY = "leaky_relu:0.2"
@@ -162,7 +164,8 @@ def test_activation_parsing_uses_the_registry():
 def test_a_bare_leaky_relu_arm_has_the_slope_the_registry_builds(monkeypatch):
     # claims.py kept its own DEFAULT_SLOPE = 0.2: change the registry's default and the claims named a slope
     # the model never used
-    from gan import activations, claims
+    from gan.nets import activations
+    from gan.analysis import claims
     monkeypatch.setattr(activations, "DEFAULT_LEAKY_SLOPE", 0.3)
     built = activations.activation_factory("leaky_relu")().negative_slope
     assert built == 0.3 and leaky_slope("leaky_relu") == built and slope("leaky_relu") == built
@@ -298,7 +301,7 @@ def test_claim6_reads_only_the_side_by_side_timing():
 
 
 def test_time_arms_alternates_the_arms_and_keeps_one_median_per_round():
-    from gan.steptime import time_arms
+    from gan.train.step_time import time_arms
 
     calls, clock = [], iter(range(10**6))  # a fake clock: each call advances 1 s, so a step "takes" 1000 ms
 
@@ -313,10 +316,10 @@ def test_time_arms_alternates_the_arms_and_keeps_one_median_per_round():
 
 
 def test_step_time_file_round_trips_through_read_step_time_and_claim6(tmp_path):
-    from gan.config import load_config
-    from gan.layout import STEP_TIME_FILE
-    from gan.study_data import read_step_time
-    from gan.steptime import STEP_TIME_FILE as WRITTEN, make_step, record, time_arms, write_step_time
+    from gan.config.schema import load_config
+    from gan.files.layout import STEP_TIME_FILE
+    from gan.study.read import read_step_time
+    from gan.train.step_time import STEP_TIME_FILE as WRITTEN, make_step, record, time_arms, write_step_time
 
     from conftest import REPO
 
@@ -351,7 +354,7 @@ def test_claim7_page_trend_and_least_squares_slope_per_tenth():
 
 
 def test_slope_per_step_is_the_least_squares_fit():
-    from gan.condition_claims import slope_per_step
+    from gan.analysis.condition_claims import slope_per_step
     slopes = np.array([0.0, 0.01, 0.1, 0.2, 0.3])
     x = np.vstack([1.0 + 2.0 * slopes, 5.0 - 0.5 * slopes + np.array([0.01, -0.01, 0.0, 0.01, -0.01])])
     fit = [np.polyfit(slopes, row, 1)[0] * 0.1 for row in x]
@@ -388,8 +391,8 @@ def test_derived_columns_tail_and_second_half():
 
 
 def test_collect_results_writes_the_derived_columns(tmp_path):
-    from gan.study_spec import PlannedRun, StudySpec
-    from gan.study import collect_results
+    from gan.study.spec import PlannedRun, StudySpec
+    from gan.study.runner import collect_results
 
     run_dir = tmp_path / "runs" / "a"
     run_dir.mkdir(parents=True)
@@ -406,9 +409,9 @@ def test_collect_results_writes_the_derived_columns(tmp_path):
 
 def test_collect_results_writes_the_median_step_time_and_loading_adds_nothing(tmp_path):
     """median/perf/step_ms is a results.csv column written when results are collected, not when they are read."""
-    from gan.study_spec import PlannedRun, StudySpec
-    from gan.study import collect_results
-    from gan.study_data import load_study_results
+    from gan.study.spec import PlannedRun, StudySpec
+    from gan.study.runner import collect_results
+    from gan.study.read import load_study_results
 
     run_dir = tmp_path / "runs" / "a"
     run_dir.mkdir(parents=True)
@@ -483,8 +486,8 @@ def test_load_results_parses_csv(tmp_path):
 
 
 def test_the_reports_rules_quote_the_simulated_error_rates():
-    from gan.claims import MARGINS, SIMULATED_ERROR_RATES
-    from gan.report import rules
+    from gan.analysis.claims import MARGINS, SIMULATED_ERROR_RATES
+    from gan.report.study_report import rules
 
     text = rules(MARGINS)
     assert text[-1] == SIMULATED_ERROR_RATES and "5.2%" in text[-1] and "rules out" in text[-1]
@@ -504,7 +507,7 @@ def test_claim9_range_interaction_reads_negative_values_against_unit_range():
 
 
 def test_kid_sits_beside_every_quality_claim():
-    from gan.claims import LOG_KID
+    from gan.analysis.claims import LOG_KID
     rows = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + 0.2 * (act == "relu"),
                 metrics=(LOG_FCD, LOG_KID))
     c2 = claim(evaluate_claims(make_results(rows)), 2)

@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
-from gan.config import DataConfig, load_config
-from gan.data import (BatchStream, indices_hash, load_split, load_training_set, stratified_subset, to_float,
+from gan.config.schema import DataConfig, load_config
+from gan.data.builtin import (BatchStream, indices_hash, load_split, load_training_set, stratified_subset, to_float,
                       to_measure)
 from gan.errors import UserError
-from gan.models import build_models
-from gan.sampling import generate
-from gan.train import main_train
+from gan.nets.models import build_models
+from gan.nets.sampling import generate
+from gan.train.loop import main_train
 
 from conftest import TINY, run_cli
 

@@ -1,4 +1,4 @@
-"""gan/tracking.py, metrics_log.py, sweep.py, wandb_history.py, dashboard.py: metrics.jsonl and W&B offline runs
+"""gan/tracking/tracker.py, metrics_log.py, sweep.py, wandb_history.py, dashboard.py: metrics.jsonl and W&B offline runs
 agree, W&B failures never stop logging, sweeps render, only tracking.py imports wandb.
 
 Every W&B run here is offline inside tmp_path (conftest points WANDB_* at tmp dirs); nothing reaches the network.
@@ -18,14 +18,14 @@ import torch
 import yaml
 from PIL import Image
 
-from gan import dashboard
+from gan.tracking import dashboard
 from gan.cli import build_parser, main
-from gan.config import RunConfig, apply_overrides, load_config
+from gan.config.schema import RunConfig, apply_overrides, load_config
 from gan.errors import UserError
-from gan.metrics_log import read_metrics, truncate_metrics
-from gan.sweep import agent_command_line, grid_points, load_sweep, sweep
-from gan.tracking import Tracker, resolve_mode
-from gan.wandb_history import read_wandb_history, wandb_run_dirs
+from gan.tracking.metrics_file import read_metrics, truncate_metrics
+from gan.study.sweep import agent_command_line, grid_points, load_sweep, sweep
+from gan.tracking.tracker import Tracker, resolve_mode
+from gan.tracking.wandb_history import read_wandb_history, wandb_run_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"  # 40 chars like a real key; offline only, never synced
@@ -135,7 +135,7 @@ def test_resume_keeps_run_id_and_history(tmp_path):
 # W&B failures: one warning, then metrics.jsonl alone
 
 def _warnings(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "gan.tracking" and r.levelno == logging.WARNING]
+    return [r for r in caplog.records if r.name == "gan.tracking.tracker" and r.levelno == logging.WARNING]
 
 
 def test_wandb_error_mid_run_warns_once_and_logging_goes_on(tmp_path, monkeypatch, caplog):
@@ -147,7 +147,7 @@ def test_wandb_error_mid_run_warns_once_and_logging_goes_on(tmp_path, monkeypatc
         raise ConnectionError("W&B backend went away")
 
     monkeypatch.setattr(tr._run, "log", broken)
-    with caplog.at_level(logging.WARNING, logger="gan.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gan.tracking.tracker"):
         log_rows(tr, range(4, 9))
         tr.log_image("samples", gradient_grid(), 8)
         tr.log_histogram("h", torch.randn(10), 8)
@@ -165,7 +165,7 @@ def test_wandb_init_error_warns_once(tmp_path, monkeypatch, caplog):
         raise RuntimeError("init timed out")
 
     monkeypatch.setattr(wandb, "init", broken_init)
-    with caplog.at_level(logging.WARNING, logger="gan.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gan.tracking.tracker"):
         tr = Tracker(make_cfg(), tmp_path / "run", run_id="keepme1")
         log_rows(tr, range(1, 4))
         tr.finish(summary(3))
@@ -175,7 +175,7 @@ def test_wandb_init_error_warns_once(tmp_path, monkeypatch, caplog):
 
 def test_wandb_missing_warns_once(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
-    with caplog.at_level(logging.WARNING, logger="gan.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gan.tracking.tracker"):
         tr = Tracker(make_cfg(), tmp_path / "run")
         log_rows(tr, range(1, 3))
         tr.finish(summary(2))
@@ -286,6 +286,6 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_only_tracking_imports_wandb_and_only_dashboard_wandb_workspaces():
-    importers = {p.name: _imported_modules(p) for p in sorted((REPO / "gan").glob("*.py"))}
-    assert [n for n, mods in importers.items() if "wandb" in mods] == ["tracking.py"]
-    assert [n for n, mods in importers.items() if "wandb_workspaces" in mods] == ["dashboard.py"]
+    importers = {p.relative_to(REPO).as_posix(): _imported_modules(p) for p in sorted((REPO / "gan").rglob("*.py"))}
+    assert [n for n, mods in importers.items() if "wandb" in mods] == ["gan/tracking/tracker.py"]
+    assert [n for n, mods in importers.items() if "wandb_workspaces" in mods] == ["gan/tracking/dashboard.py"]

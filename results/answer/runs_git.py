@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gan.layout import RunDir, StudyDir
+from gan.files.layout import RunDir, StudyDir
 
 FINISHED = {"completed", "diverged"}
 

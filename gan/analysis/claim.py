@@ -1,0 +1,99 @@
+"""One claim's result (ClaimResult) and the paired test that makes one: shared by gan/analysis/claims.py (claims 1-3, Holm,
+the descriptive rows) and gan/analysis/condition_claims.py (claims 4-8)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gan.analysis.stats import PairedTest, Results, is_finite, paired_test
+
+CLAIMS = {
+    1: "LeakyReLU in D gives G denser gradients",
+    2: "LeakyReLU in D gives better samples",
+    3: "ReLU units in D die; LeakyReLU units do not",
+    4: "With LeakyReLU, fewer units suffice (LeakyReLU at ndf/2 matches ReLU at ndf)",
+    5: "The benefit of LeakyReLU grows with D's depth",
+    6: "LeakyReLU costs more compute",
+    7: "The LeakyReLU slope matters",
+    8: "The gap depends on D's normalization",
+    9: "LeakyReLU helps more when the data has negative values (pixels in [-1, 1] rather than [0, 1])",
+}
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One claim on one metric. Primary rows carry p, Holm p and an outcome; descriptive rows only the CI."""
+
+    number: int
+    text: str
+    metric: str
+    verdict: str  # supported | contradicted [, below the margin] | equivalent | inconclusive | not tested | ...
+    detail: str
+    test: PairedTest | None = None
+    primary: bool = True
+    log: bool = False  # effect is on the log scale: read exp(effect) as a ratio
+    baseline: float = math.nan  # the reference arm's mean (linear scale), for "% of baseline"
+    p: float = math.nan  # raw primary p
+    p_adjusted: float = math.nan  # Holm
+    needed: int | None = None  # pairs for 80% power at the margin (Holm's first-step level)
+    direction: str = "less"
+    control: str | None = None  # claim 4: "non-inferior" | "not shown non-inferior" | None (no control pairs)
+    kid: PairedTest | None = None  # quality claims: the same contrast on tail3/log/quality/kid (descriptive)
+    constant: str = ""  # when every paired difference is equal: "every run: 0" (or "every pair: +0.1"), for the label
+
+    @property
+    def n_pairs(self) -> int:
+        return self.test.n if self.test else 0
+
+    @property
+    def effect(self) -> float:
+        return self._show(self.test.mean) if self.test else math.nan
+
+    @property
+    def ci_low(self) -> float:
+        return self._show(self.test.ci_low) if self.test else math.nan
+
+    @property
+    def ci_high(self) -> float:
+        return self._show(self.test.ci_high) if self.test else math.nan
+
+    def _show(self, x: float) -> float:
+        return math.exp(x) if self.log and math.isfinite(x) else x
+
+    def percent(self, x: float) -> float:
+        """An analysis-scale effect as a % of the baseline (log scale: (ratio - 1) x 100)."""
+        if self.log:
+            return 100 * math.expm1(x)
+        return 100 * x / self.baseline if is_finite(self.baseline) and self.baseline else math.nan
+
+
+
+
+def not_tested(number: int, metric: str, why: str, primary: bool = True) -> ClaimResult:
+    return ClaimResult(number, CLAIMS[number], metric, "not tested", why, primary=primary)
+
+
+
+def pairing(results: Results, exclude: set[str]) -> str:
+    keys = [a for a in results.axes if a not in exclude]
+    return "paired by " + ", ".join(keys) if keys else "nothing to pair by"
+
+
+def paired(number: int, results: Results, metric: str, d: np.ndarray, margin: float, what: str,
+            exclude: set[str], direction: str = "less", primary: bool = True, log: bool = False,
+            baseline: float = math.nan) -> ClaimResult:
+    test = paired_test(d, margin)
+    detail = f"{what}; {pairing(results, exclude)}"
+    if test.n < 2:
+        detail += f"; {test.n} complete pair(s): no test"
+    constant = ""
+    if test.n >= 2 and test.sd == 0:  # no test runs; say what every run measured, or what every pair differed by
+        values = {float(r[metric]) for r in results.completed() if is_finite(r.get(metric))}
+        constant = f"every run: {values.pop():.3g}" if len(values) == 1 else f"every pair: {test.mean:+.3g}"
+        detail += f"; no variation: {constant}, so no test ran"
+    return ClaimResult(number, CLAIMS[number], metric, "", detail, test, primary, log, baseline,
+                       p=test.p if primary else math.nan, direction=direction, constant=constant)
+

@@ -1,0 +1,154 @@
+"""`gan study STUDY.yaml --plan [--pilot DIR] [--jobs K]`: size a study from a pilot before paying for it.
+
+    print(plan_table(plan(read_study_spec("configs/study/slopes.yaml"), "studies/slopes", jobs=2)))
+
+From the pilot's results.csv (default: the study's own folder, studies/<name>): each claim's paired SD of
+its primary metric (gan/analysis/claims.py computes it exactly as the report does), then the pairs (seeds) a paired
+t-test needs for 80% power against an effect of one margin at Holm's strictest level alpha / m, m = the
+number of claims the planned study tests (found by evaluating its own planned runs, so a pilot that covers
+fewer claims still gets the right level). Margins are the planned study's (`margins:` in its file).
+Wall time: seeds x (the planned study's runs per seed) x the pilot's median seconds per training step
+x the planned train.steps / K. The pilot's times were measured with whatever it shared the CPU with; run
+the pilot with the same --jobs as the study. Claim 6 is sized in rounds of benchmarks/bench_act_step.py
+(seconds each), not in runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+
+from gan.analysis.claim import CLAIMS
+from gan.analysis.claims import DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
+from gan.config.schema import load_config
+from gan.errors import UserError
+from gan.files.layout import StudyDir
+from gan.analysis.stats import ALPHA, POWER, SEED, Results, is_finite, load_results, make_results, pairs_needed
+from gan.study.spec import StudySpec, as_overrides
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    number: int
+    metric: str
+    pilot_pairs: int  # 0: the pilot cannot size this claim
+    sd: float  # SD of the paired values on the analysis scale (log for ratio claims)
+    margin: float  # on the analysis scale
+    needed: int | None  # pairs (seeds; rounds for claim 6)
+    wall_s: float  # the planned study at `needed` seeds, at --jobs K (NaN: unknown)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    study: str
+    pilot: Path
+    jobs: int
+    level: float  # alpha / m
+    tested: tuple[int, ...]  # the claims the planned study tests (m = len)
+    runs_per_seed: int
+    step_s: float  # the pilot's median seconds per training step (wall time / steps, completed runs)
+    steps: int  # the planned study's train.steps
+    claims: tuple[ClaimPlan, ...]
+
+
+def _stand_in_results(spec: StudySpec) -> Results:
+    """The planned runs with a constant in every primary column: which claims the planned study can test."""
+    rows = [{"run": r.name, "status": "completed", **r.settings, **{m: 1.0 for m in (HOYER, LOG_FCD, DEAD)}}
+            for r in spec.runs]
+    return make_results(rows, {"axes": spec.axes, "margins": spec.margins})
+
+
+def _step_seconds(results: Results) -> float:
+    per_step = [float(r["wall_time_s"]) / float(r["step"]) for r in results.completed()
+                if is_finite(r.get("wall_time_s")) and is_finite(r.get("step")) and r["step"] > 0]
+    return float(np.median(per_step)) if per_step else math.nan
+
+
+def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, step_time: dict | None = None,
+         power: float = POWER) -> Plan:
+    """The plan of `spec` from the pilot folder (UserError when it holds no results.csv)."""
+    pilot = Path(pilot) if pilot else Path("studies") / spec.name
+    if not StudyDir(pilot).results_csv.is_file():
+        raise UserError(f"no pilot for study '{spec.name}': {StudyDir(pilot).results_csv} does not exist; run a small pilot "
+                        f"first (e.g. `gan study` on a copy of the file with 3-5 seeds) and pass --pilot DIR")
+    given = load_results(pilot)
+    results = Results(given.rows, given.axes, given.name, {**given.study, "margins": spec.margins})
+    if step_time is None:
+        from gan.study.read import read_step_time  # the same reader (and check) as the report's
+
+        step_time = read_step_time(pilot)
+    stand_in = evaluate_claims(_stand_in_results(spec), step_time)
+    tested = tuple(c.number for c in stand_in if c.primary and c.verdict != "not tested")
+    level = ALPHA / max(1, len(tested))
+    seeds = spec.axes.get(SEED) or [None]
+    runs_per_seed = max(1, round(len(spec.runs) / len(seeds)))
+    steps = load_config(spec.base, as_overrides(spec.overrides)).train.steps
+    step_s = _step_seconds(results)
+    m = margins(results)
+    out = []
+    for c in (c for c in evaluate_claims(results, step_time) if c.primary):
+        margin = analysis_margin(c.number, m[c.number])
+        if c.number not in tested:
+            out.append(ClaimPlan(c.number, c.metric, 0, math.nan, margin, None, math.nan,
+                                 "the planned study does not test it"))
+            continue
+        if not c.test or c.test.n < 2 or not math.isfinite(c.test.sd):
+            why = c.detail if c.verdict == "not tested" else f"{c.n_pairs} pilot pair(s): no spread"
+            out.append(ClaimPlan(c.number, c.metric, c.n_pairs, math.nan, margin, None, math.nan,
+                                 f"the pilot cannot size it ({why})"))
+            continue
+        needed = pairs_needed(c.test.sd, margin, level, power)
+        wall = math.nan
+        if c.number == 6:
+            note = "rounds of benchmarks/bench_act_step.py, not runs"
+            wall = 0.0
+        else:
+            note = "" if c.test.n >= 5 else "fewer than 5 pilot pairs: the SD itself is rough"
+            if needed is not None:
+                wall = needed * runs_per_seed * step_s * steps / jobs
+        out.append(ClaimPlan(c.number, c.metric, c.test.n, c.test.sd, margin, needed, wall, note))
+    return Plan(spec.name, pilot, jobs, level, tested, runs_per_seed, step_s, steps, tuple(out))
+
+
+def _hours(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
+
+
+def plan_table(p: Plan) -> str:
+    """The plan as a printed table and a closing line."""
+    head = ["claim", "primary metric", "pilot pairs", "paired SD", "margin", "pairs needed", "wall time", "note"]
+    rows = []
+    for c in p.claims:
+        rows.append([f"{c.number} {CLAIMS[c.number][:40]}", c.metric, str(c.pilot_pairs),
+                     f"{c.sd:.3g}" if math.isfinite(c.sd) else "-", f"{c.margin:.3g}",
+                     str(c.needed) if c.needed is not None else "-", _hours(c.wall_s) if c.needed else "-", c.note])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    decided = [c for c in p.claims if c.needed is not None and c.number != 6]
+    most = max(decided, key=lambda c: c.needed, default=None)
+    text = [f"plan for study '{p.study}' from the pilot {p.pilot} (--jobs {p.jobs}):",
+            f"{len(p.tested)} claim(s) tested ({', '.join(map(str, p.tested)) or 'none'}): Holm's strictest level "
+            f"{ALPHA}/{max(1, len(p.tested))} = {p.level:.3g}; pairs for {POWER:.0%} power against an effect of one "
+            "margin (paired t-test, margins on the analysis scale: log for ratios)",
+            f"{p.runs_per_seed} run(s) per seed, {p.steps} steps each, {p.step_s:.3g} s per step in the pilot"
+            if math.isfinite(p.step_s) else f"{p.runs_per_seed} run(s) per seed; the pilot has no run wall times",
+            "", line(head), line(["-" * w for w in widths]), *map(line, rows)]
+    if most:
+        wall = (f"about {_hours(most.wall_s)} at --jobs {p.jobs}" if math.isfinite(most.wall_s)
+                else "wall time unknown (no wall_time_s in the pilot's results.csv)")
+        text += ["", f"to decide every sized claim: {most.needed} seeds -> {most.needed * p.runs_per_seed} runs, "
+                     f"{wall} (claim {most.number} needs the most)"]
+    return "\n".join(text)
+
+
+def plan_study(study_yaml: str, pilot: str | None = None, jobs: int = 1) -> int:
+    """`gan study STUDY.yaml --plan`: print the plan; nothing runs."""
+    from gan.study.spec import read_study_spec
+
+    print(plan_table(plan(read_study_spec(study_yaml), pilot, jobs)))
+    return 0

@@ -1,0 +1,180 @@
+"""The layout of a run directory and of a study directory: every path inside them is named here once.
+
+    run = RunDir("runs/fake-D_relu-G_relu-s0")
+    run.metrics, run.summary, run.ckpt_last, run.sample("final.png")
+    study = StudyDir("studies/quick")
+    study.results_csv, study.run("d_act-relu__seed-0").summary, study.report_html
+
+A rename here moves the file for every writer and reader at once (gan study, gan report, the notebook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNS_ROOT = Path("runs")  # `gan train` without --out: runs/<dataset>-D_<act>-G_<act>-s<seed>
+STUDIES_ROOT = Path("studies")  # `gan study` without --out: studies/<name>
+STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/train/step_time.py writes it)
+LAST_CKPT, PREV_CKPT = "last.pt", "prev.pt"  # prev.pt: the checkpoint before last.pt (gan/train/checkpoint.py)
+LOCK_FILE = ".lock"  # one writer per run or study folder (gan/files/lock.py)
+FINISHED = ("completed", "diverged")  # summary.json statuses of a run that trained to its end (a study skips it)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """What `gan train` writes into one run's folder."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"  # the resolved config (gan.config.schema.save_config)
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"  # one JSON row per logged step (gan.tracking.metrics_file)
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"  # status, final / mean values, written at the end of a run
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def ckpt_last(self) -> Path:
+        return self.checkpoints / LAST_CKPT  # what --resume, gan eval and gan sample load
+
+    @property
+    def ckpt_prev(self) -> Path:
+        return self.checkpoints / PREV_CKPT  # loaded when last.pt is damaged
+
+    @property
+    def ckpt_damaged(self) -> Path:
+        return self.checkpoints / f"{LAST_CKPT}.damaged"  # a damaged last.pt, kept aside on resume
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @property
+    def progress(self) -> tuple[Path, ...]:
+        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay)."""
+        return self.checkpoints, self.samples, self.metrics, self.summary, self.eval_json
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    def sample(self, name: str) -> Path:
+        """samples/<name>: step_NNNNNN.png during training, final.png at the end."""
+        return self.samples / name
+
+    def step_samples(self, step: int) -> Path:
+        return self.sample(f"step_{step:06d}.png")
+
+    @property
+    def final_samples(self) -> Path:
+        return self.sample("final.png")
+
+    @property
+    def eval_json(self) -> Path:
+        return self.path / "eval.json"  # `gan eval DIR`
+
+    @property
+    def grid(self) -> Path:
+        return self.path / "grid.png"  # `gan sample DIR` without --out
+
+    @property
+    def train_log(self) -> Path:
+        return self.path / "train.log"  # stdout and stderr of a study's `gan train`
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / "wandb"  # W&B's own files (offline-run-*), kept inside the run
+
+
+@dataclass(frozen=True)
+class StudyDir:
+    """What `gan study` and `gan report` write into one study's folder."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def runs(self) -> Path:
+        return self.path / "runs"
+
+    def run(self, name: str) -> RunDir:
+        return RunDir(self.runs / name)
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @property
+    def study_yaml(self) -> Path:
+        return self.path / "study.yaml"  # a copy of the study file it ran
+
+    @property
+    def results_csv(self) -> Path:
+        return self.path / "results.csv"  # one row per run (gan.study.runner.collect_results)
+
+    @property
+    def step_time(self) -> Path:
+        return self.path / STEP_TIME_FILE
+
+    def look_yaml(self, seeds: int) -> Path:
+        return self.path / f"study.seeds{seeds}.yaml"  # `--until-decided`: the study file of one look
+
+    @property
+    def sequential_json(self) -> Path:
+        return self.path / "sequential.json"  # `--until-decided`: each look's level and verdicts
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    @property
+    def report_md(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.report / "figures"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class AnswerDir:
+    """What `gan answer` writes: the forest plot and table over several studies."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def forest_png(self) -> Path:
+        return self.path / "forest.png"
+
+    @property
+    def answer_md(self) -> Path:
+        return self.path / "answer.md"  # the table the README's "The answer" section quotes
+
+    def samples_png(self, label: str) -> Path:
+        """ReLU and LeakyReLU sample grids from the same noise, side by side, for one study."""
+        return self.path / f"samples_{''.join(c if c.isalnum() or c in '-_' else '_' for c in label)}.png"

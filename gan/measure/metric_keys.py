@@ -1,0 +1,237 @@
+"""Every metric key, written once: its name, what it measures, which way is better, and the claims that read it.
+
+Producers (train.py, probes.py, quality.py, derived.py, study.py) and consumers (claims.py, figures.py,
+report.py, dashboard.py, tracking.py) import the names from here, so a rename changes every reader at once
+instead of silently turning a claim into "not tested". `describe(key)` answers for any key a run or a
+study writes, per-layer and derived ones included (None: not a key of this project).
+
+Kinds of key (the metric definitions themselves live with their code: sparsity.py, probes.py, quality.py):
+  metrics.jsonl rows   loss/*, D/*, perf/* (train.py); probe/... (probes.py); quality/... (quality.py)
+  summary.json         final/<key> (last value), mean/<key> (mean over the run's probes: probe/* only)
+  results.csv          the summary's final/*, mean/*, classifier/*, provenance/*; and derived.py's columns:
+                       tail3/log/<key>, at1000/log/<key>, half2/<key>, median/<key>
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+LOWER, HIGHER, NONE = "lower", "higher", "none"  # which way is better
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # the key, or a pattern: <net> D|G, <split> real|fake, <layer> a ConvBlock name, <m> a layer metric
+    description: str
+    direction: str = NONE
+    primary: bool = False  # the one metric a claim's verdict rests on (gan/analysis/claims.py)
+    claims: tuple[int, ...] = ()  # claims that read it, as primary or descriptive metric
+    needs: str = ""  # produced only under this setting (empty: by every run with probes and eval on)
+
+
+##### metrics.jsonl: training (train.py)
+
+LOSS_D, LOSS_G = "loss/D", "loss/G"
+D_REAL_PROB, D_FAKE_PROB = "D/real_prob", "D/fake_prob"
+STEP_MS, IMG_PER_S = "perf/step_ms", "perf/img_per_s"
+
+##### metrics.jsonl: probes (probes.py)
+
+PROBE = "probe/"
+NETS, SPLITS = ("D", "G"), ("real", "fake")
+LAYER_METRICS = ("neg_frac", "dead_frac", "dead_frac_eval", "grad_zero_frac", "grad_hoyer", "grad_gini",
+                 "param_grad_zero_frac")
+
+
+def probe(net: str, metric: str, layer: str | None = None, split: str | None = None) -> str:
+    """probe/<net>[/<split>][/<layer>]/<metric>: one layer, or the mean over the net's layers without one."""
+    return PROBE + "/".join(p for p in (net, split, layer, metric) if p)
+
+
+PROBE_LOSS_D, PROBE_LOSS_G = PROBE + "loss/D", PROBE + "loss/G"
+D_DEAD_FRAC, D_DEAD_FRAC_EVAL = probe("D", "dead_frac"), probe("D", "dead_frac_eval")
+D_GRAD_ZERO_FRAC, D_PARAM_GRAD_ZERO_FRAC = probe("D", "grad_zero_frac"), probe("D", "param_grad_zero_frac")
+INPUT_GRAD = PROBE + "input_grad/"
+IG_NORM, IG_NORM_CV, IG_STARVED_FRAC = INPUT_GRAD + "norm", INPUT_GRAD + "norm_cv", INPUT_GRAD + "starved_frac"
+IG_HOYER, IG_GINI, IG_ZERO_FRAC = INPUT_GRAD + "hoyer", INPUT_GRAD + "gini", INPUT_GRAD + "zero_frac"
+IG_HOYER_POOLED, IG_GINI_POOLED = INPUT_GRAD + "hoyer_pooled", INPUT_GRAD + "gini_pooled"
+IG_ABS = INPUT_GRAD + "abs"  # a histogram (W&B only), not a metrics.jsonl value
+OVERFIT = PROBE + "overfit/"  # is D over-strong (gan/measure/overfit.py)
+OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
+OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
+D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
+
+##### metrics.jsonl: sample quality (quality.py)
+
+QUALITY, QUALITY_REF = "quality/", "quality/ref/"
+
+
+def quality(name: str) -> str:
+    return QUALITY + name
+
+
+def reference(key: str) -> str:
+    """quality/<m> -> quality/ref/<m>: what real images score (the floor beside a run's value)."""
+    return key.replace(QUALITY, QUALITY_REF, 1)
+
+
+FCD, FID, KID, KID_STD, IS = (quality(k) for k in ("fcd", "fid", "kid", "kid_std", "is"))
+PRECISION, RECALL, DENSITY, COVERAGE = (quality(k) for k in ("precision", "recall", "density", "coverage"))
+MODES_COVERED, CLASS_KL = quality("modes_covered"), quality("class_kl")
+REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
+
+##### summary.json sections and results.csv columns
+
+FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
+DATASET = "dataset"  # summary.json: what the run trained on (gan.data.builtin.load_training_set)
+TRAIN_IMAGES, TRAIN_HASH = DATASET + "/train_images", DATASET + "/train_hash"
+CLASSIFIER_HASH, CLASSIFIER_TEST_ACC = CLASSIFIER + "/hash", CLASSIFIER + "/test_acc"
+CODE_VERSION = PROVENANCE + "/code_version"
+TAIL_EVALS = 3  # derived.tail_log_mean's k, spelled in its column name
+EARLY_STEP = 1000  # derived.early_log_value's step, spelled in its column name
+
+
+def final(key: str) -> str:
+    return f"{FINAL}/{key}"
+
+
+def mean(key: str) -> str:
+    return f"{MEAN}/{key}"
+
+
+def median(key: str) -> str:
+    return f"median/{key}"
+
+
+def tail_log(key: str) -> str:
+    """'quality/fcd' -> 'tail3/log/quality/fcd'."""
+    return f"tail{TAIL_EVALS}/log/{key}"
+
+
+def early_log(key: str) -> str:
+    """'quality/fcd' -> 'at1000/log/quality/fcd'."""
+    return f"at{EARLY_STEP}/log/{key}"
+
+
+def half2(key: str) -> str:
+    """'probe/D/dead_frac' -> 'half2/probe/D/dead_frac'."""
+    return f"half2/{key}"
+
+
+TAIL_N_EVALS = f"tail{TAIL_EVALS}/n_evals"
+MEDIAN_STEP_MS = median(STEP_MS)
+
+##### W&B only: media and tables
+
+SAMPLES = "samples"  # the fixed-noise grid, as an image
+TABLE_METRICS, TABLE_SAMPLES = final("metrics"), final("samples")
+
+##### the registry
+
+_LAYER_TEXT = {
+    "neg_frac": "share of pre-activation entries <= 0",
+    "dead_frac": "share of channels <= 0 at every position of every probe sample (training view)",
+    "dead_frac_eval": "share of channels <= 0 on the whole held-out set, D in eval mode (data view)",
+    "grad_zero_frac": "share of exact zeros in dLoss/d(pre-activation)",
+    "grad_hoyer": "Hoyer sparsity of dLoss/d(pre-activation) per sample, mean over samples",
+    "grad_gini": "Gini sparsity of dLoss/d(pre-activation) per sample, mean over samples",
+    "param_grad_zero_frac": "share of exact zeros in the block's conv weight gradient",
+}
+_G_METRICS = ("neg_frac", "dead_frac", "grad_zero_frac", "grad_hoyer")
+_D_LOWER = ("dead_frac", "dead_frac_eval")
+
+_METRICS = [
+    Metric(LOSS_D, "D's BCE loss on the training batch (real -> 1, fake -> 0)"),
+    Metric(LOSS_G, "G's non-saturating loss on the training batch"),
+    Metric(D_REAL_PROB, "mean sigmoid(D(x)) on the real batch"),
+    Metric(D_FAKE_PROB, "mean sigmoid(D(G(z))) on the fake batch"),
+    Metric(STEP_MS, "wall time per training step since the last logged row (ms)", LOWER),
+    Metric(IMG_PER_S, "training images per second since the last logged row", HIGHER),
+    Metric(PROBE_LOSS_D, "D loss on the fixed probe batch"),
+    Metric(PROBE_LOSS_G, "G loss on the fixed probe batch"),
+    Metric(IG_NORM, "mean per-sample |dL_G/dx|_2 at x = G(z)"),
+    Metric(IG_NORM_CV, "SD / mean of the per-sample |dL_G/dx|_2"),
+    Metric(IG_STARVED_FRAC, "share of fakes whose |dL_G/dx|_2 is below 1% of the batch median", LOWER),
+    Metric(IG_HOYER, "per-sample Hoyer sparsity of dL_G/dx, mean over samples", LOWER, claims=(1,)),
+    Metric(IG_GINI, "per-sample Gini sparsity of dL_G/dx, mean over samples", LOWER),
+    Metric(IG_HOYER_POOLED, "Hoyer sparsity of dL_G/dx over the whole batch at once", LOWER),
+    Metric(IG_GINI_POOLED, "Gini sparsity of dL_G/dx over the whole batch at once", LOWER),
+    Metric(IG_ZERO_FRAC, "share of exact zeros in dL_G/dx over the batch", LOWER, claims=(1,)),
+    Metric(IG_ABS, "histogram of |dL_G/dx| (W&B only)"),
+    Metric(OVERFIT_R_T, "E[sign D(x)] over real training images (ADA's r_t; 1: every one called real)", LOWER),
+    Metric(OVERFIT_R_V, "(E D(x_train) - E D(x_held)) / (E D(x_train) - E D(G(z))) on logits (0: held-out reals "
+           "look like training reals; 1: like fakes)", LOWER),
+    Metric(OVERFIT_HELDOUT_GAP, "D's real loss on held-out test images minus on training images", LOWER),
+    Metric(OVERFIT_SATURATED, "1 when D saturates (real_prob > 0.9 and fake_prob < 0.1 on the probe batch); its "
+           "run mean is the share of saturated probes", LOWER),
+    *(Metric(probe("D", m), f"D, mean over layers: {t}", LOWER if m in _D_LOWER else NONE,
+             claims=(3,) if m in ("dead_frac", "dead_frac_eval", "grad_zero_frac", "param_grad_zero_frac") else ())
+      for m, t in _LAYER_TEXT.items()),
+    *(Metric(probe("G", m), f"G, mean over layers: {_LAYER_TEXT[m]}") for m in _G_METRICS),
+    Metric(FCD, "Frechet distance in the dataset classifier's features (FCD)", LOWER, claims=(2, 4, 5, 7, 8, 9)),
+    Metric(FID, "Frechet Inception distance", LOWER, claims=(2, 4, 5, 7, 8), needs="eval.features=inception"),
+    Metric(KID, "kernel Inception-style distance in the same features", LOWER),
+    Metric(KID_STD, "SD of KID over its subsets"),
+    Metric(IS, "Inception-style score from the classifier's logits", HIGHER),
+    Metric(PRECISION, "prdc precision (k = 5)", HIGHER),
+    Metric(RECALL, "prdc recall (k = 5)", HIGHER),
+    Metric(DENSITY, "prdc density (k = 5)", HIGHER),
+    Metric(COVERAGE, "prdc coverage (k = 5)", HIGHER),
+    Metric(MODES_COVERED, "classes the classifier finds among the fakes", HIGHER, claims=(2,)),
+    Metric(CLASS_KL, "KL divergence of the fakes' class histogram from uniform", LOWER),
+    Metric(REF_CLASSIFIER_TEST_ACC, "the quality classifier's test accuracy (summary.json quality_ref)", HIGHER),
+    # results.csv columns a claim reads (derived.py: how they are computed)
+    Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER, True, (1,)),
+    Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER, True,
+           (2, 4, 5, 7, 8, 9)),
+    Metric(tail_log(FID), "as tail3/log/quality/fcd, with Inception features", LOWER, True, (2, 4, 5, 7, 8),
+           needs="eval.features=inception"),
+    Metric(tail_log(KID), "beside every quality claim: mean log KID over the last 3 evaluations (descriptive)",
+           LOWER, claims=(2, 4, 5, 7, 8, 9)),
+    Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
+    Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
+    Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,
+           claims=(2,), needs="an evaluation within 750-1250 steps"),
+    Metric(early_log(FID), "as at1000/log/quality/fcd, with Inception features", LOWER, claims=(2,),
+           needs="eval.features=inception"),
+    Metric(TAIL_N_EVALS, "how many evaluations tail3/log/* averaged (< 3 on short runs)"),
+    Metric(MEDIAN_STEP_MS, "median of the run's logged step times (ms); runs share the CPU", LOWER, claims=(6,)),
+    Metric(CLASSIFIER_HASH, "sha256 of the classifier that measured the run's quality"),
+    Metric(TRAIN_IMAGES, "images the run trained on (data.train_size, or the whole training split)"),
+    Metric(TRAIN_HASH, "sha256 of the indices of those images: runs that trained on the same images share it"),
+    Metric(CLASSIFIER_TEST_ACC, "that classifier's test accuracy", HIGHER),
+    *(Metric(f"{PROVENANCE}/{k}", f"where the run ran: {t} (gan/train/provenance.py)") for k, t in (
+        ("code_version", "git commit, -dirty when the tree had changes"), ("torch", "torch version"),
+        ("python", "Python version"), ("cpu", "CPU model"), ("threads", "torch threads"),
+        ("device", "device"), ("precision", "train.precision"))),
+    Metric(SAMPLES, "the fixed-noise sample grid (W&B image)"),
+]
+REGISTRY: dict[str, Metric] = {m.name: m for m in _METRICS}
+# claims' descriptive columns read summary values: the registry's entry is the base key's, plus the claim
+for _key, _claim in ((mean(IG_HOYER), 1), (mean(IG_ZERO_FRAC), 1), (final(FCD), 2), (final(MODES_COVERED), 2),
+                     (mean(D_PARAM_GRAD_ZERO_FRAC), 3), (mean(D_GRAD_ZERO_FRAC), 3)):
+    _base = REGISTRY[_key.split("/", 1)[1]]
+    _what = "last value of " if _key.startswith(FINAL) else "mean over the run's probes of "
+    REGISTRY[_key] = replace(_base, name=_key, description=_what + _base.description, claims=(_claim,))
+
+_PATTERNS = [(re.compile(rf"^probe/(D|G)/(?:(?:real|fake)/)?(?:[^/]+/)?({'|'.join(LAYER_METRICS)})$"),
+              "one layer or one split of: ")]
+_PREFIXES = [("final/", "last value of "), ("mean/", "mean over the run's probes of "), ("median/", "median of "),
+             ("half2/", "2nd-half mean of "), (f"tail{TAIL_EVALS}/log/", f"mean log over the last {TAIL_EVALS} of "),
+             (f"at{EARLY_STEP}/log/", f"log at the evaluation nearest step {EARLY_STEP} of "),
+             (QUALITY_REF, "real-data floor of ")]
+
+
+def describe(key: str) -> Metric | None:
+    """The registry entry of `key` (per-layer keys and derived columns included); None when it is unknown."""
+    if key in REGISTRY:
+        return REGISTRY[key]
+    for prefix, what in _PREFIXES:
+        rest = key.removeprefix(prefix)
+        if rest != key and (base := describe(quality(rest) if prefix == QUALITY_REF else rest)):
+            return replace(base, name=key, description=what + base.description, primary=False, claims=())
+    for pattern, what in _PATTERNS:
+        if m := pattern.match(key):
+            return Metric(key, what + _LAYER_TEXT[m.group(2)])
+    return None

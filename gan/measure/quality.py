@@ -1,0 +1,341 @@
+"""Sample quality: FCD / KID / IS / PRDC / class coverage in the features of gan/measure/classifier.py's classifier.
+
+    ev = Evaluator(cfg, device)          # loads (or trains once) the classifier, embeds the real test split
+    row = ev.evaluate(G, cfg.model.nz)   # quality/fcd, quality/kid, ... -> float (names: gan/measure/metric_keys.py)
+    floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
+
+Metric definitions (docs/metrics.md "Sample quality"; `quality_metrics` is the pure core, pinned by tests):
+- fcd: Frechet distance between Gaussians fitted to classifier features (torchmetrics FID math).
+- kid, kid_std: polynomial-kernel MMD^2 over random subsets (torchmetrics KID), mean and std.
+- is: exp(E_x KL(p(y|x) || p(y))) of the classifier's softmax on fakes (torchmetrics IS, 10 splits).
+- precision, recall, density, coverage: prdc (Naeem et al. 2020), k = 5, <= 10k fakes vs an equal real subset.
+- modes_covered: classes c whose predicted share p_c = #{argmax = c} / N is >= 1 / (4C).
+- class_kl: KL(p || uniform) = sum_c p_c log(C p_c); 0 for balanced classes, log C for a single class.
+With eval.features=inception, fcd/kid/is/prdc use torchmetrics' Inception-v3 (2048-d pool, 1008 logits)
+and `quality/fcd` is named `quality/fid`; the class metrics still use the dataset classifier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import itertools
+import json
+import math
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from gan.train import distributed
+from gan.measure import metric_keys as mk
+from gan.measure.classifier import Classifier, cache_dir, cache_key, load_classifier, state_hash
+from gan.config.schema import RunConfig
+from gan.data.builtin import load_split, to_float, to_uint8
+from gan.errors import UserError
+from gan.files.atomic import write_json_atomic
+from gan.files.lock import wait_lock
+from gan.files.layout import RunDir
+from gan.nets.sampling import generate
+
+EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
+# Under torchrun only rank 0 evaluates: torchmetrics' compute() would all-gather its state across ranks and
+# wait for peers that never call it (gloo: "Connection closed by peer"). The metrics here are rank-local.
+RANK_LOCAL = {"sync_on_compute": False, "dist_sync_on_step": False}
+MIN_SAMPLES = 2048  # below this Frechet / kernel distances are visibly biased
+PRDC_MAX = 10_000  # prdc's three N x N float32 distance matrices: 1.2 GB at 10k, 30 GB at 50k
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+########################################################################################
+# the other feature network: Inception-v3 (eval.features=inception)
+
+
+def load_inception(device: torch.device | str = "cpu") -> nn.Module:
+    """torchmetrics' Inception-v3 (2048-d pool features); UserError when torch-fidelity or its weights are missing."""
+    how = ("eval.features=inception needs torch-fidelity and its Inception weights: `pip install torch-fidelity` "
+           f"and run once online (or put {INCEPTION_FILE} in $TORCH_HOME/hub/checkpoints, or set "
+           "GAN_INCEPTION_WEIGHTS to its path), or use eval.features=classifier")
+    try:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        raise UserError(how) from None
+    try:
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                 feature_extractor_weights_path=os.environ.get("GAN_INCEPTION_WEIGHTS"))
+    except Exception:  # URLError offline, FileNotFoundError / RuntimeError for a bad weights file
+        raise UserError(how) from None
+    return net.to(device)
+
+
+########################################################################################
+# the pure core: features in, numbers out
+
+
+class _Given(nn.Module):
+    """A torchmetrics "feature network" that returns its input: features are extracted once, by us."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def class_coverage(logits: torch.Tensor) -> tuple[float, float]:
+    """(modes_covered, class_kl) of the argmax histogram of logits (N, C)."""
+    c = logits.shape[1]
+    p = torch.bincount(logits.argmax(1), minlength=c).double() / logits.shape[0]  # (C,)
+    modes = int((p >= 1.0 / (4 * c)).sum())
+    kl = float(torch.where(p > 0, p * torch.log(p * c), torch.zeros_like(p)).sum())
+    return float(modes), kl
+
+
+def _seeded(seed: int):
+    """Fork the CPU RNG and seed it: torchmetrics' KID / IS draw subsets with the global RNG."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.random.fork_rng(devices=[]))
+    torch.manual_seed(seed)
+    return stack
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2) of features (N, D) (torchmetrics FID)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    fid = FrechetInceptionDistance(feature=_Given(real.shape[1]), **RANK_LOCAL)
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    return float(fid.compute())
+
+
+def kernel_distance(real: torch.Tensor, fake: torch.Tensor, seed: int = EVAL_SEED) -> tuple[float, float]:
+    """(mean, std) of the cubic-polynomial-kernel MMD^2 over 100 subsets of min(1000, N) (torchmetrics KID)."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+    with warnings.catch_warnings(), _seeded(seed):
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        kid = KernelInceptionDistance(feature=_Given(real.shape[1]),
+                                      subset_size=min(1000, len(real), len(fake)), **RANK_LOCAL)
+        kid.update(real, real=True)
+        kid.update(fake, real=False)
+        mean, std = kid.compute()
+    return float(mean), float(std)
+
+
+def inception_score(logits: torch.Tensor, seed: int = EVAL_SEED) -> float:
+    """exp(E KL(p(y|x) || p(y))) from logits (N, C), mean over 10 splits (torchmetrics IS)."""
+    from torchmetrics.image.inception import InceptionScore
+    with warnings.catch_warnings(), _seeded(seed):
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = InceptionScore(feature=_Given(logits.shape[1]), splits=min(10, len(logits)), **RANK_LOCAL)
+        metric.update(logits)
+        return float(metric.compute()[0])
+
+
+def prdc_metrics(real: torch.Tensor, fake: torch.Tensor, nearest_k: int = 5,
+                 seed: int = EVAL_SEED) -> dict[str, float]:
+    """precision / recall / density / coverage (prdc) of at most PRDC_MAX fakes against a fixed random
+    real subset of the same size (as in Naeem et al. 2020; prdc holds three N x N distance matrices)."""
+    import joblib
+    import prdc
+    fake = fake[:PRDC_MAX]
+    if len(real) > len(fake):
+        real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:len(fake)]]
+    # prdc prints "Num real: ..."; its n_jobs=8 chunks ran ~3x slower here than one (BLAS-threaded) call
+    with contextlib.redirect_stdout(io.StringIO()), joblib.parallel_config(backend="sequential"):
+        out = prdc.compute_prdc(real_features=real.numpy(), fake_features=fake.numpy(), nearest_k=nearest_k)
+    return {k: float(v) for k, v in out.items()}
+
+
+def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor, *,
+                    is_logits: torch.Tensor | None = None, nearest_k: int = 5, seed: int = EVAL_SEED,
+                    prefix: str = mk.QUALITY, distance_name: str = "fcd") -> dict[str, float]:
+    """All sample-quality numbers from features (N, D) and classifier logits (N_fake, C); pure and seeded.
+
+    is_logits: logits for the Inception Score when they differ from fake_logits (Inception features).
+    Leaves the global RNG untouched; NaN everywhere when a fake feature is not finite (diverged G).
+    """
+    real = real_feats.detach().float().cpu()
+    fake = fake_feats.detach().float().cpu()
+    logits = fake_logits.detach().float().cpu()
+    is_logits = logits if is_logits is None else is_logits.detach().float().cpu()
+    keys = [distance_name, "kid", "kid_std", "is", "precision", "recall", "density", "coverage",
+            "modes_covered", "class_kl"]
+    if not all(torch.isfinite(t).all() for t in (fake, logits, is_logits)):
+        return {prefix + k: math.nan for k in keys}
+    n = min(len(real), len(fake))
+    if n < nearest_k + 2:  # prdc's k-th neighbour, self excluded (config.EVAL_MIN_SAMPLES for k = 5)
+        raise ValueError(f"quality metrics need at least {nearest_k + 2} real and fake samples, "
+                         f"got {len(real)} and {len(fake)}")
+    if n < MIN_SAMPLES:
+        warnings.warn(f"quality metrics from {n} samples (< {MIN_SAMPLES}) are biased (FCD most); "
+                      "compare runs only at equal eval.n_samples", stacklevel=2)
+    out = {distance_name: frechet_distance(real, fake)}
+    out["kid"], out["kid_std"] = kernel_distance(real, fake, seed)
+    out["is"] = inception_score(is_logits, seed)
+    out.update(prdc_metrics(real, fake, nearest_k, seed))
+    out["modes_covered"], out["class_kl"] = class_coverage(logits)
+    return {prefix + k: out[k] for k in keys}
+
+
+########################################################################################
+# evaluating a generator
+
+
+class Evaluator:
+    """The feature network(s) and the real test split's features, built once per run.
+
+    `classifier` / `real_images` (uint8 (N, C, S, S)) replace the cache and the dataset (tests, benchmarks).
+    """
+
+    def __init__(self, cfg: RunConfig, device: torch.device | str = "cpu", *,
+                 classifier: Classifier | None = None, real_images: torch.Tensor | None = None):
+        self.cfg, self.device = cfg, torch.device(device)
+        if classifier is None:
+            classifier, self.classifier_meta = load_classifier(cfg.data, self.device)
+        else:  # a given network (tests, benchmarks) is identified by its weights just the same
+            self.classifier_meta = {"sha256": state_hash(classifier.state_dict())}
+        self.classifier = classifier.eval().fused().to(self.device, memory_format=torch.channels_last)
+        self.inception = load_inception(self.device) if cfg.eval.features == "inception" else None
+        self.distance_name = "fid" if self.inception is not None else "fcd"
+        if real_images is None:
+            real_images = load_split(cfg.data, train=False).images
+        self.nc = real_images.shape[1]
+        self.real_feats, _, _ = self.embed(to_float(b) for b in real_images.split(cfg.eval.batch_size))
+
+    def classifier_record(self) -> dict[str, object]:
+        """What a run's summary.json records of its feature network ("classifier" block -> results.csv
+        `classifier/hash`): FCDs measured by two classifiers do not compare."""
+        return {"hash": "sha256:" + self.classifier_meta["sha256"], "test_acc": self.classifier_meta.get("test_acc")}
+
+    @torch.inference_mode()
+    def embed(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Float batches (B, C, S, S) in [-1, 1] -> CPU (features (N, D), classifier logits (N, K),
+        Inception logits (N, 1008) or None)."""
+        feats, logits, is_logits = [], [], []
+        for x in batches:
+            x = x.to(self.device).float().contiguous(memory_format=torch.channels_last)
+            f, lg = self.classifier.features_and_logits(x)
+            logits.append(lg.float().cpu())
+            if self.inception is not None:
+                u8 = to_uint8(x).expand(-1, 3, -1, -1)  # gray -> RGB; torchmetrics resizes to 299
+                f = self.inception(u8)  # (B, 2048)
+                is_logits.append((f @ self.inception.fc.weight.T).float().cpu())  # "logits_unbiased"
+            feats.append(f.float().cpu())
+        return torch.cat(feats), torch.cat(logits), (torch.cat(is_logits) if is_logits else None)
+
+    def metrics(self, fake_feats: torch.Tensor, fake_logits: torch.Tensor, is_logits: torch.Tensor | None,
+                prefix: str = mk.QUALITY) -> dict[str, float]:
+        return quality_metrics(self.real_feats, fake_feats, fake_logits, is_logits=is_logits, prefix=prefix,
+                               distance_name=self.distance_name)
+
+    def evaluate(self, G: nn.Module, nz: int | None = None, n: int | None = None) -> dict[str, float]:
+        """Quality of n (default eval.n_samples) samples of G (nz default model.nz) from fixed latents.
+
+        G samples as it trains (BatchNorm on batch statistics, as in DCGAN's reference code and as D sees
+        it), but through a private copy without DDP / torch.compile wrappers: G's mode, parameters and
+        buffers are untouched, and so is the global RNG.
+        """
+        n, nz, bs = n or self.cfg.eval.n_samples, nz or self.cfg.model.nz, self.cfg.eval.batch_size
+        g = copy.deepcopy(distributed.unwrap(G)).requires_grad_(False)
+        g_device = next(itertools.chain(g.parameters(), g.buffers()), torch.empty(0, device=self.device)).device
+        z_gen = torch.Generator().manual_seed(EVAL_SEED)  # CPU: the same latents on every device
+        # one draw per batch (not one of n, then split): the latents every earlier evaluation used
+        z = torch.cat([torch.randn(min(bs, n - i), nz, 1, 1, generator=z_gen) for i in range(0, n, bs)])
+        # one batch of images in memory at a time; BatchNorm statistics per batch of eval.batch_size
+        feats, logits, is_logits = self.embed(generate(g, zb.to(g_device), bs) for zb in z.split(bs))
+        return self.metrics(feats, logits, is_logits)
+
+
+def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
+                    evaluator: Evaluator | None = None) -> dict[str, float]:
+    """The metrics of min(eval.n_samples, N_train) real train images against the test split (`quality/ref/...`).
+
+    What a perfect generator would score at this sample size; cached on disk per dataset, size, features and
+    classifier (its sha256 is in the file name).
+    """
+    n = cfg.eval.n_samples
+    digest = (evaluator.classifier_meta if evaluator else load_classifier(cfg.data, device)[1])["sha256"]
+    # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
+    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}-c{digest[:12]}.json"
+    with wait_lock(path):
+        if path.is_file():
+            try:
+                cached = json.loads(path.read_text())
+                if isinstance(cached, dict) and all(isinstance(v, (int, float)) for v in cached.values()):
+                    return cached
+                raise ValueError("not a mapping of metric values")
+            except (OSError, ValueError) as err:  # truncated or foreign file: the cache is ours to rebuild
+                warnings.warn(f"ignoring damaged real-data floor cache '{path}' ({err.__class__.__name__}); "
+                              "computing it again", stacklevel=2)
+        ev = evaluator or Evaluator(cfg, device)
+        train = load_split(cfg.data, train=True)
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(EVAL_SEED))[:n]
+        images = train.images[idx]
+        out = ev.metrics(*ev.embed(to_float(b) for b in images.split(cfg.eval.batch_size)),
+                         prefix=mk.QUALITY_REF)
+        write_json_atomic(path, out, indent=1)
+    return out
+
+
+########################################################################################
+# `gan eval DIR`
+
+
+def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
+    """Aligned text table: metric, value, real-data floor."""
+    lines = [f"{'metric':<24}{'value':>12}{'real floor':>14}"]
+    for key, value in row.items():
+        ref = floor.get(mk.reference(key), math.nan)
+        lines.append(f"{key:<24}{value:>12.4f}{ref:>14.4f}")
+    return "\n".join(lines)
+
+
+EVAL_MAY_CHANGE = ("data.root", "data.download")  # where the same dataset is found; not what was trained
+
+
+def _refuse_trained_overrides(overrides: list[str]) -> None:
+    """model.* / data.* would score the weights in another network or against another dataset: refuse them."""
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.split(".")[0] in ("model", "data") and key not in EVAL_MAY_CHANGE:
+            raise UserError(f"gan eval cannot override '{key}': it changes what the run was trained as; "
+                            "pass only eval.*, train.device, train.precision or data.root overrides")
+
+
+def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
+    """`gan eval DIR [key=value ...]`: metrics of DIR/checkpoints/last.pt, printed and written to DIR/eval.json."""
+    from gan.train.checkpoint import find_checkpoint, load_checkpoint
+    from gan.config.schema import apply_overrides, config_from_dict, config_to_dict
+    from gan.nets.models import build_models
+
+    _refuse_trained_overrides(list(overrides or []))
+    ckpt_path = find_checkpoint(run_dir)
+    layout = RunDir(run_dir if Path(run_dir).is_dir() else ckpt_path.parent.parent)  # DIR/checkpoints/last.pt
+    ckpt = load_checkpoint(ckpt_path)
+    cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
+    device = distributed.pick_device(cfg.train.device)
+    ev = Evaluator(cfg, device)
+    G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size, cfg.data.range)
+    try:
+        G.load_state_dict(ckpt["G"])
+    except RuntimeError:
+        raise UserError(f"checkpoint '{ckpt_path}' does not fit the generator of this config; "
+                        "do not override model.* keys in `gan eval`") from None
+    G.to(device)
+    row = ev.evaluate(G, cfg.model.nz)
+    floor = reference_floor(cfg, device, evaluator=ev)
+    step = int(ckpt.get("step", -1))
+    acc = ev.classifier_meta.get("test_acc", math.nan)
+    print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
+          f"(classifier {ev.classifier_meta['sha256'][:12]}, test accuracy {acc:.4f} measured now)")
+    print(format_table(row, floor))
+    result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
+              "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,
+              "reference": floor, "config": config_to_dict(cfg)}
+    write_json_atomic(layout.eval_json, result, indent=1)
+    return 0

@@ -1,0 +1,73 @@
+"""Generating images without leaving a trace on G, and sample grids (PNG and uint8 for W&B)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.utils import make_grid, save_image
+
+from gan.train.checkpoint import load_checkpoint
+from gan.config.schema import config_from_dict
+from gan.data.builtin import CHANNELS, MEASURE_RANGE, to_measure
+from gan.errors import UserError
+from gan.files.layout import RunDir
+from gan.train.machine import check_grid_fits
+from gan.nets.models import build_models
+
+
+@torch.no_grad()
+def generate(G: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """G(z) in batches, as G trains (BatchNorm on batch statistics) but with its buffers and mode restored.
+
+    z: (N, nz, 1, 1) -> float (N, nc, S, S) in [-1, 1], the measuring scale, whatever G's data.range.
+    """
+    was_training = G.training
+    buffers = {name: b.clone() for name, b in G.named_buffers()}
+    G.train()
+    try:
+        out = torch.cat([G(chunk).float() for chunk in z.split(batch_size)])
+        out = to_measure(out, getattr(G, "value_range", MEASURE_RANGE))
+    finally:
+        for name, b in G.named_buffers():
+            b.copy_(buffers[name])
+        G.train(was_training)
+    return out
+
+
+def grid_uint8(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
+    """float (N, C, S, S) in [-1, 1] -> uint8 (3, H, W) grid (a float grid would log as black in W&B)."""
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
+    return (grid * 255).round().to(torch.uint8)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> torch.Tensor:
+    """Write a PNG grid of `images` (float in [-1, 1]); returns the uint8 grid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = grid_uint8(images, nrow)
+    save_image(grid.float() / 255, str(path))
+    return grid
+
+
+def fixed_noise(n: int, nz: int, seed: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The same z for every run with this seed, so grids compare across steps and arms. (n, nz, 1, 1)"""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    return torch.randn(n, nz, 1, 1, generator=g).to(device)
+
+
+def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
+    """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
+    state = load_checkpoint(run_dir_or_ckpt)
+    cfg = config_from_dict(state["config"])
+    check_grid_fits(cfg, CHANNELS[cfg.data.name], n)  # a huge --n is refused before anything is allocated
+    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.range)
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError:
+        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
+    path = Path(out) if out else RunDir(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".").grid
+    save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
+    print(f"wrote {n} samples from step {state['step']} to {path}")
+    return 0

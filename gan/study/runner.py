@@ -1,0 +1,284 @@
+"""`gan study`: run a study file's runs as local processes, collect results.csv, write the report.
+
+The study file's format and how it expands into runs (folder names, sub-grids): gan/study/spec.py.
+Running a study again skips completed (and diverged) runs and resumes interrupted ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from gan.config.schema import load_config
+from gan.study.derived import derived_columns
+from gan.tracking.metrics_file import read_metrics
+from gan.errors import UserError
+from gan.files.layout import FINISHED, STUDIES_ROOT, RunDir, StudyDir
+from gan.measure.metric_keys import CLASSIFIER, DATASET, FINAL, MEAN, PROVENANCE
+from gan.files.lock import FolderLock
+from gan.train.stopping import STUDY_PID_ENV
+from gan.study.spec import PlannedRun, StudySpec, as_overrides, read_study_spec
+
+
+def run_status(run_dir: Path) -> str:
+    """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
+    summary = RunDir(run_dir).summary
+    if summary.is_file():
+        try:
+            status = json.loads(summary.read_text()).get("status", "failed")
+        except json.JSONDecodeError:
+            status = "failed"
+        if status in FINISHED:
+            return status
+    resumable = RunDir(run_dir).ckpt_last.is_file() or RunDir(run_dir).ckpt_prev.is_file()
+    return "interrupted" if resumable else "new"
+
+
+def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
+    cmd = [sys.executable, "-m", "gan", "train"]
+    settings = {**run.settings, "name": run.wandb_name, "track.group": spec.name}
+    if status == "interrupted":
+        steps = [f"train.steps={settings['train.steps']}"] if "train.steps" in settings else []
+        return cmd + ["--resume", str(run_dir), *steps]
+    # a run stopped before its first checkpoint left a summary or rows but nothing to resume: start it again
+    leftovers = any(p.exists() for p in (RunDir(run_dir).summary, RunDir(run_dir).metrics, RunDir(run_dir).config))
+    return cmd + ([spec.base] if spec.base else []) + as_overrides(settings) + ["--out", str(run_dir)] + \
+        (["--restart"] if leftovers else [])
+
+
+class Runner:
+    """Starts the study's trainers and owns them: each is a child in its own session (a terminal Ctrl-C
+    reaches the study only, which forwards it once), and a stop request reaches every running child and
+    keeps queued runs from starting."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.stopped_by: str | None = None  # the signal's name once a stop was asked for
+        self._children: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def stop(self, signum: int, frame=None) -> None:
+        """Signal handler: forward the signal to every running trainer (each checkpoints and exits)."""
+        self.stopped_by = self.stopped_by or signal.Signals(signum).name
+        with self._lock:
+            for child in self._children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+    def run_one(self, spec: StudySpec, run: PlannedRun, run_dir: Path) -> str:
+        """completed | diverged | failed | interrupted (stopped with the study) | skipped (never started)."""
+        status = run_status(run_dir)
+        if status in FINISHED:
+            return status
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               STUDY_PID_ENV: str(os.getpid())}
+        with open(RunDir(run_dir).train_log, "a") as log:
+            with self._lock:  # checked under the lock: a stop either sees this child or keeps it from starting
+                if self.stopped_by:
+                    return "skipped"
+                child = subprocess.Popen(_train_command(spec, run, run_dir, status), stdout=log,
+                                         stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+                self._children.add(child)
+            code = child.wait()
+        with self._lock:
+            self._children.discard(child)
+        from gan.train.loop import STATUS_EXIT
+
+        # the exit code decides: a summary.json another process wrote does not make a failed trainer finished
+        status = run_status(run_dir)
+        if code == STATUS_EXIT["completed"] and status == "completed":
+            return "completed"
+        if code == STATUS_EXIT["diverged"] and status == "diverged":
+            return "diverged"
+        if code == STATUS_EXIT["interrupted"] and self.stopped_by:
+            return "interrupted"
+        return "failed"
+
+
+def prepare_caches(spec: StudySpec) -> None:
+    """Data files and the quality classifier (with its real-data floor) once, on every core, before any run:
+    otherwise the first run builds them on its share of the threads while the other jobs wait for them."""
+    import torch
+
+    from gan.data.builtin import load_split
+    from gan.train.distributed import pick_device
+    from gan.measure.quality import reference_floor
+
+    seen: set[str] = set()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        for run in spec.runs:
+            cfg = load_config(spec.base, as_overrides(run.settings))
+            key = json.dumps([dataclasses.asdict(cfg.data), dataclasses.asdict(cfg.eval)], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            load_split(cfg.data, train=True), load_split(cfg.data, train=False)
+            if cfg.eval.enabled and cfg.eval.features == "classifier":
+                print(f"preparing the {cfg.data.name} quality classifier and its real-data floor (once, "
+                      f"{os.cpu_count()} threads)", file=sys.stderr)
+                reference_floor(cfg, pick_device(cfg.train.device))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
+    """Run every planned run not yet finished (K at a time), then write results.csv and the report.
+
+    One `gan study` per study folder (a lock); SIGTERM / Ctrl-C stop the running trainers at their next step
+    (each checkpoints) and start no queued run; exit 130 then, 1 when a run failed, else 0.
+    """
+    spec = read_study_spec(study_yaml)
+    study_dir = Path(out) if out else STUDIES_ROOT / spec.name
+    with FolderLock(study_dir, "study folder"):
+        return _run_study_locked(spec, study_yaml, study_dir, jobs)
+
+
+def recollect(study_dir: str | Path) -> Path:
+    """results.csv rewritten from the study folder's own study.yaml and run folders with this code's derived
+    columns (`gan report --collect`); trains nothing. Refused while a `gan study` holds the folder."""
+    layout = StudyDir(study_dir)
+    if not layout.study_yaml.is_file():
+        raise UserError(f"'{study_dir}' has no study.yaml: --collect needs a folder written by `gan study`")
+    spec = read_study_spec(str(layout.study_yaml))
+    with FolderLock(layout.path, "study folder"):
+        return collect_results(layout.path, spec, spec.runs)
+
+
+def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int) -> int:
+    runs, layout = spec.runs, StudyDir(study_dir)
+    try:
+        layout.runs.mkdir(parents=True, exist_ok=True)
+        layout.study_yaml.write_text(Path(study_yaml).read_text())
+    except OSError as err:
+        raise UserError(f"cannot write the study to '{study_dir}' ({err.strerror}); pass a writable --out") from None
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
+    print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
+          f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
+    if todo:  # before the handlers below: a Ctrl-C here stops at once (the classifier says what to rerun)
+        prepare_caches(spec)
+    runner = Runner(threads)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+        previous = {sig: signal.signal(sig, runner.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    statuses: dict[str, str] = {}
+    try:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        with tqdm(total=len(todo), desc="study", unit="run") as bar:
+            futures = {pool.submit(runner.run_one, spec, r, layout.run(r.name).path): r for r in todo}
+            pending = set(futures)
+            while pending:  # a short wait, so a stop request is acted on at once
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if runner.stopped_by:
+                    pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts
+                    cancelled = {f for f in pending if f.cancelled()}  # wait() never reports these as done
+                    done, pending = done | cancelled, pending - cancelled
+                for fut in done:
+                    run = futures[fut]
+                    statuses[run.name] = "skipped" if fut.cancelled() else fut.result()
+                    bar.set_postfix_str(f"{run.name}: {statuses[run.name]}")
+                    bar.update(1)
+        pool.shutdown(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if runner.stopped_by:
+        stopped = sum(s == "interrupted" for s in statuses.values())
+        not_started = sum(s == "skipped" for s in statuses.values())
+        # results.csv of the runs so far (the rest read interrupted / missing), so `gan report` can read a
+        # stopped study; the report itself waits for the rerun that finishes it
+        path = collect_results(study_dir, spec, runs)
+        print(f"study stopped by {runner.stopped_by}: {stopped} running run(s) checkpointed, {not_started} not "
+              f"started; results so far: {path}; continue with `gan study {study_yaml}"
+              + (f" --out {study_dir}`" if study_dir != STUDIES_ROOT / spec.name else "`"), file=sys.stderr)
+        return 130
+    print(tally(study_dir, statuses, len(runs) - len(todo)))
+    path = collect_results(study_dir, spec, runs)
+    print(f"results: {path}")
+    from gan.report.study_report import write_report
+
+    print(f"report: {write_report(study_dir)}")
+    return 1 if any(s == "failed" for s in statuses.values()) else 0
+
+
+def tally(study_dir: Path, statuses: dict[str, str], already: int) -> str:
+    """One line: how this invocation's runs ended, with the folders of failed ones."""
+    count = {k: sum(s == k for s in statuses.values()) for k in ("completed", "diverged", "failed")}
+    failed = [str(StudyDir(study_dir).run(n).path) for n, s in statuses.items() if s == "failed"]
+    line = (f"study tally: {count['completed']} completed, {count['diverged']} diverged, {count['failed']} failed"
+            f" ({already} already done before this run)")
+    return line + (f"; failed (see train.log in each): {', '.join(failed)}" if failed else "")
+
+
+def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
+    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
+    try:
+        saved = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return dict(settings)
+    out = {}
+    for key, planned in settings.items():
+        value: Any = saved
+        for part in key.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        out[key] = planned if value is _MISSING else value
+    return out
+
+
+_MISSING = object()
+
+
+def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
+    """results.csv: one row per run: name, dir, status, its settings (from its own config.yaml), final/*, mean/*,
+    classifier/* and provenance/* of its summary, and the derived columns of its metrics.jsonl
+    (tail3/log/quality/fcd, half2/probe/...: gan/study/derived.py)."""
+    rows = []
+    layout = StudyDir(study_dir)
+    for run in runs:
+        run_dir = layout.run(run.name).path
+        row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
+                               "status": run_status(run_dir) if run_dir.exists() else "missing"}
+        if row["status"] == "new":
+            row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
+        row.update(_settings_as_run(run_dir, run.settings))
+        if run.grids:
+            row["grids"] = ";".join(run.grids)  # which sub-grids hold the run (claims 1-3 read the first one's)
+        summary_path = RunDir(run_dir).summary
+        if summary_path.is_file():
+            try:
+                summary = json.loads(summary_path.read_text())
+            except json.JSONDecodeError:
+                summary = {}
+            row["step"] = summary.get("step")
+            row["wall_time_s"] = summary.get("wall_time_s")
+            # classifier/hash: which feature network measured; provenance/code_version: which code trained
+            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE, DATASET):
+                row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
+        row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/study/derived.py)
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    path = layout.results_csv
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
