@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.nets.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
+from gan.config.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
 from gan.analysis.arms import RELU, pick_leaky  # noqa: E402
 from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
 from gan.config.schema import load_config  # noqa: E402

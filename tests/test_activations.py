@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from gan.nets.activations import ACTIVATIONS, activation_factory, parse_activation
+from gan.config.activations import ACTIVATIONS, parse_activation
+from gan.nets.activations import MODULES, activation_factory
 from gan.config.schema import load_config
 from gan.nets.models import build_models
 
@@ -22,7 +23,7 @@ def test_each_call_builds_a_new_not_inplace_module(spec):
 def test_leaky_default_slope():
     assert parse_activation("leaky_relu") == ("leaky_relu", None)
     assert activation_factory("leaky_relu")().negative_slope == 0.2
-    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh"}
+    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh"} == set(MODULES)
 
 
 def test_d_act_reaches_only_d_and_every_layer_has_its_own_instance():

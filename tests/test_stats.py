@@ -164,10 +164,11 @@ def test_activation_parsing_uses_the_registry():
 def test_a_bare_leaky_relu_arm_has_the_slope_the_registry_builds(monkeypatch):
     # claims.py kept its own DEFAULT_SLOPE = 0.2: change the registry's default and the claims named a slope
     # the model never used
-    from gan.nets import activations
     from gan.analysis import claims
+    from gan.config import activations
+    from gan.nets.activations import activation_factory
     monkeypatch.setattr(activations, "DEFAULT_LEAKY_SLOPE", 0.3)
-    built = activations.activation_factory("leaky_relu")().negative_slope
+    built = activation_factory("leaky_relu")().negative_slope
     assert built == 0.3 and leaky_slope("leaky_relu") == built and slope("leaky_relu") == built
     assert pick_leaky(["relu", "leaky_relu:0.2", "leaky_relu:0.3"]) == "leaky_relu:0.3"  # the registry's default arm
     assert not hasattr(claims, "DEFAULT_SLOPE")

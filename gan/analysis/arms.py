@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from gan.nets import activations
-from gan.nets.activations import parse_activation
+from gan.config import activations
+from gan.config.activations import parse_activation
 from gan.errors import UserError
 
 RELU = "relu"

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from gan.nets.activations import ACTIVATIONS, parse_activation
+from gan.config.activations import ACTIVATIONS, parse_activation
 from gan.errors import UserError
 from gan.files.atomic import write_text_atomic
 from gan.files.yaml_file import read_yaml_mapping
