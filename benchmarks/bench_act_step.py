@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gan.config.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
 from gan.analysis.arms import RELU, pick_leaky  # noqa: E402
 from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
-from gan.config.schema import load_config  # noqa: E402
+from gan.config.load import load_config
 from gan.errors import UserError  # noqa: E402
-from gan.analysis.stats import ACT, paired_test  # noqa: E402
+from gan.study.results import ACT
+from gan.analysis.stats import paired_test
 from gan.train.step_time import PHASES, make_step, record, time_arms, write_step_time  # noqa: E402
 from gan.study.spec import as_overrides, read_study_spec  # noqa: E402
 

@@ -19,7 +19,8 @@ import torch
 
 from gan.measure import quality
 from gan.measure.classifier import build_classifier
-from gan.config.schema import RunConfig, apply_overrides
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides
 from gan.train.machine import describe_cpu
 from gan.nets.models import build_models
 from gan.nets.sampling import generate

@@ -19,8 +19,9 @@ from torchvision.transforms.functional import gaussian_blur
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.config.schema import load_config  # noqa: E402
-from gan.data.builtin import load_split, to_float  # noqa: E402
+from gan.config.load import load_config
+from gan.data.builtin import load_split
+from gan.data.images import to_float
 from gan.measure.quality import Evaluator, frechet_distance  # noqa: E402
 
 

@@ -7,8 +7,8 @@
    --dir, once: a folder that already holds them (its hidden marker file says so) is reused.
 2. Prepares them with gan.data.folder.load_folder into a fresh cache, decoding on --workers processes
    (default: every CPU), and prints images/s; then loads again (the cache, no decoding) and prints that time.
-3. Times DCGAN training steps (gan.nets.models.build_models, gan.train.loop.d_step then g_step, batches from
-   gan.data.builtin.BatchStream) on the memory-mapped training images and on an in-memory copy of the same shape,
+3. Times DCGAN training steps (gan.nets.models.build_models, gan.train.step.d_step then g_step, batches from
+   gan.data.stream.BatchStream) on the memory-mapped training images and on an in-memory copy of the same shape,
    side by side in this process, the arms alternating (gan.train.step_time.time_arms); prints each round's median
    and the ratio memory-mapped / in-memory (goal <= 1.05), for the whole step and for the batch alone.
    The cache was just written, so its pages are in the page cache (a cold first epoch reads them from disk).
@@ -34,13 +34,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.config.schema import ModelConfig  # noqa: E402
-from gan.data.builtin import BatchStream  # noqa: E402
+from gan.config.schema import ModelConfig
+from gan.data.stream import BatchStream
 from gan.data.folder import load_folder  # noqa: E402
 from gan.train.machine import describe_cpu  # noqa: E402
 from gan.nets.models import build_models  # noqa: E402
 from gan.train.step_time import time_arms  # noqa: E402
-from gan.train.loop import d_step, g_step  # noqa: E402
+from gan.train.step import d_step, g_step
 
 
 def picture(i: int, size: int) -> np.ndarray:

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_probe_overhead.py            # 32x32, batch 64, ngf = ndf = 32
     .venv/bin/python benchmarks/bench_probe_overhead.py --reps 5 --device cuda
 
-Uses gan.train.loop.d_step / g_step on random images (no dataset needed). Every number is a median over
+Uses gan.train.step.d_step / g_step on random images (no dataset needed). Every number is a median over
 alternating, side-by-side measurements in this one process (never compare with numbers from another time).
 A probe is the training view (gradients, every probe) plus, on the probes `gan.measure.probes.data_view_due` picks,
 the data view: forward passes over the fixed held-out set (HELD_OUT real images and HELD_OUT fakes).
@@ -24,7 +24,7 @@ from gan.config.schema import ModelConfig
 from gan.train.machine import describe_cpu
 from gan.nets.models import build_models
 from gan.measure.probes import HELD_OUT, Probe, data_view_due
-from gan.train.loop import d_step, g_step
+from gan.train.step import d_step, g_step
 
 
 def parse_args() -> argparse.Namespace:

@@ -63,7 +63,8 @@ def cancel(job_name: str) -> None:
 
 def time_submission(work: Path, runs: int) -> float:
     """Wall time of a detached submission of a `runs`-run study (then cancelled: nothing trains)."""
-    from gan.study.slurm import SlurmOptions, run_on_slurm
+    from gan.study.slurm import run_on_slurm
+    from gan.study.slurm_options import SlurmOptions
     from gan.study.spec import read_study_spec
 
     spec = read_study_spec(write_study(work, f"bench-submit-{runs}-{len(list(work.iterdir()))}", 6, runs, ["relu"]))
@@ -86,8 +87,9 @@ def study_local(study: Path, out: Path) -> float:
 SLURM_STUDY = """
 import sys
 from gan.report.study_report import write_report
-from gan.study.slurm import SlurmOptions, run_on_slurm
-from gan.study.runner import collect_results
+from gan.study.slurm import run_on_slurm
+from gan.study.slurm_options import SlurmOptions
+from gan.study.collect import collect_results
 from gan.study.spec import read_study_spec
 spec = read_study_spec(sys.argv[1])
 statuses = run_on_slurm(spec, sys.argv[2], spec.runs, SlurmOptions(time_min=10, cpus_per_task=1), poll_s=1.0)

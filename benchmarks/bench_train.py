@@ -10,8 +10,8 @@ Both sides build the same DCGAN (gan.nets.models.build_models, ngf = ndf = 64, s
 batch size. The reference is main.py's loop written out here: a torchvision-style dataset of PIL images with
 per-image Resize / ToTensor / Normalize through a DataLoader, contiguous fp32, standard Adam, netD(real),
 netD(fake.detach()), netD(fake) with D not frozen, default zero_grad, .item() for the printed stats.
-gan's side is the real code path: gan.train.loop.build_run (device-resident uint8 batches, channels_last,
-foreach / fused Adam) and gan.train.loop.train_step (d_step, then g_step with D frozen; no host syncs).
+gan's side is the real code path: gan.train.run.build_run (device-resident uint8 batches, channels_last,
+foreach / fused Adam) and gan.train.step.train_step (d_step, then g_step with D frozen; no host syncs).
 The ablation adds one lever at a time to the reference. Every arm, and the GEMMs, run in turn in
 this one process, rotating the order each repeat; numbers are medians over repeats. Compare them only
 with each other, never with numbers measured at another time.
@@ -34,11 +34,15 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from gan.config.schema import apply_overrides, RunConfig
-from gan.data.builtin import BatchStream, load_split
+from gan.config.load import apply_overrides
+
+from gan.config.schema import RunConfig
+from gan.data.stream import BatchStream
+from gan.data.builtin import load_split
 from gan.train.machine import cpu_model, describe_cpu
 from gan.nets.models import build_models
-from gan.train.loop import autocast, build_run, step_modules, train_step
+from gan.train.step import autocast, step_modules, train_step
+from gan.train.run import build_run
 
 GOALS = {"gan fp32": 1.4, "gan bf16": 3.0}  # x the reference at 64x64 on the 2-core CPU (issue 7)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -137,7 +141,7 @@ class ReferenceLoop:
 # gan's step, through the training loop's own functions
 
 class GanLoop:
-    """gan.train.loop.build_run + train_step for a config: exactly what `gan train` runs each step."""
+    """gan.train.run.build_run + train_step for a config: exactly what `gan train` runs each step."""
 
     def __init__(self, cfg: RunConfig):
         self.tmp = tempfile.TemporaryDirectory()

@@ -4,7 +4,7 @@ from torch import nn
 
 from gan.config.activations import ACTIVATIONS, parse_activation
 from gan.nets.activations import MODULES, activation_factory
-from gan.config.schema import load_config
+from gan.config.load import load_config
 from gan.nets.models import build_models
 
 

@@ -14,7 +14,7 @@ from gan.analysis.claims import EARLY_LOG_FCD, evaluate_claims
 from gan.study.derived import derived_columns, early_log_value
 from gan.analysis.effect_curve import describe, effect_curves
 from gan.report.forest import RatioLocator, forest_rows
-from gan.analysis.stats import make_results
+from gan.study.results import make_results
 from tests.test_report import PNG_MAGIC, make_study
 
 STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
@@ -175,10 +175,10 @@ def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
 
 
 def test_answer_holm_runs_over_the_whole_table(tmp_path):
+    from gan.analysis.study_analysis import read_analysis
     from gan.report.answer import answer_claims
-    from gan.study.read import load_study_results
 
-    studies = [(lab, load_study_results(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
+    studies = [(lab, read_analysis(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
     rows = answer_claims(studies)
     tested = [c for _, c, _ in rows if math.isfinite(c.p)]
     contrast = [c for lab, c, _ in rows if lab == "A vs B"]

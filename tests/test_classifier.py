@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from gan.measure import classifier
-from gan.config.schema import RunConfig, apply_overrides
-from gan.data.builtin import ImageSet, load_split
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides
+from gan.data.images import ImageSet
+from gan.data.builtin import load_split
 from gan.errors import UserError
 
 

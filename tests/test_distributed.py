@@ -112,9 +112,9 @@ def _check_gan_step_reduces_each_gradient_once(rank: int, world: int) -> None:
     all-reduced exactly once per step, with d_steps 1 or 2, and the ranks stay identical."""
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
-    from gan.config.schema import load_config
+    from gan.config.load import load_config
     from gan.nets.models import build_models
-    from gan.train.loop import d_step, g_step
+    from gan.train.step import d_step, g_step
 
     cfg = load_config(None, TINY)
     torch.manual_seed(0)

@@ -19,14 +19,17 @@ import gan.train.checkpoint
 import gan.study.runner
 from gan.train.checkpoint import load_checkpoint
 from gan.cli import main
-from gan.config.schema import load_config
+from gan.config.load import load_config
 from gan.errors import UserError
 from gan.tracking.metrics_file import read_metrics
 from gan.files.lock import FolderLock
 from gan.train.stopping import STUDY_PID_ENV, StopRequest
 from gan.study.spec import read_study_spec
-from gan.study.runner import Runner, _train_command, run_status, tally
-from gan.train.loop import _checkpoint, build_run, main_train
+from gan.study.collect import run_status
+from gan.study.runner import Runner, _train_command, tally
+from gan.train.loop import _checkpoint
+from gan.train.run import build_run
+from gan.train.launch import main_train
 
 from conftest import REPO, TINY
 

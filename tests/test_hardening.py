@@ -26,11 +26,11 @@ import gan.train.checkpoint
 import gan.data.builtin
 from gan.train.checkpoint import load_checkpoint
 from gan.cli import main
-from gan.config.schema import load_config
+from gan.config.load import load_config
 from gan.tracking.metrics_file import read_metrics
 from gan.nets.models import build_models
 from gan.study.runner import run_study
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 from conftest import REPO, TINY
 from test_data import write_cifar, write_idx
@@ -391,16 +391,16 @@ def test_memory_estimate_counts_what_training_holds():
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_once_before_training(tmp_path, monkeypatch, capsys, native):
     import gan.train.machine
-    import gan.train.loop
+    import gan.train.launch
     monkeypatch.setattr(gan.train.machine, "native_bf16", lambda: native)
     monkeypatch.setattr(gan.train.machine, "cpu_capability", lambda: "AVX2")
-    started, real_train = [], gan.train.loop.train
+    started, real_train = [], gan.train.launch.train
 
     def train(*args, **kwargs):  # what stderr holds when the loop starts
         started.append(capsys.readouterr().err)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(gan.train.loop, "train", train)
+    monkeypatch.setattr(gan.train.launch, "train", train)
     assert main(["train", *TINY, "train.steps=2", "train.precision=bf16", "--out", str(tmp_path / "run")]) == 0
     before = started[0].strip().splitlines()
     warned = [line for line in before if "bf16" in line]
@@ -414,13 +414,13 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_once_before_training(tmp_path, 
 
 def test_a_python_warning_is_one_line_without_the_source_path(monkeypatch, capsys):
     import warnings
-    import gan.nets.sampling
+    import gan.commands.sample
 
     def warns(run, n, out):
         warnings.warn("quality metrics from 64 samples (< 2048) are biased (FCD most);\n compare at equal n")
         return 0
 
-    monkeypatch.setattr(gan.nets.sampling, "sample_grid", warns)
+    monkeypatch.setattr(gan.commands.sample, "sample_grid", warns)
     assert main(["sample", "somewhere"]) == 0
     err = capsys.readouterr().err
     assert err == "warning: quality metrics from 64 samples (< 2048) are biased (FCD most); compare at equal n\n"

@@ -26,8 +26,8 @@ import torch
 
 from gan.train.checkpoint import load_checkpoint
 from gan.tracking.metrics_file import read_metrics
-from gan.study.runner import run_status
-from gan.train.loop import main_train
+from gan.study.collect import run_status
+from gan.train.launch import main_train
 
 from conftest import REPO, TINY
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, TINY
 from gan.analysis import claims
 from gan.tracking import dashboard
-from gan.report import figures
+from gan.analysis import study_analysis
 from gan.measure import metric_keys as mk
 from gan.tracking import tracker as tracking
 from gan.tracking.metrics_file import read_metrics
@@ -26,8 +26,8 @@ KEY_LITERAL = re.compile(r"^(probe|final|mean|median|half2|tail\d+|quality|class
 def tiny_study(tmp_path_factory):
     """One 4-step run (probes at steps 2 and 4, quality at 2 and 4) collected into a study's results.csv."""
     from gan.study.spec import PlannedRun, StudySpec
-    from gan.study.runner import collect_results
-    from gan.train.loop import main_train
+    from gan.study.collect import collect_results
+    from gan.train.launch import main_train
 
     root = tmp_path_factory.mktemp("study")
     run_dir = root / "runs" / "a"
@@ -53,7 +53,7 @@ def tiny_study(tmp_path_factory):
 def _read_keys() -> dict[str, tuple[str, ...]]:
     """Consumer -> the keys it reads."""
     return {"claims": claims.KEYS_READ + claims.STEP_MS_KEYS,
-            "figures": figures.PROBE_KEYS + figures.QUALITY_KEYS + figures.TRAIN_KEYS + figures.FINAL_KEYS,
+            "analysis": study_analysis.PROBE_KEYS + study_analysis.QUALITY_KEYS + study_analysis.TRAIN_KEYS + study_analysis.FINAL_KEYS,
             "dashboard": tuple(k for keys in dashboard.PANELS.values() for k in keys),
             "W&B table": tracking.TABLE_COLUMNS}
 

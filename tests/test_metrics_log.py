@@ -8,7 +8,7 @@ import math
 from conftest import TINY
 from gan.files.atomic import json_safe, write_json_atomic
 from gan.tracking.metrics_file import read_metrics
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 
 def _strict(text: str):

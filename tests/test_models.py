@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan.config.schema import load_config
+from gan.config.load import load_config
 from gan.nets.models import ConvBlock, build_models
 
 

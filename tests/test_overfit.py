@@ -10,7 +10,7 @@ import torch
 
 from gan.tracking.metrics_file import read_metrics
 from gan.measure.overfit import overfit_metrics
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 from conftest import TINY
 

@@ -13,7 +13,7 @@ from gan.analysis.claims import DEAD, HOYER, LOG_FCD
 from gan.cli import main
 from gan.errors import UserError
 from gan.analysis.plan import plan, plan_table
-from gan.analysis.stats import ACT, SEED
+from gan.study.results import ACT, SEED
 from gan.study.spec import read_study_spec
 
 from conftest import REPO

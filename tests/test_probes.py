@@ -18,7 +18,7 @@ from gan.tracking.metrics_file import read_metrics
 from gan.nets.models import build_models
 from gan.measure.probes import DATA_VIEW_EVERY, Probe, data_view_due
 from gan.measure.sparsity import dead_frac, gini, hoyer, neg_frac, zero_frac
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 from conftest import TINY
 

@@ -20,9 +20,10 @@ from gan.train import machine
 from gan.train import provenance
 
 from gan.report import study_report as report
-from gan.config.schema import RunConfig, apply_overrides
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides
 from gan.study.spec import PlannedRun, StudySpec
-from gan.study.runner import collect_results
+from gan.study.collect import collect_results
 from gan.tracking.tracker import Tracker, wandb_config
 
 from conftest import TINY

@@ -20,8 +20,10 @@ from gan.train import distributed
 from gan.measure import quality
 from gan.train.checkpoint import save_checkpoint
 from gan.measure.classifier import build_classifier
-from gan.config.schema import RunConfig, apply_overrides, config_to_dict
-from gan.data.builtin import load_split, to_float
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides, config_to_dict
+from gan.data.builtin import load_split
+from gan.data.images import to_float
 from gan.errors import UserError
 from gan.nets.models import build_models
 
@@ -229,8 +231,8 @@ def test_damaged_floor_file_is_recomputed_with_a_warning(evaluator, tmp_path, mo
 def test_summary_and_results_csv_record_the_classifier_hash(shared_cache, tmp_path, monkeypatch):
     from conftest import TINY
     from gan.study.spec import PlannedRun, StudySpec
-    from gan.study.runner import collect_results
-    from gan.train.loop import main_train
+    from gan.study.collect import collect_results
+    from gan.train.launch import main_train
     monkeypatch.setenv("GAN_CACHE_DIR", str(shared_cache))
     run_dir = tmp_path / "study" / "runs" / "r0"
     assert main_train(None, [*TINY, f"data.root={tmp_path / 'data'}", "eval.enabled=true", "eval.n_samples=64",
@@ -272,13 +274,15 @@ def test_eval_run_writes_eval_json(shared_cache, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     save_checkpoint({"G": G.state_dict(), "D": D.state_dict(), "config": config_to_dict(cfg), "step": 7},
                     run / "checkpoints" / "last.pt")
-    assert quality.eval_run(run, ["eval.n_samples=40"]) == 0
+    from gan.commands.eval import eval_run
+
+    assert eval_run(run, ["eval.n_samples=40"]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["step"] == 7 and result["n_samples"] == 40
     assert set(result["metrics"]) == {f"quality/{k}" for k in KEYS}
     assert "quality/fcd" in capsys.readouterr().out
     with pytest.raises(UserError, match="no checkpoint"):
-        quality.eval_run(tmp_path / "nowhere", [])
+        eval_run(tmp_path / "nowhere", [])
 
 
 @pytest.mark.slow

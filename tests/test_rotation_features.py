@@ -8,7 +8,7 @@ import torch
 
 from gan.measure import rotation_features as rf
 from gan.measure.classifier import build_classifier, state_hash
-from gan.data.builtin import to_float
+from gan.data.images import to_float
 from gan.errors import UserError
 
 STEPS = 10  # enough for 100% rotation accuracy on the images below; ~3 s on one loaded CPU thread

@@ -30,9 +30,11 @@ from gan.train.checkpoint import load_checkpoint
 from gan.errors import UserError
 from gan.files.layout import StudyDir
 from gan.tracking.metrics_file import read_metrics
-from gan.study.runner import Runner, collect_results, run_status
+from gan.study.collect import collect_results, run_status
+from gan.study.runner import Runner
 from gan.study.spec import read_study_spec
 import gan.study.slurm as se
+import gan.study.slurm_options as so
 
 from conftest import REPO
 
@@ -120,26 +122,26 @@ def one_sentence(err: pytest.ExceptionInfo) -> str:
 
 
 def test_options_from_the_study_file_and_flags():
-    opts = se.slurm_options({"partition": "gpu", "time_min": 30, "setup": "source /x/bin/activate", "mem": "8G"},
+    opts = so.slurm_options({"partition": "gpu", "time_min": 30, "setup": "source /x/bin/activate", "mem": "8G"},
                             {"time_min": 240, "partition": None, "cpus_per_task": 4})
-    assert opts == se.SlurmOptions(partition="gpu", time_min=240, cpus_per_task=4, mem="8G",
+    assert opts == so.SlurmOptions(partition="gpu", time_min=240, cpus_per_task=4, mem="8G",
                                    setup=("source /x/bin/activate",))
-    assert opts.signal_delay() == 90 and se.SlurmOptions(time_min=1).signal_delay() == 20
+    assert opts.signal_delay() == 90 and so.SlurmOptions(time_min=1).signal_delay() == 20
     parser = argparse.ArgumentParser()
-    se.add_slurm_arguments(parser)
+    so.add_slurm_arguments(parser)
     args = parser.parse_args(["--executor", "slurm", "--slurm-gpus-per-node", "1", "--slurm-setup", "a",
                               "--slurm-setup", "b"])
     assert args.executor == "slurm" and not args.detach
-    assert se.slurm_options(None, se.slurm_flags(args)) == se.SlurmOptions(gpus_per_node=1, setup=("a", "b"))
+    assert so.slurm_options(None, so.slurm_flags(args)) == so.SlurmOptions(gpus_per_node=1, setup=("a", "b"))
 
 
 def test_options_of_a_study_file(tmp_path):
     study = tmp_path / "s.yaml"
     study.write_text("name: s\naxes: {train.seed: [0]}\nslurm: {partition: gpu, time_min: 30}\n")
-    assert se.study_slurm_options(study, {"time_min": 5}) == se.SlurmOptions(partition="gpu", time_min=5)
+    assert so.study_slurm_options(study, {"time_min": 5}) == so.SlurmOptions(partition="gpu", time_min=5)
     study.write_text("name: s\naxes: {train.seed: [0]}\nslurm: {time: 30}\n")
     with pytest.raises(UserError) as err:
-        se.study_slurm_options(study)
+        so.study_slurm_options(study)
     assert f"study file '{study}': slurm.time is not a Slurm option" in one_sentence(err)
 
 
@@ -154,7 +156,7 @@ def test_options_of_a_study_file(tmp_path):
 ])
 def test_bad_slurm_options_say_one_sentence(mapping, says):
     with pytest.raises(UserError) as err:
-        se.slurm_options(mapping)
+        so.slurm_options(mapping)
     assert says in one_sentence(err)
 
 
@@ -162,7 +164,7 @@ def test_submitit_missing_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "submitit", None)  # `import submitit` raises ImportError
     spec = read_study_spec(write_study(tmp_path, "nosub", TINY_STUDY, {"train.seed": [0]}))
     with pytest.raises(UserError) as err:
-        se.run_on_slurm(spec, tmp_path / "study", spec.runs, se.SlurmOptions())
+        se.run_on_slurm(spec, tmp_path / "study", spec.runs, so.SlurmOptions())
     assert "pip install submitit" in one_sentence(err)
 
 
@@ -196,14 +198,14 @@ def test_slurm_down_is_one_sentence(slurm, monkeypatch, tmp_path):
     bad.write_text(re.sub(r"(?m)^SlurmctldPort=.*$", "", conf.read_text()) + "SlurmctldPort=6999\n")
     monkeypatch.setenv("SLURM_CONF", str(bad))
     with pytest.raises(UserError) as err:
-        se.check_cluster(se.SlurmOptions())
+        se.check_cluster(so.SlurmOptions())
     assert one_sentence(err).startswith("Slurm is not reachable")
 
 
 def test_unknown_partition_is_one_sentence(slurm, tmp_path):
     spec = read_study_spec(write_study(tmp_path, "nopart", TINY_STUDY, {"train.seed": [0]}))
     with pytest.raises(UserError) as err:
-        se.run_on_slurm(spec, tmp_path / "study", spec.runs, se.SlurmOptions(partition="no-such-partition"))
+        se.run_on_slurm(spec, tmp_path / "study", spec.runs, so.SlurmOptions(partition="no-such-partition"))
     assert "no partition 'no-such-partition'" in one_sentence(err)
     assert not (tmp_path / "study" / "runs").exists()  # nothing submitted
 
@@ -219,7 +221,7 @@ def test_scancel_then_again_finishes_with_the_local_results(slurm, monkeypatch, 
     real_check = se.check_cluster
     monkeypatch.setattr(se, "check_cluster", lambda o: dataclasses.replace(real_check(o), max_array_size=3))
     on_slurm, local = tmp_path / "slurm_study", tmp_path / "local_study"
-    options = se.SlurmOptions(time_min=10, cpus_per_task=1)
+    options = so.SlurmOptions(time_min=10, cpus_per_task=1)
     assert set(se.run_on_slurm(spec, on_slurm, spec.runs, options, detach=True).values()) == {"submitted"}
     tasks = se._read_jobs(on_slurm / se.SLURM_DIR)
     assert len({t.split("_")[0] for t in tasks.values()}) == 2  # 3 + 1 tasks: two arrays
@@ -251,9 +253,9 @@ def test_scontrol_requeue_and_time_limit_resume_exactly(slurm, tmp_path):
     requeued = read_study_spec(write_study(tmp_path, "requeued", LONG, {"train.seed": [0]}))
     timed = read_study_spec(write_study(tmp_path, "timed", LONG, {"train.seed": [0]}))
     # the time-limit signal comes 25-55 s into each attempt (Slurm checks limits every 30 s); the kill 30 s later
-    timed_options = se.SlurmOptions(time_min=1, signal_delay_s=5, max_requeues=20)
+    timed_options = so.SlurmOptions(time_min=1, signal_delay_s=5, max_requeues=20)
     dirs = {s.name: tmp_path / s.name for s in (requeued, timed)}
-    se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, se.SlurmOptions(time_min=30), detach=True)
+    se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, so.SlurmOptions(time_min=30), detach=True)
     se.run_on_slurm(timed, dirs["timed"], timed.runs, timed_options, detach=True)
     hurry = [Hurry(f"gan-{s.name}") for s in (requeued, timed)]
     for h in hurry:
@@ -267,7 +269,7 @@ def test_scontrol_requeue_and_time_limit_resume_exactly(slurm, tmp_path):
         wait_for(lambda: run_a.ckpt_last.exists(), 300)  # past its first checkpoint, far from its end
         task = se._read_jobs(dirs["requeued"] / se.SLURM_DIR)[requeued.runs[0].name]
         subprocess.run(["scontrol", "requeue", task], check=True)
-        assert se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, se.SlurmOptions(time_min=30)) == \
+        assert se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, so.SlurmOptions(time_min=30)) == \
             {"seed-0": "completed"}
         # {} when the timed run finished while we waited for the other one (nothing left to wait for)
         assert se.run_on_slurm(timed, dirs["timed"], timed.runs, timed_options) in ({}, {"seed-0": "completed"})

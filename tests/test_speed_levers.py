@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan.config.schema import load_config
-from gan.train.loop import autocast, build_run, g_step, step_modules, train_step
+from gan.config.load import load_config
+from gan.train.step import autocast, g_step, step_modules, train_step
+from gan.train.run import build_run
 
 from conftest import TINY
 

@@ -20,7 +20,8 @@ from gan.analysis.claim import ClaimResult
 from gan.analysis.claims import DEAD, DEAD_EVAL, HOYER, LOG_FCD, evaluate_claims
 from gan.analysis.condition_claims import margin_p
 from gan.errors import UserError
-from gan.analysis.stats import ACT, Estimate, PairedTest, make_results
+from gan.study.results import ACT, load_results, make_results
+from gan.analysis.stats import Estimate, PairedTest
 
 PRIMARY = (HOYER, LOG_FCD, DEAD)
 LEAKY = "leaky_relu:0.2"
@@ -317,7 +318,7 @@ def test_time_arms_alternates_the_arms_and_keeps_one_median_per_round():
 
 
 def test_step_time_file_round_trips_through_read_step_time_and_claim6(tmp_path):
-    from gan.config.schema import load_config
+    from gan.config.load import load_config
     from gan.files.layout import STEP_TIME_FILE
     from gan.study.read import read_step_time
     from gan.train.step_time import STEP_TIME_FILE as WRITTEN, make_step, record, time_arms, write_step_time
@@ -393,7 +394,7 @@ def test_derived_columns_tail_and_second_half():
 
 def test_collect_results_writes_the_derived_columns(tmp_path):
     from gan.study.spec import PlannedRun, StudySpec
-    from gan.study.runner import collect_results
+    from gan.study.collect import collect_results
 
     run_dir = tmp_path / "runs" / "a"
     run_dir.mkdir(parents=True)
@@ -411,7 +412,7 @@ def test_collect_results_writes_the_derived_columns(tmp_path):
 def test_collect_results_writes_the_median_step_time_and_loading_adds_nothing(tmp_path):
     """median/perf/step_ms is a results.csv column written when results are collected, not when they are read."""
     from gan.study.spec import PlannedRun, StudySpec
-    from gan.study.runner import collect_results
+    from gan.study.collect import collect_results
     from gan.study.read import load_study_results
 
     run_dir = tmp_path / "runs" / "a"
@@ -478,12 +479,12 @@ def test_load_results_parses_csv(tmp_path):
         w.writeheader()
         w.writerows(rows)
     (tmp_path / "study.yaml").write_text("name: t\naxes:\n  model.d_act: [relu, leaky_relu:0.2]\n")
-    res = stats.load_results(tmp_path)
+    res = load_results(tmp_path)
     assert res.name == "t" and res.axes[0] == ACT and set(res.axes) == {ACT, "train.seed", "model.d_norm"}
     assert res.levels("model.d_norm") == ["batch", "none"] and res.rows[0]["train.lr_d"] is None
     assert res.rows[0]["train.seed"] == 0 and res.rows[0][LOG_FCD] == 1.0
     with pytest.raises(UserError, match="results.csv"):
-        stats.load_results(tmp_path / "nope")
+        load_results(tmp_path / "nope")
 
 
 def test_the_reports_rules_quote_the_simulated_error_rates():

@@ -123,7 +123,7 @@ def test_axes_and_grids_together_are_refused(tmp_path):
 def test_results_csv_of_a_grids_study_has_one_row_per_distinct_run(tmp_path):
     import csv
 
-    from gan.study.runner import collect_results
+    from gan.study.collect import collect_results
 
     spec = _grids_study(tmp_path, BASELINE + NORM)
     (tmp_path / "study").mkdir()
@@ -140,7 +140,7 @@ def test_results_csv_of_a_grids_study_has_one_row_per_distinct_run(tmp_path):
 def test_claims_1_to_3_read_the_first_grid_only():
     """A d_norm=none grid where LeakyReLU is much worse must not move claim 2 (the default condition)."""
     from gan.analysis.claims import LOG_FCD, evaluate_claims
-    from gan.analysis.stats import make_results
+    from gan.study.results import make_results
 
     study = {"grids": [{"name": "baseline", "axes": {}}, {"name": "norm", "axes": {}}]}
     rows = []

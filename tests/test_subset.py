@@ -7,13 +7,17 @@ import json
 import pytest
 import torch
 
-from gan.config.schema import DataConfig, load_config
-from gan.data.builtin import (BatchStream, indices_hash, load_split, load_training_set, stratified_subset, to_float,
-                      to_measure)
+from gan.config.schema import DataConfig
+
+from gan.config.load import load_config
+from gan.data.stream import BatchStream
+from gan.data.training_set import indices_hash, load_training_set, stratified_subset
+from gan.data.builtin import load_split
+from gan.data.images import to_float, to_measure
 from gan.errors import UserError
 from gan.nets.models import build_models
 from gan.nets.sampling import generate
-from gan.train.loop import main_train
+from gan.train.launch import main_train
 
 from conftest import TINY, run_cli
 

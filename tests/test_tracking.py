@@ -20,7 +20,8 @@ from PIL import Image
 
 from gan.tracking import dashboard
 from gan.cli import build_parser, main
-from gan.config.schema import RunConfig, apply_overrides, load_config
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides, load_config
 from gan.errors import UserError
 from gan.tracking.metrics_file import read_metrics, truncate_metrics
 from gan.study.sweep import agent_command_line, grid_points, load_sweep, sweep

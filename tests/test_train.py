@@ -8,12 +8,13 @@ import json
 import pytest
 import torch
 
-import gan.train.loop
+import gan.train.step
 from gan.train.checkpoint import load_checkpoint
-from gan.config.schema import load_config
+from gan.config.load import load_config
 from gan.tracking.metrics_file import read_metrics
 from gan.nets.models import build_models
-from gan.train.loop import d_step, g_step, main_train
+from gan.train.step import d_step, g_step
+from gan.train.launch import main_train
 
 from conftest import TINY, run_cli
 
@@ -69,7 +70,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
 
 
 def test_divergence_is_recorded_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real_d_step = gan.train.loop.d_step
+    real_d_step = gan.train.step.d_step
     calls = {"n": 0}
 
     def exploding_d_step(*args, **kwargs):
@@ -79,7 +80,7 @@ def test_divergence_is_recorded_and_keeps_last_good_checkpoint(tmp_path, monkeyp
             stats["loss/D"] = stats["loss/D"] * float("nan")
         return stats, fake
 
-    monkeypatch.setattr(gan.train.loop, "d_step", exploding_d_step)
+    monkeypatch.setattr(gan.train.step, "d_step", exploding_d_step)
     run_dir = tmp_path / "run"
     assert main_train(None, TINY + ["train.steps=12"], str(run_dir), None) == 1
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -136,7 +137,8 @@ def test_probes_leave_no_trace_on_training(tmp_path):
 
 
 def test_d_steps_two_makes_two_d_updates_per_g_update(tmp_path):
-    from gan.train.loop import build_run, train
+    from gan.train.run import build_run
+    from gan.train.loop import train
     from gan.tracking.tracker import Tracker
 
     cfg = load_config(None, TINY + ["train.steps=3", "train.d_steps=2", "train.lr_d=1e-3", "train.lr_g=5e-5"])
@@ -183,7 +185,7 @@ def test_sigterm_stops_between_steps_and_resume_is_exact(tmp_path):
 
 def test_checkpoint_steps_are_checked_even_between_log_steps(tmp_path, monkeypatch):
     """ckpt_every=3 with log_every=5: a NaN at step 6 must not be written over the step-3 checkpoint."""
-    real_d_step = gan.train.loop.d_step
+    real_d_step = gan.train.step.d_step
     calls = {"n": 0}
 
     def exploding_d_step(*args, **kwargs):
@@ -193,7 +195,7 @@ def test_checkpoint_steps_are_checked_even_between_log_steps(tmp_path, monkeypat
             stats["loss/D"] = stats["loss/D"] * float("nan")
         return stats, fake
 
-    monkeypatch.setattr(gan.train.loop, "d_step", exploding_d_step)
+    monkeypatch.setattr(gan.train.step, "d_step", exploding_d_step)
     run_dir = tmp_path / "run"
     args = TINY + ["train.steps=12", "train.log_every=5", "train.ckpt_every=3"]
     assert main_train(None, args, str(run_dir), None) == 1
@@ -206,7 +208,7 @@ def _stop_after(monkeypatch, step: int, nan: bool = False) -> None:
     import os
     import signal
 
-    real_d_step, calls = gan.train.loop.d_step, {"n": 0}
+    real_d_step, calls = gan.train.step.d_step, {"n": 0}
 
     def d_step_then_signal(*args, **kwargs):
         stats, fake = real_d_step(*args, **kwargs)
@@ -217,7 +219,7 @@ def _stop_after(monkeypatch, step: int, nan: bool = False) -> None:
                 stats["loss/D"] = stats["loss/D"] * float("nan")
         return stats, fake
 
-    monkeypatch.setattr(gan.train.loop, "d_step", d_step_then_signal)
+    monkeypatch.setattr(gan.train.step, "d_step", d_step_then_signal)
 
 
 def test_stop_between_log_steps_is_checked_and_resumes_with_the_same_rows(tmp_path, monkeypatch):

@@ -3,12 +3,16 @@ the descriptive rows) and gan/analysis/condition_claims.py (claims 4-8)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from gan.analysis.stats import PairedTest, Results, is_finite, paired_test
+from gan.analysis.stats import PairedTest, paired_test
+
+from gan.study.results import Results, is_finite
 
 CLAIMS = {
     1: "LeakyReLU in D gives G denser gradients",
@@ -97,3 +101,28 @@ def paired(number: int, results: Results, metric: str, d: np.ndarray, margin: fl
     return ClaimResult(number, CLAIMS[number], metric, "", detail, test, primary, log, baseline,
                        p=test.p if primary else math.nan, direction=direction, constant=constant)
 
+
+
+def test_to_dict(t: PairedTest | None) -> dict | None:
+    return None if t is None else dataclasses.asdict(t)
+
+
+def test_from_dict(d: dict | None) -> PairedTest | None:
+    return None if d is None else PairedTest(**{k: (math.nan if v is None else v) for k, v in d.items()})
+
+
+def claim_to_dict(c: ClaimResult, pairs: Sequence[float] = (), kid_pairs: Sequence[float] = ()) -> dict:
+    """A ClaimResult as analysis.json holds it; `pairs` (and `kid_pairs`): the per-pair values d its test ran on,
+    so a reader can recompute it (gan answer compares two studies' claim-2 pairs)."""
+    out = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ("test", "kid")}
+    out.update(test=test_to_dict(c.test), kid=test_to_dict(c.kid), pairs=[float(x) for x in pairs],
+               kid_pairs=[float(x) for x in kid_pairs])
+    return out
+
+
+def claim_from_dict(d: dict) -> ClaimResult:
+    """Inverse of claim_to_dict (the pairs are not part of a ClaimResult: read them from the dict)."""
+    names = {f.name for f in dataclasses.fields(ClaimResult)}
+    kw = {k: (math.nan if v is None and k in ("baseline", "p", "p_adjusted") else v) for k, v in d.items() if k in names}
+    kw["test"], kw["kid"] = test_from_dict(d.get("test")), test_from_dict(d.get("kid"))
+    return ClaimResult(**kw)

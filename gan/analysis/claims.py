@@ -24,8 +24,8 @@ from gan.analysis.claim import CLAIMS, ClaimResult, not_tested, paired
 from gan.analysis.condition_claims import (DEPTH, LR_D, NORM, RANGE, claim4, claim6, claim7, hi_lo,
                                   interaction_claim, noninferiority_verdict)
 from gan.errors import UserError
-from gan.analysis.stats import (ACT, ALPHA, NO_VARIATION, Results, decide, holm, interaction, is_finite, matches,
-                       paired_difference, paired_test, pairs_needed)
+from gan.study.results import ACT, Results, is_finite, matches
+from gan.analysis.stats import ALPHA, NO_VARIATION, decide, holm, interaction, paired_difference, paired_test, pairs_needed
 
 LOG_FCD, LOG_FID, LOG_KID = mk.tail_log(mk.FCD), mk.tail_log(mk.FID), mk.tail_log(mk.KID)
 EARLY_LOG_FCD = mk.early_log(mk.FCD)  # descriptive: claim 2 at the early horizon

@@ -13,8 +13,8 @@ from scipy import stats as sps
 
 from gan.analysis.arms import RELU, slope
 from gan.analysis.claim import CLAIMS, ClaimResult, not_tested, paired
-from gan.analysis.stats import (ACT, ALPHA, PairedTest, Results, cell_means, interaction, is_finite, paired_difference,
-                       paired_test)
+from gan.study.results import ACT, Results, is_finite
+from gan.analysis.stats import ALPHA, PairedTest, cell_means, interaction, paired_difference, paired_test
 
 NDF, DEPTH, NORM, LR_D, RANGE = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d", "data.range"
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"

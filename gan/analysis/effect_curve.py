@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from gan.measure import metric_keys as mk
-from gan.analysis.stats import (ACT, CONFIDENCE, SEED, PairedTest, Results, is_finite, label, make_results,
-                       paired_difference, paired_test, t_interval)
+from gan.study.results import ACT, SEED, Results, is_finite, label, make_results
+from gan.analysis.stats import CONFIDENCE, PairedTest, paired_difference, paired_test, t_interval
 
 
 @dataclass(frozen=True)

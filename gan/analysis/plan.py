@@ -18,14 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np
 
 from gan.analysis.claim import CLAIMS
 from gan.analysis.claims import DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
-from gan.config.schema import load_config
+from gan.analysis.study_analysis import claims_of, read_analysis
+from gan.config.load import load_config
 from gan.errors import UserError
 from gan.files.layout import StudyDir
-from gan.analysis.stats import ALPHA, POWER, SEED, Results, is_finite, load_results, make_results, pairs_needed
+from gan.analysis.stats import ALPHA, POWER, pairs_needed
+from gan.study.results import SEED, Results, make_results
 from gan.study.spec import StudySpec, as_overrides
 
 
@@ -61,35 +62,24 @@ def _stand_in_results(spec: StudySpec) -> Results:
     return make_results(rows, {"axes": spec.axes, "margins": spec.margins})
 
 
-def _step_seconds(results: Results) -> float:
-    per_step = [float(r["wall_time_s"]) / float(r["step"]) for r in results.completed()
-                if is_finite(r.get("wall_time_s")) and is_finite(r.get("step")) and r["step"] > 0]
-    return float(np.median(per_step)) if per_step else math.nan
-
-
-def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, step_time: dict | None = None,
-         power: float = POWER) -> Plan:
-    """The plan of `spec` from the pilot folder (UserError when it holds no results.csv)."""
+def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, power: float = POWER) -> Plan:
+    """The plan of `spec` from the pilot folder's analysis.json (UserError when it holds no results.csv): the
+    paired SD of each primary claim and the pilot's seconds per step."""
     pilot = Path(pilot) if pilot else Path("studies") / spec.name
     if not StudyDir(pilot).results_csv.is_file():
         raise UserError(f"no pilot for study '{spec.name}': {StudyDir(pilot).results_csv} does not exist; run a small pilot "
                         f"first (e.g. `gan study` on a copy of the file with 3-5 seeds) and pass --pilot DIR")
-    given = load_results(pilot)
-    results = Results(given.rows, given.axes, given.name, {**given.study, "margins": spec.margins})
-    if step_time is None:
-        from gan.study.read import read_step_time  # the same reader (and check) as the report's
-
-        step_time = read_step_time(pilot)
-    stand_in = evaluate_claims(_stand_in_results(spec), step_time)
+    analysis = read_analysis(pilot)  # the pilot's one analysis (written first when missing)
+    stand_in = evaluate_claims(_stand_in_results(spec), analysis.get("step_time_json"))
     tested = tuple(c.number for c in stand_in if c.primary and c.verdict != "not tested")
     level = ALPHA / max(1, len(tested))
     seeds = spec.axes.get(SEED) or [None]
     runs_per_seed = max(1, round(len(spec.runs) / len(seeds)))
     steps = load_config(spec.base, as_overrides(spec.overrides)).train.steps
-    step_s = _step_seconds(results)
-    m = margins(results)
+    step_s = analysis["study"]["step_s"] if analysis["study"]["step_s"] is not None else math.nan
+    m = margins(make_results([], {"margins": spec.margins}))  # the planned study's margins (its own `margins:`)
     out = []
-    for c in (c for c in evaluate_claims(results, step_time) if c.primary):
+    for c in (c for c in claims_of(analysis) if c.primary):
         margin = analysis_margin(c.number, m[c.number])
         if c.number not in tested:
             out.append(ClaimPlan(c.number, c.metric, 0, math.nan, margin, None, math.nan,

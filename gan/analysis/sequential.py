@@ -26,9 +26,9 @@ import yaml
 from scipy import stats as sps
 
 from gan.errors import UserError
-from gan.files.yaml_file import read_yaml_mapping
 from gan.files.layout import STUDIES_ROOT, StudyDir
-from gan.analysis.stats import ALPHA, SEED
+from gan.analysis.stats import ALPHA
+from gan.study.results import SEED
 
 MIN_FIRST_LOOK = 8
 # prefixes; inconclusive is not. "no variation" (every pair equal, e.g. no dead unit in any run) counts: more seeds
@@ -84,7 +84,7 @@ def decided(verdict: str) -> bool:
 
 
 def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str | None = None,
-                      run: Callable[..., int] | None = None) -> int:
+                      run: Callable[..., int] | None = None, overrides: tuple[str, ...] = ()) -> int:
     """Train look by look until every tested primary claim is decided at its spent level, or N seeds."""
     from gan.analysis.claims import evaluate_claims
     from gan.study.spec import read_study_spec
@@ -93,8 +93,8 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
 
     run = run or run_study
     path = Path(study_yaml)
-    spec = read_study_spec(path)  # validates the file (UserError before anything runs)
-    raw = read_yaml_mapping(path, "study file")
+    spec = read_study_spec(path, overrides)  # validates the file (UserError before anything runs)
+    raw = spec.raw  # the command line's overrides merged in: every look file carries them
     study_dir = Path(out) if out else STUDIES_ROOT / spec.name
     layout = StudyDir(study_dir)
     schedule = looks(_first_seeds(raw), max_seeds)
@@ -108,6 +108,8 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
         look_file.write_text(yaml.safe_dump({k: v for k, v in look.items() if v is not None}, sort_keys=False))
         print(f"look {k}/{len(schedule)}: {n} seeds, level {level:.3g} (O'Brien-Fleming spending of {ALPHA})")
         code = run(str(look_file), jobs=jobs, out=str(study_dir))
+        if code == 130:  # stopped: the same command resumes the look
+            return code
         study = load_study_results(study_dir)
         claims = [c for c in evaluate_claims(study.results, study.step_time, alpha=level) if c.primary]
         tested = [c for c in claims if c.verdict != "not tested"]

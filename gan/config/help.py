@@ -10,7 +10,9 @@ import typing
 from dataclasses import MISSING
 from typing import Any
 
-from gan.config.schema import FIELDS, KEYS, SECTIONS, _unknown_key, show_value
+from gan.config.schema import FIELDS, KEYS, SECTIONS, show_value
+
+from gan.config.load import _unknown_key
 
 README_START = "<!-- gan config --markdown: start -->"
 README_END = "<!-- gan config --markdown: end -->"
@@ -75,9 +77,3 @@ def render_markdown(prefix: str | None = None) -> str:
         cells = [f"`{r['key']}`", r["type"], f"`{r['default']}`", choices, r["help"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a bare | splits a cell
     return "\n".join(lines)
-
-
-def main_config(key: str | None, markdown: bool) -> int:
-    """Print the keys (UserError, exit 2, for an unknown KEY)."""
-    print(render_markdown(key) if markdown else render_text(key))
-    return 0

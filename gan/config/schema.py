@@ -1,28 +1,17 @@
-"""Run configuration: frozen dataclasses, YAML that holds only what differs, dotted overrides.
+"""The run configuration's keys: frozen dataclasses whose fields carry their help and valid values.
 
-    cfg = load_config("configs/fashion_mnist.yaml", ["model.d_act=leaky_relu:0.1", "train.seed=3"])
-
-Every user mistake (unknown key, wrong type, bad value) raises `UserError` naming the key and what
-is valid; the CLI turns it into one sentence and exit code 2.
+`gan config` prints these fields and gan/config/load.py validates against the same `choices`, so the docs' key
+table, the CLI and validation cannot drift. Torch-free.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import types
 import typing
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
-from gan.config.activations import ACTIVATIONS, parse_activation
-from gan.errors import UserError
-from gan.files.atomic import write_text_atomic
-from gan.files.yaml_file import read_yaml_mapping
+from gan.config.activations import ACTIVATIONS
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
 PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)
@@ -149,126 +138,11 @@ KEYS: dict[str, Any] = {k: t for k, (t, _) in _leaves().items()}
 SECTIONS = tuple(f.name for f in fields(RunConfig) if f.name != "name")  # data, model, train, eval, track
 
 
-def _type_name(t: Any) -> str:
-    return getattr(t, "__name__", str(t)).replace("NoneType", "null")
-
-
-def _coerce(key: str, value: Any, t: Any) -> Any:
-    """Check / convert one value to the annotated type; YAML already parsed strings into scalars."""
-    args = typing.get_args(t)
-    origin = typing.get_origin(t)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"config key '{key}' must be a list, got {value!r}")
-        if args and args[0] is float:
-            return tuple(_coerce(key, v, float) for v in value)
-        return tuple(str(v) for v in value)
-    if t is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"config key '{key}' must be true or false, got {value!r}")
-    if t is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise UserError(f"config key '{key}' must be an integer, got {value!r}")
-    if t is float:
-        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise UserError(f"config key '{key}' must be a finite number, got {value!r}")
-            return float(value)
-        raise UserError(f"config key '{key}' must be a number, got {value!r}")
-    if t is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UserError(f"config key '{key}' must be a string, got {value!r}")
-    raise UserError(f"config key '{key}' has an unsupported type {_type_name(t)}")
-
-
-def _unknown_key(key: str) -> UserError:
-    close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(KEYS)}"
-    return UserError(f"unknown config key '{key}': {hint}")
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and not (key in KEYS):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def apply_overrides(cfg: RunConfig, overrides: dict[str, Any] | list[str]) -> RunConfig:
-    """Return cfg with dotted keys replaced; strings in a list are `key=value` (value parsed as YAML)."""
-    if isinstance(overrides, list):
-        parsed: dict[str, Any] = {}
-        for item in overrides:
-            key, sep, raw = item.partition("=")
-            if not sep or not key:
-                raise UserError(f"override '{item}' is not of the form key=value (e.g. model.d_act=relu)")
-            try:
-                parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-            except yaml.YAMLError:
-                parsed[key.strip()] = raw
-        overrides = parsed
-    for key, value in _flatten(overrides).items():
-        if key in SECTIONS:
-            raise UserError(f"config section '{key}' must be a mapping of keys, got {value!r}")
-        if key not in KEYS:
-            raise _unknown_key(key)
-        value = _coerce(key, value, KEYS[key])
-        cfg = _set(cfg, key.split("."), value)
-    validate(cfg)
-    return cfg
-
-
-def _set(obj: Any, path: list[str], value: Any) -> Any:
-    if len(path) == 1:
-        return replace(obj, **{path[0]: value})
-    return replace(obj, **{path[0]: _set(getattr(obj, path[0]), path[1:], value)})
-
-
-########################################################################################
-# validation: one sentence per problem
-
-def _positive(key: str, value: float) -> None:
-    if value <= 0:
-        raise UserError(f"config key '{key}' must be positive, got {value}")
-
-
-def _non_negative(key: str, value: int) -> None:
-    if value < 0:
-        raise UserError(f"config key '{key}' must be 0 or more, got {value}")
-
-
 def show_value(v: Any) -> str:
     """A value as written in YAML or an override: [-1, 1] for a tuple of numbers."""
     if isinstance(v, tuple):
         return "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]"
     return str(v)
-
-
-def _choice(key: str, value: Any, choices: tuple[Any, ...]) -> None:
-    if value not in choices:
-        raise UserError(f"config key '{key}' is {show_value(value)!r}; valid values are: "
-                        f"{', '.join(map(show_value, choices))}")
 
 
 def get(cfg: RunConfig, key: str) -> Any:
@@ -277,95 +151,6 @@ def get(cfg: RunConfig, key: str) -> Any:
     for part in key.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _check_choices(cfg: RunConfig) -> None:
-    """Every key declared with `choices` holds one of them (activation specs and cuda:N are patterns)."""
-    for key, f in FIELDS.items():
-        choices, value = f.metadata.get("choices"), get(cfg, key)
-        if choices is None or value is None:
-            continue
-        if choices is ACTIVATION_SPECS:
-            parse_activation(value, key=key)
-        elif choices is DEVICES:
-            if not (value in DEVICES and value != "cuda:N" or _is_cuda_index(value)):
-                raise UserError(f"config key '{key}' is '{value}'; valid values are: {', '.join(DEVICES)}")
-        elif all(isinstance(c, int) for c in choices):
-            if value not in choices:
-                raise UserError(f"config key '{key}' must be {' or '.join(map(str, choices))}, got {value}")
-        else:
-            _choice(key, value, choices)
-
-
-def _is_cuda_index(device: str) -> bool:
-    name, sep, index = device.partition(":")
-    return name == "cuda" and bool(sep) and index.isdigit()
-
-
-def validate(cfg: RunConfig) -> None:
-    """Raise UserError for the first out-of-range value."""
-    d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
-    _check_choices(cfg)
-    _positive("data.fake_size", d.fake_size)
-    if d.train_size is not None:
-        _positive("data.train_size", d.train_size)
-    for key in ("nz", "ngf", "ndf"):
-        _positive(f"model.{key}", getattr(m, key))
-    _non_negative("model.d_extra_layers", m.d_extra_layers)
-    for key in ("steps", "batch_size", "lr", "d_steps", "log_every", "probe_batch"):
-        _positive(f"train.{key}", getattr(t, key))
-    for key in ("lr_d", "lr_g"):
-        if getattr(t, key) is not None:
-            _positive(f"train.{key}", getattr(t, key))
-    for key in ("beta1", "beta2"):
-        if not 0 <= getattr(t, key) < 1:
-            raise UserError(f"config key 'train.{key}' must be in [0, 1), got {getattr(t, key)}")
-    for key in ("sample_every", "ckpt_every", "probe_every", "seed"):
-        _non_negative(f"train.{key}", getattr(t, key))
-    _non_negative("eval.every", e.every)
-    if e.n_samples < EVAL_MIN_SAMPLES:  # found here, not at the final evaluation after the whole run
-        raise UserError(f"config key 'eval.n_samples' must be at least {EVAL_MIN_SAMPLES} (prdc's k=5 nearest "
-                        f"neighbours need k + 2 samples; 2048 or more for unbiased FCD), got {e.n_samples}")
-    _positive("eval.batch_size", e.batch_size)
-    if cfg.name is not None and not _safe_name(cfg.name):
-        raise UserError(f"run name '{cfg.name}' may only hold letters, digits, '.', '_', ':' and '-' "
-                        "(no path separators)")
-
-
-def _safe_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._:-" for c in name)
-
-
-########################################################################################
-# YAML / dict round trips
-
-def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """Nested plain dict (YAML/JSON-safe); tuples become lists."""
-    def plain(v: Any) -> Any:
-        return list(v) if isinstance(v, tuple) else v
-    return {k: ({kk: plain(vv) for kk, vv in v.items()} if isinstance(v, dict) else v)
-            for k, v in dataclasses.asdict(cfg).items()}
-
-
-def config_from_dict(d: dict[str, Any]) -> RunConfig:
-    """Inverse of config_to_dict (also accepts partial dicts: missing keys keep their defaults)."""
-    if not isinstance(d, dict):
-        raise UserError("a config must be a mapping of sections (data, model, train, eval, track)")
-    return apply_overrides(RunConfig(), d)
-
-
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults <- YAML file (only what differs) <- `key=value` overrides."""
-    cfg = RunConfig()
-    if path is not None:
-        loaded = read_yaml_mapping(path, "config file", "e.g. configs/fashion_mnist.yaml")
-        cfg = apply_overrides(cfg, loaded)
-    return apply_overrides(cfg, overrides or [])
-
-
-def save_config(cfg: RunConfig, path: Path) -> None:
-    """Atomically (gan.files.atomic), so a kill mid-write never leaves a torn config.yaml."""
-    write_text_atomic(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def run_name(cfg: RunConfig) -> str:

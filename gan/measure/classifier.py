@@ -25,8 +25,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
 from gan.config.schema import DataConfig
-from gan.data.builtin import ImageSet, load_split, to_float
-from gan.data.builtin import cache_dir as data_cache_dir
+from gan.data.images import ImageSet, to_float
+from gan.data.builtin import load_split
+from gan.files.layout import cache_dir as data_cache_dir
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
@@ -166,7 +167,7 @@ def train_classifier(train: ImageSet, test: ImageSet, epochs: int, device: torch
 
 
 def cache_dir(data_cfg: DataConfig) -> Path:
-    """The dataset's cache folder (gan.data.builtin.cache_dir owns the rule)."""
+    """The dataset's cache folder (gan.files.layout.cache_dir owns the rule)."""
     return data_cache_dir(data_cfg.root)
 
 

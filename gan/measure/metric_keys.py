@@ -84,7 +84,7 @@ REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
 ##### summary.json sections and results.csv columns
 
 FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
-DATASET = "dataset"  # summary.json: what the run trained on (gan.data.builtin.load_training_set)
+DATASET = "dataset"  # summary.json: what the run trained on (gan.data.training_set.load_training_set)
 TRAIN_IMAGES, TRAIN_HASH = DATASET + "/train_images", DATASET + "/train_hash"
 CLASSIFIER_HASH, CLASSIFIER_TEST_ACC = CLASSIFIER + "/hash", CLASSIFIER + "/test_acc"
 CODE_VERSION = PROVENANCE + "/code_version"

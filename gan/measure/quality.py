@@ -35,7 +35,8 @@ from gan.train import distributed
 from gan.measure import metric_keys as mk
 from gan.measure.classifier import Classifier, cache_dir, cache_key, load_classifier, state_hash
 from gan.config.schema import RunConfig
-from gan.data.builtin import load_split, to_float, to_uint8
+from gan.data.builtin import load_split
+from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
 from gan.files.lock import wait_lock
@@ -280,62 +281,3 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
                          prefix=mk.QUALITY_REF)
         write_json_atomic(path, out, indent=1)
     return out
-
-
-########################################################################################
-# `gan eval DIR`
-
-
-def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
-    """Aligned text table: metric, value, real-data floor."""
-    lines = [f"{'metric':<24}{'value':>12}{'real floor':>14}"]
-    for key, value in row.items():
-        ref = floor.get(mk.reference(key), math.nan)
-        lines.append(f"{key:<24}{value:>12.4f}{ref:>14.4f}")
-    return "\n".join(lines)
-
-
-EVAL_MAY_CHANGE = ("data.root", "data.download")  # where the same dataset is found; not what was trained
-
-
-def _refuse_trained_overrides(overrides: list[str]) -> None:
-    """model.* / data.* would score the weights in another network or against another dataset: refuse them."""
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if key.split(".")[0] in ("model", "data") and key not in EVAL_MAY_CHANGE:
-            raise UserError(f"gan eval cannot override '{key}': it changes what the run was trained as; "
-                            "pass only eval.*, train.device, train.precision or data.root overrides")
-
-
-def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
-    """`gan eval DIR [key=value ...]`: metrics of DIR/checkpoints/last.pt, printed and written to DIR/eval.json."""
-    from gan.train.checkpoint import find_checkpoint, load_checkpoint
-    from gan.config.schema import apply_overrides, config_from_dict, config_to_dict
-    from gan.nets.models import build_models
-
-    _refuse_trained_overrides(list(overrides or []))
-    ckpt_path = find_checkpoint(run_dir)
-    layout = RunDir(run_dir if Path(run_dir).is_dir() else ckpt_path.parent.parent)  # DIR/checkpoints/last.pt
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
-    device = distributed.pick_device(cfg.train.device)
-    ev = Evaluator(cfg, device)
-    G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size, cfg.data.range)
-    try:
-        G.load_state_dict(ckpt["G"])
-    except RuntimeError:
-        raise UserError(f"checkpoint '{ckpt_path}' does not fit the generator of this config; "
-                        "do not override model.* keys in `gan eval`") from None
-    G.to(device)
-    row = ev.evaluate(G, cfg.model.nz)
-    floor = reference_floor(cfg, device, evaluator=ev)
-    step = int(ckpt.get("step", -1))
-    acc = ev.classifier_meta.get("test_acc", math.nan)
-    print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
-          f"(classifier {ev.classifier_meta['sha256'][:12]}, test accuracy {acc:.4f} measured now)")
-    print(format_table(row, floor))
-    result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
-              "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,
-              "reference": floor, "config": config_to_dict(cfg)}
-    write_json_atomic(layout.eval_json, result, indent=1)
-    return 0

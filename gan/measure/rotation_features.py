@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from gan.files.lock import wait_lock
 from gan.measure.classifier import ARCHS, Classifier, build_classifier, state_hash
-from gan.data.builtin import to_float
+from gan.data.images import to_float
 from gan.errors import UserError
 from gan.measure.quality import frechet_distance
 

@@ -10,8 +10,9 @@ from torch import nn
 from torchvision.utils import make_grid, save_image
 
 from gan.train.checkpoint import load_checkpoint
-from gan.config.schema import config_from_dict
-from gan.data.builtin import CHANNELS, MEASURE_RANGE, to_measure
+from gan.config.load import config_from_dict
+from gan.data.builtin import CHANNELS
+from gan.data.images import MEASURE_RANGE, to_measure
 from gan.errors import UserError
 from gan.files.layout import RunDir
 from gan.train.machine import check_grid_fits
@@ -55,19 +56,3 @@ def fixed_noise(n: int, nz: int, seed: int, device: str | torch.device = "cpu") 
     """The same z for every run with this seed, so grids compare across steps and arms. (n, nz, 1, 1)"""
     g = torch.Generator().manual_seed(10_000 + seed)
     return torch.randn(n, nz, 1, 1, generator=g).to(device)
-
-
-def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
-    """`gan sample`: a grid of n images from a checkpoint (fixed noise of the run's seed)."""
-    state = load_checkpoint(run_dir_or_ckpt)
-    cfg = config_from_dict(state["config"])
-    check_grid_fits(cfg, CHANNELS[cfg.data.name], n)  # a huge --n is refused before anything is allocated
-    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.range)
-    try:
-        G.load_state_dict(state["G"])
-    except RuntimeError:
-        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
-    path = Path(out) if out else RunDir(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".").grid
-    save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
-    print(f"wrote {n} samples from step {state['step']} to {path}")
-    return 0

@@ -15,21 +15,22 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib.image
+import numpy as np
 from matplotlib.figure import Figure
 
-from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
-from gan.analysis.claims import LOG_KID, MARGINS, analysis_margin, baseline_results, claim2_pairs, decide_family, evaluate_claims, margins
+from gan.analysis.claim_text import fmt, kid_text, rules_out
+from gan.analysis.claims import MARGINS, analysis_margin, decide_family
+from gan.analysis.study_analysis import claims_of, read_analysis
 from gan.analysis.dataset_contrast import dataset_contrast, welch_test
 from gan.errors import UserError
 from gan.report.forest import ForestRow, fig_forest
-from gan.files.layout import AnswerDir, RunDir, StudyDir
-from gan.report.study_report import fmt, kid_text, rules_out, to_markdown  # the report owns number formatting and Markdown
-from gan.analysis.stats import ACT, SEED, is_finite
-from gan.study.read import Study, load_study_results
+from gan.files.layout import AnswerDir, StudyDir
+from gan.report.document import to_markdown
+from gan.study.results import is_finite
 
 
 def parse_study_arg(arg: str) -> tuple[Path, str]:
@@ -38,25 +39,27 @@ def parse_study_arg(arg: str) -> tuple[Path, str]:
     return Path(path), lab or Path(path).name
 
 
-def answer_claims(loaded: Sequence[tuple[str, Study]]) -> list[tuple[str, ClaimResult, float]]:
-    """(study label, primary claim, margin on the analysis scale) for every study's primary claims, then one
-    dataset contrast per pair of studies; all decided in one Holm family."""
+def answer_claims(loaded: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, ClaimResult, float]]:
+    """(study label, primary claim, margin on the analysis scale) for every study's primary claims (from its
+    analysis.json), then one dataset contrast per pair of studies; all decided in one Holm family."""
     rows: list[tuple[str, ClaimResult, float]] = []
-    for lab, study in loaded:
-        m = margins(study.results)
-        rows += [(lab, c, analysis_margin(c.number, m[c.number]))
-                 for c in evaluate_claims(study.results, study.step_time) if c.primary]
+    for lab, a in loaded:
+        rows += [(lab, c, analysis_margin(c.number, a["margins"][str(c.number)])) for c in claims_of(a) if c.primary]
     margin = analysis_margin(2, MARGINS[2])
     for (la, a), (lb, b) in itertools.combinations(loaded, 2):
-        (da, q), (db, _) = claim2_pairs(a.results), claim2_pairs(b.results)
-        if len(da) >= 2 and len(db) >= 2:
-            c = dataset_contrast(la, da, lb, db, q, margin)
-            (ka, _), (kb, _) = claim2_pairs(a.results, LOG_KID), claim2_pairs(b.results, LOG_KID)
-            if len(ka) >= 2 and len(kb) >= 2:  # KID beside it, as for every quality claim
-                c = replace(c, kid=welch_test(ka, kb, margin))
+        ca, cb = _claim2(a), _claim2(b)
+        if ca and cb and len(ca["pairs"]) >= 2 and len(cb["pairs"]) >= 2:
+            c = dataset_contrast(la, np.array(ca["pairs"]), lb, np.array(cb["pairs"]), ca["metric"], margin)
+            if len(ca["kid_pairs"]) >= 2 and len(cb["kid_pairs"]) >= 2:  # KID beside it, as for every quality claim
+                c = replace(c, kid=welch_test(np.array(ca["kid_pairs"]), np.array(cb["kid_pairs"]), margin))
             rows.append((f"{la} vs {lb}", c, margin))
     decided = decide_family([c for _, c, _ in rows])
     return [(lab, c, m) for (lab, _, m), c in zip(rows, decided)]
+
+
+def _claim2(analysis: dict[str, Any]) -> dict[str, Any] | None:
+    """Claim 2's primary row of an analysis (its per-seed log ratios in `pairs`), or None."""
+    return next((c for c in analysis["claims"] if c["primary"] and c["number"] == 2), None)
 
 
 def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
@@ -66,15 +69,15 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
         path, lab = parse_study_arg(arg)
         if not StudyDir(path).results_csv.is_file():
             raise UserError(f"{path} has no results.csv: give study directories written by `gan study`")
-        loaded.append((lab, load_study_results(path)))
-    rows = [ForestRow(lab, c, m) for lab, c, m in answer_claims(loaded)
+        loaded.append((lab, read_analysis(path), path))
+    rows = [ForestRow(lab, c, m) for lab, c, m in answer_claims([(lab, a) for lab, a, _ in loaded])
             if c.test is not None and is_finite(c.test.ci_low)]
     if not rows:
         raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
     layout = AnswerDir(out)
     layout.path.mkdir(parents=True, exist_ok=True)
-    for lab, study in loaded:
-        fig = fig_same_noise(study, lab)
+    for lab, a, path in loaded:
+        fig = fig_same_noise(a, path, lab)
         if fig is not None:
             fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
@@ -107,23 +110,16 @@ def answer_table(rows: Sequence[ForestRow]) -> tuple[list[str], list[list[str]]]
     return head, out
 
 
-def fig_same_noise(study: Study, label: str) -> Figure | None:
+def fig_same_noise(analysis: dict[str, Any], study_dir: Path, label: str) -> Figure | None:
     """The first seed whose ReLU and LeakyReLU baseline runs both completed: their samples/final.png side by
     side (every run draws its final grid from the same fixed noise). None when there is no such seed."""
-    base, _ = baseline_results(study.results)
-    leaky = pick_leaky(base.levels(ACT))
-    by_seed: dict[object, dict[str, str]] = {}
-    for r in base.completed():
-        by_seed.setdefault(r.get(SEED), {})[str(r.get(ACT))] = str(r["run"])
-    for seed, runs in sorted(by_seed.items(), key=lambda kv: str(kv[0])):
-        dirs = {act: study.run_dirs.get(runs.get(act, "")) for act in (RELU, leaky)}
-        grids = {act: RunDir(d).final_samples if d else None for act, d in dirs.items()}
-        if all(g is not None and g.is_file() for g in grids.values()):
-            fig = Figure(figsize=(10, 5.3), layout="constrained")
-            for ax, (act, grid) in zip(fig.subplots(1, 2), grids.items()):
-                ax.imshow(matplotlib.image.imread(grid), interpolation="nearest")
-                ax.set_title(f"D {act}", fontsize="medium")
-                ax.set_axis_off()
-            fig.suptitle(f"{label}: samples at the end of training, seed {seed}, the same noise")
-            return fig
-    return None
+    same = analysis.get("same_noise")
+    if not same:
+        return None
+    fig = Figure(figsize=(10, 5.3), layout="constrained")
+    for ax, act, rel in zip(fig.subplots(1, 2), same["arms"], same["paths"]):
+        ax.imshow(matplotlib.image.imread(Path(study_dir) / rel), interpolation="nearest")
+        ax.set_title(f"D {act}", fontsize="medium")
+        ax.set_axis_off()
+    fig.suptitle(f"{label}: samples at the end of training, seed {same['seed']}, the same noise")
+    return fig

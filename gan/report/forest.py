@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claims import analysis_margin, margins
-from gan.analysis.stats import Results, is_finite
+from gan.study.results import Results, is_finite
 
 RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.8, 1), not 10^0
 RATIO_SUBS = (0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # labelled ratios, spaced on a log axis

@@ -27,7 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from gan.measure import metric_keys as mk
-from gan.analysis.stats import is_finite
+from gan.study.results import is_finite
 
 TAIL_EVALS, EARLY_STEP = mk.TAIL_EVALS, mk.EARLY_STEP
 FCD_KEYS = (mk.FCD, mk.FID)  # fid with eval.features=inception

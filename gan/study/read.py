@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gan.analysis import stats
+from gan.study.results import group_rows, load_results
 from gan.errors import UserError
 from gan.files.layout import StudyDir
 from gan.tracking.metrics_file import read_metrics
-from gan.analysis.stats import ACT, SEED, Results
+from gan.study.results import ACT, SEED, Results
 
 MAX_FIGURE_GROUPS = 12
 
@@ -40,7 +40,7 @@ class Study:
     @property
     def pooled(self) -> bool:
         """Too many combinations to draw: figures then group by the activation alone."""
-        return ACT in self.settings and len(stats.group_rows(self.results.rows, self.settings)) > MAX_FIGURE_GROUPS
+        return ACT in self.settings and len(group_rows(self.results.rows, self.settings)) > MAX_FIGURE_GROUPS
 
     @property
     def group_by(self) -> list[str]:
@@ -48,7 +48,7 @@ class Study:
 
     def groups(self, completed: bool = True) -> dict[str, list[dict]]:
         rows = self.results.completed() if completed else self.results.rows
-        return stats.group_rows(rows, self.group_by)
+        return group_rows(rows, self.group_by)
 
 
 def _run_dir(study_dir: Path, row: dict) -> Path | None:
@@ -62,7 +62,7 @@ def load_study_results(study_dir: str | Path) -> Study:
     """Read results.csv, study.yaml, step_time.json and every run's metrics.jsonl, as they are on disk
     (raises UserError without results.csv)."""
     study_dir = Path(study_dir)
-    results = stats.load_results(study_dir)
+    results = load_results(study_dir)
     study = Study(study_dir, results)
     for row in results.rows:
         name = str(row.get("run"))

@@ -6,7 +6,6 @@ Running a study again skips completed (and diverged) runs and resumes interrupte
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -14,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -21,29 +21,19 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from gan.config.schema import load_config
-from gan.study.derived import derived_columns
-from gan.tracking.metrics_file import read_metrics
+from gan.config.load import load_config
 from gan.errors import UserError
 from gan.files.layout import FINISHED, STUDIES_ROOT, RunDir, StudyDir
-from gan.measure.metric_keys import CLASSIFIER, DATASET, FINAL, MEAN, PROVENANCE
 from gan.files.lock import FolderLock
 from gan.train.stopping import STUDY_PID_ENV
+from gan.files.atomic import write_text_atomic
+from gan.files.yaml_file import read_yaml_mapping
+from gan.study.collect import collect_results, run_status
 from gan.study.spec import PlannedRun, StudySpec, as_overrides, read_study_spec
 
 
-def run_status(run_dir: Path) -> str:
-    """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
-    summary = RunDir(run_dir).summary
-    if summary.is_file():
-        try:
-            status = json.loads(summary.read_text()).get("status", "failed")
-        except json.JSONDecodeError:
-            status = "failed"
-        if status in FINISHED:
-            return status
-    resumable = RunDir(run_dir).ckpt_last.is_file() or RunDir(run_dir).ckpt_prev.is_file()
-    return "interrupted" if resumable else "new"
+OVER_BUDGET = "over budget"
+BUDGET_EXIT = 3  # `gan study --budget`: the budget ran out before every run started (rerun to continue)
 
 
 def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
@@ -63,8 +53,9 @@ class Runner:
     reaches the study only, which forwards it once), and a stop request reaches every running child and
     keeps queued runs from starting."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, deadline: float | None = None) -> None:
         self.threads = threads
+        self.deadline = deadline  # time.monotonic() past which no run starts (the study's wall-time budget)
         self.stopped_by: str | None = None  # the signal's name once a stop was asked for
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
@@ -78,7 +69,8 @@ class Runner:
                     child.send_signal(signum)
 
     def run_one(self, spec: StudySpec, run: PlannedRun, run_dir: Path) -> str:
-        """completed | diverged | failed | interrupted (stopped with the study) | skipped (never started)."""
+        """completed | diverged | failed | interrupted (stopped with the study) | skipped (never started) |
+        over budget (not started: the study's wall-time budget had passed)."""
         status = run_status(run_dir)
         if status in FINISHED:
             return status
@@ -89,6 +81,8 @@ class Runner:
             with self._lock:  # checked under the lock: a stop either sees this child or keeps it from starting
                 if self.stopped_by:
                     return "skipped"
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    return OVER_BUDGET
                 child = subprocess.Popen(_train_command(spec, run, run_dir, status), stdout=log,
                                          stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
@@ -96,7 +90,7 @@ class Runner:
             code = child.wait()
         with self._lock:
             self._children.discard(child)
-        from gan.train.loop import STATUS_EXIT
+        from gan.errors import STATUS_EXIT
 
         # the exit code decides: a summary.json another process wrote does not make a failed trainer finished
         status = run_status(run_dir)
@@ -137,43 +131,61 @@ def prepare_caches(spec: StudySpec) -> None:
         torch.set_num_threads(threads)
 
 
-def run_study(study_yaml: str, jobs: int = 1, out: str | None = None) -> int:
-    """Run every planned run not yet finished (K at a time), then write results.csv and the report.
+@dataclasses.dataclass(frozen=True)
+class StudyRequest:
+    """What `gan study` was asked: the study file, command-line overrides, where, how many at once, the budget."""
+
+    study_yaml: str
+    overrides: tuple[str, ...] = ()
+    out: str | None = None
+    jobs: int = 1
+    budget_s: float | None = None  # no run starts once this many seconds have passed (None: no budget)
+
+
+def study_dir_of(spec: StudySpec, out: str | None) -> Path:
+    return Path(out) if out else STUDIES_ROOT / spec.name
+
+
+def run_study(study_yaml: str, jobs: int = 1, out: str | None = None, overrides: tuple[str, ...] = (),
+              budget_s: float | None = None) -> int:
+    """Run every planned run not yet finished (K at a time, in the file's order), then write results.csv.
 
     One `gan study` per study folder (a lock); SIGTERM / Ctrl-C stop the running trainers at their next step
-    (each checkpoints) and start no queued run; exit 130 then, 1 when a run failed, else 0.
+    (each checkpoints) and start no queued run: exit 130 then. Past `budget_s` no new run starts (the running
+    ones finish; the rest wait for the next `gan study`): exit 3 then. 1 when a run failed, else 0.
+    The analysis and the report are the command's next stages (gan/commands/study.py), not the runner's.
     """
-    spec = read_study_spec(study_yaml)
-    study_dir = Path(out) if out else STUDIES_ROOT / spec.name
+    spec = read_study_spec(study_yaml, overrides)
+    study_dir = study_dir_of(spec, out)
     with FolderLock(study_dir, "study folder"):
-        return _run_study_locked(spec, study_yaml, study_dir, jobs)
+        write_study_file(spec, study_yaml, study_dir)
+        return _run_study_locked(spec, study_yaml, study_dir, jobs, budget_s)
 
 
-def recollect(study_dir: str | Path) -> Path:
-    """results.csv rewritten from the study folder's own study.yaml and run folders with this code's derived
-    columns (`gan report --collect`); trains nothing. Refused while a `gan study` holds the folder."""
+def write_study_file(spec: StudySpec, study_yaml: str, study_dir: Path) -> None:
+    """The study file beside its runs (as given, or with the command line's overrides merged in)."""
     layout = StudyDir(study_dir)
-    if not layout.study_yaml.is_file():
-        raise UserError(f"'{study_dir}' has no study.yaml: --collect needs a folder written by `gan study`")
-    spec = read_study_spec(str(layout.study_yaml))
-    with FolderLock(layout.path, "study folder"):
-        return collect_results(layout.path, spec, spec.runs)
-
-
-def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int) -> int:
-    runs, layout = spec.runs, StudyDir(study_dir)
     try:
         layout.runs.mkdir(parents=True, exist_ok=True)
-        layout.study_yaml.write_text(Path(study_yaml).read_text())
+        text = Path(study_yaml).read_text()
+        if spec.raw.get("overrides") != (read_yaml_mapping(study_yaml, "study file").get("overrides")):
+            text = "# written by `gan study` with command-line overrides merged into `overrides:`\n" + \
+                yaml.safe_dump(spec.raw, sort_keys=False)
+        write_text_atomic(layout.study_yaml, text)
     except OSError as err:
         raise UserError(f"cannot write the study to '{study_dir}' ({err.strerror}); pass a writable --out") from None
+
+
+def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int,
+                      budget_s: float | None = None) -> int:
+    runs, layout = spec.runs, StudyDir(study_dir)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
     if todo:  # before the handlers below: a Ctrl-C here stops at once (the classifier says what to rerun)
         prepare_caches(spec)
-    runner = Runner(threads)
+    runner = Runner(threads, None if budget_s is None else time.monotonic() + budget_s)
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals can only be caught there
         previous = {sig: signal.signal(sig, runner.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -211,10 +223,14 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
     print(tally(study_dir, statuses, len(runs) - len(todo)))
     path = collect_results(study_dir, spec, runs)
     print(f"results: {path}")
-    from gan.report.study_report import write_report
-
-    print(f"report: {write_report(study_dir)}")
-    return 1 if any(s == "failed" for s in statuses.values()) else 0
+    if any(s == "failed" for s in statuses.values()):
+        return 1
+    over = sum(s == OVER_BUDGET for s in statuses.values())
+    if over:
+        print(f"study budget reached: {over} run(s) not started; the same command continues the study",
+              file=sys.stderr)
+        return BUDGET_EXIT
+    return 0
 
 
 def tally(study_dir: Path, statuses: dict[str, str], already: int) -> str:
@@ -224,61 +240,3 @@ def tally(study_dir: Path, statuses: dict[str, str], already: int) -> str:
     line = (f"study tally: {count['completed']} completed, {count['diverged']} diverged, {count['failed']} failed"
             f" ({already} already done before this run)")
     return line + (f"; failed (see train.log in each): {', '.join(failed)}" if failed else "")
-
-
-def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
-    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
-    try:
-        saved = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return dict(settings)
-    out = {}
-    for key, planned in settings.items():
-        value: Any = saved
-        for part in key.split("."):
-            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
-        out[key] = planned if value is _MISSING else value
-    return out
-
-
-_MISSING = object()
-
-
-def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
-    """results.csv: one row per run: name, dir, status, its settings (from its own config.yaml), final/*, mean/*,
-    classifier/* and provenance/* of its summary, and the derived columns of its metrics.jsonl
-    (tail3/log/quality/fcd, half2/probe/...: gan/study/derived.py)."""
-    rows = []
-    layout = StudyDir(study_dir)
-    for run in runs:
-        run_dir = layout.run(run.name).path
-        row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
-                               "status": run_status(run_dir) if run_dir.exists() else "missing"}
-        if row["status"] == "new":
-            row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
-        row.update(_settings_as_run(run_dir, run.settings))
-        if run.grids:
-            row["grids"] = ";".join(run.grids)  # which sub-grids hold the run (claims 1-3 read the first one's)
-        summary_path = RunDir(run_dir).summary
-        if summary_path.is_file():
-            try:
-                summary = json.loads(summary_path.read_text())
-            except json.JSONDecodeError:
-                summary = {}
-            row["step"] = summary.get("step")
-            row["wall_time_s"] = summary.get("wall_time_s")
-            # classifier/hash: which feature network measured; provenance/code_version: which code trained
-            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE, DATASET):
-                row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
-        row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/study/derived.py)
-        rows.append(row)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    path = layout.results_csv
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path

@@ -36,11 +36,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
-from gan.config.schema import config_to_dict, load_config, run_name
+from gan.config.load import config_to_dict, load_config, parse_overrides
+
+from gan.config.schema import run_name
 from gan.errors import UserError
 from gan.files.yaml_file import read_yaml_mapping
 
@@ -74,16 +76,27 @@ class StudySpec:
     runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by read_study_spec once every run is validated
     grids: tuple[Grid, ...] = ()  # empty: the single-`axes` form (the product of `axes`)
     margins: dict[str, Any] = dataclasses.field(default_factory=dict)  # `margins:` (checked by gan/analysis/claims.py)
+    slurm: dict[str, Any] = dataclasses.field(default_factory=dict)  # `slurm:` resources (gan/study/slurm.py checks)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)  # the file as read, command-line overrides merged
 
 
-def read_study_spec(path: str | Path) -> StudySpec:
-    """Parse and validate a study file (every run's config is validated before anything runs)."""
+STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm")
+
+
+def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
+    """Parse and validate a study file (every run's config is validated before anything runs).
+
+    extra: `key=value` overrides from the command line (`gan study STUDY.yaml data.root=DIR`), applied on top of
+    the file's `overrides:` (an axis key cannot be overridden: the axis would not vary)."""
     path = Path(path)
     raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
-    unknown = {str(k) for k in raw} - {"name", "base", "overrides", "axes", "grids", "description", "margins"}
+    unknown = {str(k) for k in raw} - set(STUDY_KEYS)
     if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
-        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins and "
-                        f"description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm "
+                        f"and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+    if extra:
+        given = parse_overrides(list(extra))
+        raw = {**raw, "overrides": {**(raw.get("overrides") or {}), **given}}
     if raw.get("axes") and raw.get("grids"):
         raise UserError(f"study file '{path}' gives both 'axes' and 'grids'; move the axes into one of the grids")
     if not raw.get("axes") and raw.get("grids") is None:  # one run named `run` is what `gan train` is for
@@ -101,8 +114,13 @@ def read_study_spec(path: str | Path) -> StudySpec:
                 axes.setdefault(k, [])
                 axes[k] += [v for v in vs if v not in axes[k]]
     base = _resolve_base(path, raw.get("base"))
+    if extra:
+        varied = sorted(set(parse_overrides(list(extra))) & set(axes))
+        if varied:
+            raise UserError(f"'{varied[0]}' is an axis of study file '{path}'; it cannot be overridden on the command "
+                            "line (edit the axis instead)")
     spec = StudySpec(str(raw.get("name") or path.stem), base, overrides, axes, grids=grids,
-                     margins=raw.get("margins") or {})
+                     margins=raw.get("margins") or {}, slurm=raw.get("slurm") or {}, raw=raw)
     if spec.name in (".", "..") or not all(c.isalnum() or c in "._:-" for c in spec.name):
         raise UserError(f"study file '{path}': study name '{spec.name}' may only hold letters, digits, '.', '_', "
                         "':' and '-' (it names the folder studies/<name>)")

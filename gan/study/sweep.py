@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from gan.config.schema import apply_overrides, load_config
+from gan.config.load import apply_overrides, load_config
 from gan.errors import UserError
 from gan.files.yaml_file import read_yaml_mapping
 from gan.tracking.tracker import wandb_api_and_sweep, wandb_sweep_macros

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gan.measure import metric_keys as mk
-from gan.config.schema import RunConfig, config_to_dict, run_name
+from gan.config.schema import RunConfig, run_name
+from gan.config.load import config_to_dict
 from gan.files.layout import RunDir
 from gan.files.atomic import json_safe, write_json_atomic
 from gan.tracking.metrics_file import STEP_KEY, repair_tail
@@ -77,7 +78,7 @@ class Tracker:
     def __init__(self, cfg: RunConfig, run_dir: Path, run_id: str | None = None, enabled: bool = True,
                  provenance: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None):
         self.cfg, self.run_dir, self.enabled = cfg, Path(run_dir), enabled
-        self.dataset = dataset or {}  # gan.data.builtin.load_training_set's record (W&B config)
+        self.dataset = dataset or {}  # gan.data.training_set.load_training_set's record (W&B config)
         self.layout = RunDir(run_dir)
         self.provenance = provenance or {}  # gan.train.provenance.record: code version, versions, machine (W&B config)
         self._run_id, self._run, self._wandb, self._file = run_id, None, None, None

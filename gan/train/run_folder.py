@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gan.train.checkpoint import LOADED_FROM, load_checkpoint, write_failure
-from gan.config.schema import RunConfig, apply_overrides, config_from_dict, load_config, run_name, save_config
+from gan.config.schema import RunConfig, run_name
+from gan.config.load import apply_overrides, config_from_dict, load_config, save_config
 from gan.errors import UserError
 from gan.files.layout import RUNS_ROOT, RunDir
 

@@ -25,7 +25,8 @@ from gan.files.atomic import write_text_atomic
 from gan.files import layout
 
 from gan.train import machine
-from gan.config.schema import RunConfig, apply_overrides
+from gan.config.schema import RunConfig
+from gan.config.load import apply_overrides
 from gan.data.builtin import CHANNELS
 from gan.nets.models import build_models
 
@@ -67,7 +68,7 @@ def make_step(cfg: RunConfig, d_act: str, phase: str = "full", seed: int = 0) ->
     phase "d": the D update (G's forward, D on real and fake, backward, Adam); "full": that, then the G update.
     The batch is random: the step's cost does not depend on the pixel values.
     """
-    from gan.train.loop import autocast, d_step, g_step, memory_format  # the training loop's own step functions
+    from gan.train.step import autocast, d_step, g_step, memory_format
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")

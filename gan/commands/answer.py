@@ -1,0 +1,23 @@
+"""`gan answer DIR[=LABEL] ... [--out DIR]`: the headline across studies (forest plot, answer table, samples)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    an = sub.add_parser("answer", help="forest plot and answer table over several study directories")
+    an.add_argument("studies", nargs="+", metavar="STUDY_DIR[=LABEL]",
+                    help="study directories; LABEL names its rows (default: the folder's name); every primary "
+                         "p-value of the table is one Holm family, and each pair of studies is compared (claim 10)")
+    an.add_argument("--out", default="results/answer", help="where forest.png and answer.md go (default: results/answer)")
+    an.set_defaults(fn=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from gan.report.answer import write_answer
+
+    forest, table = write_answer(a.studies, a.out)
+    print(table.read_text(), end="")
+    print(f"forest plot written to {forest}, table to {table}")
+    return 0

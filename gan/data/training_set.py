@@ -1,0 +1,60 @@
+"""What G and D train on: the whole training split, or a fixed class-stratified subset of it (data.train_size)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from gan.config.schema import DataConfig
+from gan.data.builtin import load_split
+from gan.data.images import ImageSet
+from gan.errors import UserError
+
+
+SUBSET_SEED = 2024  # the data seed: independent of train.seed, so every run of a study sees the same N images
+
+
+def stratified_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int = SUBSET_SEED,
+                      name: str = "dataset") -> torch.Tensor:
+    """Sorted indices of n images, n / num_classes of each class, each class's share a seeded random choice.
+
+    labels: int64 (N,). UserError when n is not a multiple of the classes or a class has too few images.
+    """
+    if n % num_classes:
+        raise UserError(f"data.train_size={n} is not a multiple of the {num_classes} classes of '{name}'; "
+                        f"pass a multiple such as {max(num_classes, n - n % num_classes)}")
+    per_class = n // num_classes
+    counts = torch.bincount(labels.cpu(), minlength=num_classes)
+    if n > len(labels) or int(counts.min()) < per_class:
+        raise UserError(f"data.train_size={n} asks for {per_class} images per class, but the training split of "
+                        f"'{name}' has {len(labels)} images and its smallest class {int(counts.min())}; "
+                        f"pass at most {num_classes * int(counts.min())}")
+    g = torch.Generator().manual_seed(seed)
+    chosen = [torch.nonzero(labels.cpu() == c).flatten()[torch.randperm(int(counts[c]), generator=g)[:per_class]]
+              for c in range(num_classes)]
+    return torch.cat(chosen).sort().values
+
+
+def indices_hash(idx: torch.Tensor) -> str:
+    """'sha256:<12 hex>' of int64 indices: two runs trained on the same images show the same hash."""
+    return "sha256:" + hashlib.sha256(idx.to(torch.int64).cpu().numpy().tobytes()).hexdigest()[:12]
+
+
+def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.device = "cpu"
+                      ) -> tuple[ImageSet, dict[str, object]]:
+    """What G and D train on: the train split, or its data.train_size subset; and its record for summary.json
+    ({"train_images": N, "train_hash": hash of the chosen indices}). The quality classifier and the test split
+    never change with data.train_size: they are the instruments."""
+    split = load_split(cfg, train=True, device=device)
+    if cfg.train_size is None:
+        idx = torch.arange(len(split))
+    else:
+        idx = stratified_subset(split.labels, cfg.train_size, split.num_classes, name=cfg.name)
+        split = ImageSet(split.images[idx.to(split.images.device)].contiguous(),
+                         split.labels[idx.to(split.labels.device)], split.num_classes)
+    if len(split) < batch_size:
+        subset = f" (data.train_size={cfg.train_size})" if cfg.train_size is not None else ""
+        raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(split)} training images"
+                        f"{subset}); lower train.batch_size" + (" or raise data.train_size" if subset else ""))
+    return split, {"train_images": len(split), "train_hash": indices_hash(idx)}

@@ -1,0 +1,110 @@
+"""results.csv: one row per planned run, from its own folder (config.yaml, summary.json, metrics.jsonl).
+
+    collect_results(study_dir, spec, spec.runs)   # after `gan study` ran them, or again with `gan report --collect`
+
+The derived columns the claims read (tail3/log/quality/fcd, half2/probe/..., gan/study/derived.py) are computed
+here, once, so the analysis never reaches back into run folders and anyone can recompute a verdict from
+results.csv alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan.errors import UserError
+from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.files.lock import FolderLock
+from gan.measure.metric_keys import CLASSIFIER, DATASET, FINAL, MEAN, PROVENANCE
+from gan.study.derived import derived_columns
+from gan.study.spec import PlannedRun, StudySpec, read_study_spec
+from gan.tracking.metrics_file import read_metrics
+
+
+def run_status(run_dir: Path) -> str:
+    """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
+    summary = RunDir(run_dir).summary
+    if summary.is_file():
+        try:
+            status = json.loads(summary.read_text()).get("status", "failed")
+        except json.JSONDecodeError:
+            status = "failed"
+        if status in FINISHED:
+            return status
+    resumable = RunDir(run_dir).ckpt_last.is_file() or RunDir(run_dir).ckpt_prev.is_file()
+    return "interrupted" if resumable else "new"
+
+
+def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
+    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
+    try:
+        saved = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return dict(settings)
+    out = {}
+    for key, planned in settings.items():
+        value: Any = saved
+        for part in key.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        out[key] = planned if value is _MISSING else value
+    return out
+
+
+_MISSING = object()
+
+
+def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
+    """results.csv: one row per run: name, dir, status, its settings (from its own config.yaml), final/*, mean/*,
+    classifier/* and provenance/* of its summary, and the derived columns of its metrics.jsonl
+    (tail3/log/quality/fcd, half2/probe/...: gan/study/derived.py)."""
+    rows = []
+    layout = StudyDir(study_dir)
+    for run in runs:
+        run_dir = layout.run(run.name).path
+        row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
+                               "status": run_status(run_dir) if run_dir.exists() else "missing"}
+        if row["status"] == "new":
+            row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
+        row.update(_settings_as_run(run_dir, run.settings))
+        if run.grids:
+            row["grids"] = ";".join(run.grids)  # which sub-grids hold the run (claims 1-3 read the first one's)
+        summary_path = RunDir(run_dir).summary
+        if summary_path.is_file():
+            try:
+                summary = json.loads(summary_path.read_text())
+            except json.JSONDecodeError:
+                summary = {}
+            row["step"] = summary.get("step")
+            row["wall_time_s"] = summary.get("wall_time_s")
+            # classifier/hash: which feature network measured; provenance/code_version: which code trained
+            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE, DATASET):
+                row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
+        row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/study/derived.py)
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    path = layout.results_csv
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def recollect(study_dir: str | Path) -> Path:
+    """results.csv rewritten from the study folder's own study.yaml and run folders with this code's derived
+    columns (`gan report --collect`); trains nothing. Refused while a `gan study` holds the folder."""
+    layout = StudyDir(study_dir)
+    if not layout.study_yaml.is_file():
+        raise UserError(f"'{study_dir}' has no study.yaml: --collect needs a folder written by `gan study`")
+    spec = read_study_spec(str(layout.study_yaml))
+    with FolderLock(layout.path, "study folder"):
+        return collect_results(layout.path, spec, spec.runs)
+
+
