@@ -25,10 +25,10 @@ demo: setup data
 	$(GAN) study configs/study/quick.yaml
 
 test: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q --durations=20
 
 test-fast: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" --durations=20
 
 bench: setup
 	$(PY) benchmarks/run_all.py

@@ -6,7 +6,8 @@ says so in a marker file), kills it with SIGKILL there, then checks: the checkpo
 resume, and the resumed run (or the fresh restart of a run killed before its first checkpoint) ends
 with exactly the weights and metrics of an uninterrupted run.
 
-The pause hook lives only in the driver below (it wraps gan.train.checkpoint's view of `os` and
+The pause hook lives only in the driver below (it wraps gan.files.atomic's view of `os`, counting checkpoint
+writes only, and
 Tracker.log); the package itself carries no test hooks.
 """
 
@@ -42,7 +43,7 @@ ARGS = TINY + [f"train.steps={STEPS}", "train.ckpt_every=4", "train.sample_every
 #   start 0:          training is about to begin (the random-moment test sleeps, then kills)
 DRIVER = r'''
 import os, sys, time
-import gan.train.checkpoint as ck
+import gan.files.atomic as atomic
 import gan.tracking.tracker as tracking
 from gan.cli import main
 
@@ -53,24 +54,29 @@ def pause():
     open(marker, "w").close()
     time.sleep(600)
 
+def is_checkpoint(path):
+    return os.path.basename(str(path)).startswith((".last.pt.", "last.pt"))
+
 class PausingOs:
-    """gan.train.checkpoint's `os`, pausing inside the N-th checkpoint write."""
+    """gan.files.atomic's `os`, pausing inside the N-th checkpoint write (other atomic writes pass through)."""
     def __getattr__(self, name):
         return getattr(os, name)
     def fsync(self, fd):
-        calls["fsync"] += 1
-        if point == "fsync" and calls["fsync"] == n:
-            pause()
+        if is_checkpoint(os.readlink(f"/proc/self/fd/{fd}")):
+            calls["fsync"] += 1
+            if point == "fsync" and calls["fsync"] == n:
+                pause()
         return os.fsync(fd)
     def replace(self, src, dst):
-        calls["replace"] += 1
-        if point == "replace" and calls["replace"] == n:
+        mine = is_checkpoint(dst)
+        calls["replace"] += mine
+        if mine and point == "replace" and calls["replace"] == n:
             pause()
         os.replace(src, dst)
-        if point == "after_replace" and calls["replace"] == n:
+        if mine and point == "after_replace" and calls["replace"] == n:
             pause()
 
-ck.os = PausingOs()
+atomic.os = PausingOs()
 real_log, real_init = tracking.Tracker.log, tracking.Tracker.__init__
 
 def log(self, row, step):

@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from gan import cli
+from gan.analysis.study_analysis import code_version_notes, code_versions
 
 from gan.train import machine
 
@@ -147,8 +148,7 @@ def test_the_code_version_note_counts_finished_runs_only():
             {"status": "diverged", "provenance/code_version": "git:aaaaaaaaaaaa"},
             {"status": "interrupted", "provenance/code_version": ""},
             {"status": "missing"}, {"status": "new"}]
-    assert report.code_version_notes(rows) == ["code version: git:aaaaaaaaaaaa (2 runs)"]
+    assert code_version_notes(code_versions(rows)) == ["code version: git:aaaaaaaaaaaa (2 runs)"]
     rows.append({"status": "completed", "provenance/code_version": ""})  # a finished run without one still counts
-    with pytest.warns(UserWarning, match="2 code versions"):
-        notes = report.code_version_notes(rows)
-    assert "git:aaaaaaaaaaaa (2 runs), not recorded (1 run)" in notes[0]
+    notes = code_version_notes(code_versions(rows))
+    assert len(notes) == 1 and "2 code versions: git:aaaaaaaaaaaa (2 runs), not recorded (1 run)" in notes[0]

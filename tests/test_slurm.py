@@ -42,7 +42,8 @@ START = REPO / "ci" / "slurm" / "start.sh"
 TINY_STUDY = {"model.nz": 16, "model.ngf": 8, "model.ndf": 8, "train.batch_size": 16, "eval.enabled": False,
               "track.wandb": "disabled", "data.name": "fake"}
 # the resume tests' run: over a minute here, so a 1-minute time limit (signal 25-55 s in) always interrupts it
-LONG = {**TINY_STUDY, "train.steps": 2500, "train.log_every": 20, "train.ckpt_every": 100, "train.sample_every": 0,
+# long enough to outlast a 1-minute time limit on a quiet 2-core CI machine too (~126 steps/s there: ~80 s)
+LONG = {**TINY_STUDY, "train.steps": 10000, "train.log_every": 20, "train.ckpt_every": 100, "train.sample_every": 0,
         "train.probe_every": 0}
 # a column that says when, where or how fast a run ran (or which code): not a result
 NOT_A_RESULT = re.compile(r"^provenance/|wall_time|time_s|host|step_ms|img_per_s")

@@ -113,16 +113,32 @@ def _rest(study: Study) -> list[str]:
 def _study_section(study: Study) -> dict[str, Any]:
     r = study.results
     extra = [c for c in ("step",) if c in r.columns]
-    versions = Counter(str(x.get(mk.CODE_VERSION) or "not recorded")
-                       for x in r.rows if str(x.get("status") or "completed") in FINISHED)
     return {"name": r.name or study.dir.name, "axes": list(r.axes), "settings": study.settings,
             "group_by": study.group_by, "pooled": study.pooled, "runs": len(r.rows), "completed": len(r.completed()),
             "failed": [{c: x.get(c) for c in ("run", "status", *extra, *r.axes)} for x in r.failed()],
             "failed_columns": ["run", "status", *extra, *r.axes],
             "by_status": dict(Counter(str(x.get("status")) for x in r.failed())),
-            "code_versions": dict(sorted(versions.items())),
+            "code_versions": code_versions(r.rows),
             "classifier_hashes": sorted({str(x[mk.CLASSIFIER_HASH]) for x in r.completed() if x.get(mk.CLASSIFIER_HASH)}),
             "step_s": _step_seconds(r)}
+
+
+def code_versions(rows: list[dict]) -> dict[str, int]:
+    """{code version: finished runs}; a run killed before its first checkpoint has none and is not a version."""
+    versions = Counter(str(x.get(mk.CODE_VERSION) or "not recorded")
+                       for x in rows if str(x.get("status") or "completed") in FINISHED)
+    return dict(sorted(versions.items()))
+
+
+def code_version_notes(versions: dict[str, int]) -> list[str]:
+    """One note: the code version, or a warning that the runs came from several."""
+    listed = ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in versions.items())
+    if len(versions) == 1:
+        return [f"code version: {listed}"]
+    if versions:
+        return [f"the runs came from {len(versions)} code versions: {listed}; results may differ by code, "
+                f"not only by setting: rerun the study on one version (results.csv column {mk.CODE_VERSION})"]
+    return []
 
 
 def _step_seconds(results) -> float:
@@ -262,13 +278,7 @@ def _notes(study: Study) -> list[str]:
         notes.append(f"the runs were measured by {len(hashes)} different quality classifiers "
                      f"({', '.join(h.removeprefix('sha256:')[:12] for h in hashes)}; results.csv column "
                      f"{mk.CLASSIFIER_HASH}): their quality metrics do not compare; evaluate every run with one classifier")
-    versions = section["code_versions"]
-    listed = ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in versions.items())
-    if len(versions) == 1:
-        notes.append(f"code version: {listed}")
-    elif versions:
-        notes.append(f"the runs came from {len(versions)} code versions: {listed}; results may differ by code, "
-                     f"not only by setting: rerun the study on one version (results.csv column {mk.CODE_VERSION})")
+    notes += code_version_notes(section["code_versions"])
     by_status = section["by_status"]
     if by_status:
         parts = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))

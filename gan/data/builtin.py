@@ -20,7 +20,8 @@ from torchvision import datasets
 from gan.config.schema import DataConfig
 from gan.errors import UserError, short_reason
 from gan.data.images import ImageSet
-from gan.data.mnist5k import NUM_CLASSES, _mnist5k_csv, load_mnist5k
+from gan.data import mnist5k
+from gan.data.mnist5k import NUM_CLASSES, load_mnist5k
 from gan.files.atomic import write_atomic
 from gan.files.layout import cache_dir
 
@@ -151,7 +152,7 @@ def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu")
         images, labels = _fake_split(cfg, train)
     elif cfg.name == "mnist5k":
         part = "train" if train else "test"
-        splits = load_mnist5k(_mnist5k_csv(), cache_dir(cfg.root))
+        splits = load_mnist5k(mnist5k._mnist5k_csv(), cache_dir(cfg.root))  # looked up at call time (tests point it elsewhere)
         images, labels = splits[f"{part}_images"], splits[f"{part}_labels"]
     else:
         images, labels = _as_tensors(_open_dataset(cfg, train), cfg.name)

@@ -1,4 +1,4 @@
-"""`gan study`: run a study file's runs as local processes, collect results.csv, write the report.
+"""`gan study`: run a study file's runs as local processes and collect results.csv (the command then writes the report).
 
 The study file's format and how it expands into runs (folder names, sub-grids): gan/study/spec.py.
 Running a study again skips completed (and diverged) runs and resumes interrupted ones.
@@ -108,7 +108,8 @@ def prepare_caches(spec: StudySpec) -> None:
     otherwise the first run builds them on its share of the threads while the other jobs wait for them."""
     import torch
 
-    from gan.data.builtin import load_split
+    from gan.data.dataset import load_split
+    from gan.measure.features import resolve
     from gan.train.distributed import pick_device
     from gan.measure.quality import reference_floor
 
@@ -123,8 +124,8 @@ def prepare_caches(spec: StudySpec) -> None:
                 continue
             seen.add(key)
             load_split(cfg.data, train=True), load_split(cfg.data, train=False)
-            if cfg.eval.enabled and cfg.eval.features == "classifier":
-                print(f"preparing the {cfg.data.name} quality classifier and its real-data floor (once, "
+            if cfg.eval.enabled and (kind := resolve(cfg)) != "inception":
+                print(f"preparing the {cfg.data.name} quality {kind} features and their real-data floor (once, "
                       f"{os.cpu_count()} threads)", file=sys.stderr)
                 reference_floor(cfg, pick_device(cfg.train.device))
     finally:

@@ -8,6 +8,7 @@ Torch- and submitit-free (the CLI registers these flags at `gan --help` time); g
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
