@@ -1,4 +1,4 @@
-"""Error rates of the claims' decision rules, simulated (numpy, fixed seeds; tests/test_stats.py asserts them).
+"""Error rates of the claims' decision rules, simulated (numpy, fixed seeds; tests/analysis/test_stats.py asserts them).
 
     python benchmarks/bench_error_rates.py [--studies 400] [--pairs 10]
 

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gan config | head`: the reader left; say nothing more (stdout is gone)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
     except KeyboardInterrupt as err:  # Ctrl-C outside the training loop (which checkpoints and exits 130 itself)
         print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)  # e.g. classifier.Interrupted
         return 130

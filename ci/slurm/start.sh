@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a one-node Slurm cluster on this host (tests/test_slurm.py, benchmarks/bench_slurm.py, CI).
+# Start a one-node Slurm cluster on this host (tests/study/test_slurm.py, benchmarks/bench_slurm.py, CI).
 #
 # Idempotent: a cluster already up is left as it is. As root it installs slurm-wlm and munge with apt when
 # missing, writes /etc/slurm/slurm.conf from ci/slurm/slurm.conf.in (this host's name, CPUs and memory),

@@ -26,7 +26,7 @@ import yaml
 from scipy import stats as sps
 
 from gan.errors import UserError
-from gan.files.layout import STUDIES_ROOT, StudyDir
+from gan.files.layout import StudyDir
 from gan.analysis.stats import ALPHA
 from gan.study.results import SEED
 
@@ -84,21 +84,26 @@ def decided(verdict: str) -> bool:
 
 
 def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str | None = None,
-                      run: Callable[..., int] | None = None, overrides: tuple[str, ...] = ()) -> int:
+                      run: Callable[..., int] | None = None, overrides: tuple[str, ...] = (),
+                      plan: bool | None = None) -> int:
     """Train look by look until every tested primary claim is decided at its spent level, or N seeds."""
     from gan.analysis.claims import evaluate_claims
     from gan.study.spec import read_study_spec
-    from gan.study.runner import run_study
+    from gan.study.runner import run_study, study_dir_of
     from gan.study.read import load_study_results
 
     run = run or run_study
     path = Path(study_yaml)
     spec = read_study_spec(path, overrides)  # validates the file (UserError before anything runs)
     raw = spec.raw  # the command line's overrides merged in: every look file carries them
-    study_dir = Path(out) if out else STUDIES_ROOT / spec.name
+    study_dir = study_dir_of(spec, out)
     layout = StudyDir(study_dir)
     schedule = looks(_first_seeds(raw), max_seeds)
     levels = look_levels(schedule)
+    if plan or (plan is None and run is run_study):  # first: what will run, about how long it takes here
+        from gan.analysis.plan import sequential_plan
+
+        print(sequential_plan(spec, schedule, jobs), flush=True)
     record: dict[str, Any] = {"max_seeds": max_seeds, "looks": []}
     code = 0
     for k, (n, level) in enumerate(zip(schedule, levels), 1):

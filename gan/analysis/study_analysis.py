@@ -11,7 +11,8 @@ docs/architecture.md's). Its sections:
 - group_estimates: mean [95% CI] of the key final metrics per group; over_steps: per key and group, the mean
   curve over seeds with its 95% bootstrap band; final, dead_by_layer, step_time: per-run values and estimates;
 - effect_curves: the paired LeakyReLU / ReLU FCD ratio per evaluation step with pointwise and simultaneous bands;
-- samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes.
+- samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
+- headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
 from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
                                  evaluate_claims, margins)
 from gan.analysis.effect_curve import describe, effect_curves
+from gan.analysis.headline import headline
 from gan.analysis.stats import Estimate, arm_summary, bootstrap_band, bootstrap_mean
 from gan.files.atomic import write_json_atomic
 from gan.files.layout import FINISHED, RunDir, StudyDir
@@ -102,6 +104,7 @@ def analyse(study: Study) -> dict[str, Any]:
         **_effects(study),
         "samples": _samples(study),
         "same_noise": same_noise(study),
+        "headline": headline(study, claims, margins(results)),  # the first line of a study on a folder of images
         "notes": _notes(study),
     }
 

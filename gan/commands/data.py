@@ -1,24 +1,51 @@
-"""`gan data NAME [--root DIR] [--download]`: locate, prepare, optionally download, then verify a dataset."""
+"""`gan data NAME [--root DIR] [--download]`: locate, prepare, optionally download, then verify a dataset.
+`gan data folder --root DIR [--image-size 32] [--channels auto]`: prepare and verify a folder (or .zip) of images."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from gan.config.schema import DATASETS
+from gan.config.schema import CHANNEL_CHOICES, DATASETS
 from gan.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("data", help="locate / prepare / download / verify a dataset")
-    d.add_argument("name", choices=DATASETS, help="dataset")
-    d.add_argument("--root", default="data", help="data directory (default: data)")
+    d = sub.add_parser("data", help="locate / prepare / download / verify a dataset, or prepare a folder of images")
+    d.add_argument("name", choices=DATASETS, help="dataset (folder: your images at --root)")
+    d.add_argument("--root", default=None, help="data directory (default: data); for folder: the folder or .zip "
+                   "of images")
     d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
+    d.add_argument("--image-size", type=int, default=32, choices=(32, 64), help="folder: image size (default 32)")
+    d.add_argument("--channels", default="auto", choices=CHANNEL_CHOICES, help="folder: 1, 3 or auto (default)")
     d.set_defaults(fn=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    return prepare(a.name, a.root, download=a.download)
+    if a.name == "folder":
+        if a.root is None:
+            raise UserError("gan data folder needs --root DIR: the folder (or .zip) of your images")
+        return prepare_folder(a.root, a.image_size, a.channels)
+    if a.image_size != 32 or a.channels != "auto":
+        raise UserError("--image-size and --channels are for `gan data folder`; a built-in dataset is resized "
+                        "when it is trained (data.image_size)")
+    return prepare(a.name, a.root or "data", download=a.download)
+
+
+def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> int:
+    """Prepare (once) and verify a folder of images; print its classes, size, channels and the files skipped."""
+    from gan.config.schema import DataConfig
+    from gan.data.dataset import load_split, open_folder
+
+    cfg = DataConfig(name="folder", root=root, image_size=image_size, channels=channels)
+    ds = open_folder(cfg)
+    train, test = load_split(cfg, train=True), load_split(cfg, train=False)  # both splits load
+    print(ds.summary())
+    features = ("classifier (trained on the class labels)" if ds.num_classes >= 2 else
+                "rotation features (trained on the images alone: no class subfolders)")
+    print(f"  ready: {len(train)} training and {len(test)} held-out images; quality is measured with {features} "
+          f"(eval.features=auto); train with data.name=folder data.root={root}")
+    return 0
 
 
 def prepare(name: str, root: str, download: bool = False) -> int:

@@ -74,12 +74,13 @@ def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     row = ev.evaluate(G, cfg.model.nz)
     floor = reference_floor(cfg, device, evaluator=ev)
     step = int(ckpt.get("step", -1))
-    acc = ev.classifier_meta.get("test_acc", math.nan)
-    print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={cfg.eval.features} "
-          f"(classifier {ev.classifier_meta['sha256'][:12]}, test accuracy {acc:.4f} measured now)")
+    acc = ev.classifier_meta.get("test_acc")
+    print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={ev.kind} "
+          f"(network {ev.classifier_meta['sha256'][:12]}"
+          + (f", test accuracy {acc:.4f} measured now)" if acc is not None else ")"))
     print(format_table(row, floor))
     result = {"step": step, "checkpoint": str(ckpt_path), "n_samples": cfg.eval.n_samples,
-              "features": cfg.eval.features, "classifier": ev.classifier_meta, "metrics": row,
+              "features": ev.kind, "classifier": ev.classifier_meta, "metrics": row,
               "reference": floor, "config": config_to_dict(cfg)}
     write_json_atomic(layout.eval_json, result, indent=1)
     return 0

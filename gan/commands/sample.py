@@ -26,17 +26,17 @@ def run(a: argparse.Namespace) -> int:
 def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
     """A grid of n images from a checkpoint (fixed noise of the run's seed), written as a PNG."""
     from gan.config.load import config_from_dict
-    from gan.data.builtin import CHANNELS
     from gan.files.layout import RunDir
-    from gan.nets.models import build_models
+    from gan.nets.models import build_models, image_channels
     from gan.nets.sampling import fixed_noise, generate, save_grid
     from gan.train.checkpoint import load_checkpoint
     from gan.train.machine import check_grid_fits
 
     state = load_checkpoint(run_dir_or_ckpt)
     cfg = config_from_dict(state["config"])
-    check_grid_fits(cfg, CHANNELS[cfg.data.name], n)  # a huge --n is refused before anything is allocated
-    G, _ = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.range)
+    nc = image_channels(state["G"])  # from the weights: the run's data need not be at hand to sample it
+    check_grid_fits(cfg, nc, n)  # a huge --n is refused before anything is allocated
+    G, _ = build_models(cfg.model, nc, cfg.data.image_size, cfg.data.range)
     try:
         G.load_state_dict(state["G"])
     except RuntimeError:

@@ -1,7 +1,8 @@
 """`gan config [KEY] [--markdown]`: every config key with its type, default, valid values and help.
 
 Everything printed comes from the fields of gan/config/schema.py (`option(..., help=, choices=)`), the same
-source validation reads; the README's key table is `gan config --markdown` pasted (a test compares them).
+source validation reads; docs/config.md's key table is `gan config --markdown` pasted (a test compares
+them).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def yaml_value(v: Any) -> str:
 def rows(prefix: str | None = None) -> list[dict[str, Any]]:
     """One row per key (all of them, one key, or one section such as "train")."""
     if prefix is not None and prefix not in KEYS and prefix not in SECTIONS:
-        raise _unknown_key(prefix)
+        raise _unknown_key(prefix, [*SECTIONS, *KEYS])
     out = []
     for key, f in FIELDS.items():
         if prefix is not None and key != prefix and not key.startswith(prefix + "."):
@@ -58,8 +59,9 @@ def rows(prefix: str | None = None) -> list[dict[str, Any]]:
 
 
 def render_text(prefix: str | None = None) -> str:
-    """Aligned columns for a terminal: key, type, default, then help and valid values."""
-    table = rows(prefix)
+    """Aligned columns for a terminal under a header row: key, type, default, then meaning (help, valid values)."""
+    header = {"key": "key", "type": "type", "default": "default", "help": "meaning", "choices": ""}
+    table = [header, *rows(prefix)]
     width = {c: max(len(r[c]) for r in table) for c in ("key", "type", "default")}
     lines = []
     for r in table:
@@ -70,7 +72,7 @@ def render_text(prefix: str | None = None) -> str:
 
 
 def render_markdown(prefix: str | None = None) -> str:
-    """The README's key table (all keys) or the rows of one key or section."""
+    """docs/config.md's key table (all keys) or the rows of one key or section."""
     lines = ["| key | type | default | valid values | meaning |", "|---|---|---|---|---|"]
     for r in rows(prefix):
         choices = ", ".join(f"`{show_value(c)}`" for c in FIELDS[r["key"]].metadata.get("choices") or ())

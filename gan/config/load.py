@@ -9,7 +9,6 @@ the CLI turns it into one sentence and exit code 2. The keys themselves are gan/
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -76,9 +75,45 @@ def _coerce(key: str, value: Any, t: Any) -> Any:
     raise UserError(f"config key '{key}' has an unsupported type {_type_name(t)}")
 
 
-def _unknown_key(key: str) -> UserError:
-    close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(KEYS)}"
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): the fewest insertions, deletions, substitutions
+    and swaps of two neighbouring characters that turn a into b. A swap counts as one edit, so
+    edit_distance("nfd", "ndf") == 1 while edit_distance("nfd", "ngf") == 2."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def close_keys(word: str, candidates: typing.Iterable[str], n: int = 3) -> list[str]:
+    """Up to n candidates within a few edits of word (2, or a quarter of its length when longer), closest first;
+    ties keep the candidates' order."""
+    limit = max(2, len(word) // 4)
+    scored = [(edit_distance(word, c), i, c) for i, c in enumerate(candidates)]
+    return [c for d, _, c in sorted(scored) if d <= limit][:n]
+
+
+def _unknown_key(key: str, candidates: typing.Iterable[str] = KEYS) -> UserError:
+    """One sentence: the unknown key and up to three close keys, or (none close) the keys it could have been."""
+    candidates = list(candidates)
+    close = close_keys(key, candidates)
+    if not close and "." not in key:  # a key without its section: `steps` for `train.steps`
+        close = [c for c in candidates if c.rsplit(".", 1)[-1] == key][:3]
+    if close:
+        quoted = [f"'{c}'" for c in close]
+        hint = "did you mean " + (", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]) + "?"
+    else:
+        section = key.split(".", 1)[0]
+        in_section = [c for c in candidates if c.startswith(section + ".")]
+        hint = (f"valid keys in '{section}' are: {', '.join(in_section)}" if "." in key and in_section
+                else f"valid keys are: {', '.join(candidates)}")
     return UserError(f"unknown config key '{key}': {hint}")
 
 

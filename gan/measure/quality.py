@@ -1,6 +1,7 @@
-"""Sample quality: FCD / KID / IS / PRDC / class coverage in the features of gan/measure/classifier.py's classifier.
+"""Sample quality: FCD / KID / IS / PRDC / class coverage in the features of the network eval.features names
+(gan/measure/features.py: the dataset classifier, rotation features for unlabelled data, or Inception-v3).
 
-    ev = Evaluator(cfg, device)          # loads (or trains once) the classifier, embeds the real test split
+    ev = Evaluator(cfg, device)          # loads (or trains once) the feature network, embeds the real test split
     row = ev.evaluate(G, cfg.model.nz)   # quality/fcd, quality/kid, ... -> float (names: gan/measure/metric_keys.py)
     floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
 
@@ -13,6 +14,9 @@ Metric definitions (docs/metrics.md "Sample quality"; `quality_metrics` is the p
 - class_kl: KL(p || uniform) = sum_c p_c log(C p_c); 0 for balanced classes, log C for a single class.
 With eval.features=inception, fcd/kid/is/prdc use torchmetrics' Inception-v3 (2048-d pool, 1008 logits)
 and `quality/fcd` is named `quality/fid`; the class metrics still use the dataset classifier.
+Class metrics need a classifier of the data's real classes: with rotation features (their logits are the four
+rotations) IS, modes_covered and class_kl are absent from every row, and with Inception on unlabelled data
+modes_covered and class_kl are; never computed from logits that mean nothing.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import torch.nn as nn
 
 from gan.train import distributed
 from gan.measure import metric_keys as mk
-from gan.measure.classifier import Classifier, cache_dir, cache_key, load_classifier, state_hash
+from gan.measure.classifier import Classifier, cache_dir, cache_key, state_hash
+from gan.measure.features import load_features
 from gan.config.schema import RunConfig
-from gan.data.builtin import load_split
+from gan.data.dataset import load_split
 from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
@@ -55,11 +60,16 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 # the other feature network: Inception-v3 (eval.features=inception)
 
 
-def load_inception(device: torch.device | str = "cpu") -> nn.Module:
-    """torchmetrics' Inception-v3 (2048-d pool features); UserError when torch-fidelity or its weights are missing."""
+def load_inception(device: torch.device | str = "cpu", weights: str | None = None) -> nn.Module:
+    """torchmetrics' Inception-v3 (2048-d pool features) from `weights` (a local file; None: $GAN_INCEPTION_WEIGHTS,
+    else the torch hub cache or a download); UserError when torch-fidelity or the weights are missing."""
+    weights = weights or os.environ.get("GAN_INCEPTION_WEIGHTS")
+    if weights and not Path(weights).expanduser().is_file():
+        raise UserError(f"eval.inception_weights '{weights}' is not a file; pass the path of the Inception-v3 "
+                        f"weights ({INCEPTION_FILE}) or use eval.features=auto")
     how = ("eval.features=inception needs torch-fidelity and its Inception weights: `pip install torch-fidelity` "
            f"and run once online (or put {INCEPTION_FILE} in $TORCH_HOME/hub/checkpoints, or set "
-           "GAN_INCEPTION_WEIGHTS to its path), or use eval.features=classifier")
+           "eval.inception_weights to its path), or use eval.features=classifier")
     try:
         from torchmetrics.image.fid import NoTrainInceptionV3
         import torch_fidelity  # noqa: F401
@@ -67,7 +77,7 @@ def load_inception(device: torch.device | str = "cpu") -> nn.Module:
         raise UserError(how) from None
     try:
         net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                 feature_extractor_weights_path=os.environ.get("GAN_INCEPTION_WEIGHTS"))
+                                 feature_extractor_weights_path=str(Path(weights).expanduser()) if weights else None)
     except Exception:  # URLError offline, FileNotFoundError / RuntimeError for a bad weights file
         raise UserError(how) from None
     return net.to(device)
@@ -152,21 +162,23 @@ def prdc_metrics(real: torch.Tensor, fake: torch.Tensor, nearest_k: int = 5,
     return {k: float(v) for k, v in out.items()}
 
 
-def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor, *,
+def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_logits: torch.Tensor | None, *,
                     is_logits: torch.Tensor | None = None, nearest_k: int = 5, seed: int = EVAL_SEED,
                     prefix: str = mk.QUALITY, distance_name: str = "fcd") -> dict[str, float]:
     """All sample-quality numbers from features (N, D) and classifier logits (N_fake, C); pure and seeded.
 
+    fake_logits: a classifier's logits over the data's real classes, or None when the feature network is no such
+    classifier: then `is` (unless is_logits is given), `modes_covered` and `class_kl` are absent from the result.
     is_logits: logits for the Inception Score when they differ from fake_logits (Inception features).
     Leaves the global RNG untouched; NaN everywhere when a fake feature is not finite (diverged G).
     """
     real = real_feats.detach().float().cpu()
     fake = fake_feats.detach().float().cpu()
-    logits = fake_logits.detach().float().cpu()
+    logits = None if fake_logits is None else fake_logits.detach().float().cpu()
     is_logits = logits if is_logits is None else is_logits.detach().float().cpu()
-    keys = [distance_name, "kid", "kid_std", "is", "precision", "recall", "density", "coverage",
-            "modes_covered", "class_kl"]
-    if not all(torch.isfinite(t).all() for t in (fake, logits, is_logits)):
+    keys = [distance_name, "kid", "kid_std", *["is"] * (is_logits is not None), "precision", "recall", "density",
+            "coverage", *["modes_covered", "class_kl"] * (logits is not None)]
+    if not all(torch.isfinite(t).all() for t in (fake, logits, is_logits) if t is not None):
         return {prefix + k: math.nan for k in keys}
     n = min(len(real), len(fake))
     if n < nearest_k + 2:  # prdc's k-th neighbour, self excluded (config.EVAL_MIN_SAMPLES for k = 5)
@@ -177,9 +189,11 @@ def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_log
                       "compare runs only at equal eval.n_samples", stacklevel=2)
     out = {distance_name: frechet_distance(real, fake)}
     out["kid"], out["kid_std"] = kernel_distance(real, fake, seed)
-    out["is"] = inception_score(is_logits, seed)
+    if is_logits is not None:
+        out["is"] = inception_score(is_logits, seed)
     out.update(prdc_metrics(real, fake, nearest_k, seed))
-    out["modes_covered"], out["class_kl"] = class_coverage(logits)
+    if logits is not None:
+        out["modes_covered"], out["class_kl"] = class_coverage(logits)
     return {prefix + k: out[k] for k in keys}
 
 
@@ -190,18 +204,26 @@ def quality_metrics(real_feats: torch.Tensor, fake_feats: torch.Tensor, fake_log
 class Evaluator:
     """The feature network(s) and the real test split's features, built once per run.
 
-    `classifier` / `real_images` (uint8 (N, C, S, S)) replace the cache and the dataset (tests, benchmarks).
+    `classifier` / `real_images` (uint8 (N, C, S, S)) replace the cache and the dataset (tests, benchmarks);
+    `classes=False` says the given network's logits are not over real classes (no class metrics).
     """
 
     def __init__(self, cfg: RunConfig, device: torch.device | str = "cpu", *,
-                 classifier: Classifier | None = None, real_images: torch.Tensor | None = None):
+                 classifier: Classifier | None = None, real_images: torch.Tensor | None = None,
+                 classes: bool = True):
         self.cfg, self.device = cfg, torch.device(device)
         if classifier is None:
-            classifier, self.classifier_meta = load_classifier(cfg.data, self.device)
+            fn = load_features(cfg, self.device)
+            self.kind, classifier, self.classifier_meta, self.classes = fn.kind, fn.net, fn.meta, fn.classes
         else:  # a given network (tests, benchmarks) is identified by its weights just the same
-            self.classifier_meta = {"sha256": state_hash(classifier.state_dict())}
-        self.classifier = classifier.eval().fused().to(self.device, memory_format=torch.channels_last)
-        self.inception = load_inception(self.device) if cfg.eval.features == "inception" else None
+            self.kind = "inception" if cfg.eval.features == "inception" else "classifier" if classes else "rotation"
+            self.classifier_meta, self.classes = {"sha256": state_hash(classifier.state_dict())}, classes
+        self.classifier = (None if classifier is None else
+                           classifier.eval().fused().to(self.device, memory_format=torch.channels_last))
+        self.inception = (load_inception(self.device, cfg.eval.inception_weights) if self.kind == "inception"
+                          else None)
+        if self.classifier is None:  # Inception alone (data without classes): identified by its own weights
+            self.classifier_meta = {"sha256": state_hash(self.inception.state_dict())}
         self.distance_name = "fid" if self.inception is not None else "fcd"
         if real_images is None:
             real_images = load_split(cfg.data, train=False).images
@@ -215,21 +237,23 @@ class Evaluator:
 
     @torch.inference_mode()
     def embed(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Float batches (B, C, S, S) in [-1, 1] -> CPU (features (N, D), classifier logits (N, K),
-        Inception logits (N, 1008) or None)."""
+        """Float batches (B, C, S, S) in [-1, 1] -> CPU (features (N, D), logits over the data's classes (N, K)
+        or None when the network has none (rotation features), Inception logits (N, 1008) or None)."""
         feats, logits, is_logits = [], [], []
         for x in batches:
             x = x.to(self.device).float().contiguous(memory_format=torch.channels_last)
-            f, lg = self.classifier.features_and_logits(x)
-            logits.append(lg.float().cpu())
+            f, lg = self.classifier.features_and_logits(x) if self.classifier is not None else (None, None)
+            if self.classes:
+                logits.append(lg.float().cpu())
             if self.inception is not None:
                 u8 = to_uint8(x).expand(-1, 3, -1, -1)  # gray -> RGB; torchmetrics resizes to 299
                 f = self.inception(u8)  # (B, 2048)
                 is_logits.append((f @ self.inception.fc.weight.T).float().cpu())  # "logits_unbiased"
             feats.append(f.float().cpu())
-        return torch.cat(feats), torch.cat(logits), (torch.cat(is_logits) if is_logits else None)
+        return (torch.cat(feats), torch.cat(logits) if logits else None,  # no class logits: no class metrics
+                torch.cat(is_logits) if is_logits else None)
 
-    def metrics(self, fake_feats: torch.Tensor, fake_logits: torch.Tensor, is_logits: torch.Tensor | None,
+    def metrics(self, fake_feats: torch.Tensor, fake_logits: torch.Tensor | None, is_logits: torch.Tensor | None,
                 prefix: str = mk.QUALITY) -> dict[str, float]:
         return quality_metrics(self.real_feats, fake_feats, fake_logits, is_logits=is_logits, prefix=prefix,
                                distance_name=self.distance_name)
@@ -260,9 +284,17 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
     classifier (its sha256 is in the file name).
     """
     n = cfg.eval.n_samples
-    digest = (evaluator.classifier_meta if evaluator else load_classifier(cfg.data, device)[1])["sha256"]
+    if evaluator is None:
+        fn = load_features(cfg, device)  # the floor may be cached: no need to embed the test split to find it
+        if fn.net is None:  # Inception alone: identified by its weights, which the Evaluator loads
+            evaluator = Evaluator(cfg, device)
+            digest, kind = evaluator.classifier_meta["sha256"], evaluator.kind
+        else:
+            digest, kind = fn.meta["sha256"], fn.kind
+    else:
+        digest, kind = evaluator.classifier_meta["sha256"], evaluator.kind
     # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
-    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{cfg.eval.features}-n{n}-c{digest[:12]}.json"
+    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{kind}-n{n}-c{digest[:12]}.json"
     with wait_lock(path):
         if path.is_file():
             try:

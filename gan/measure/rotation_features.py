@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import time
 import warnings
@@ -50,8 +51,8 @@ EMBED_BATCH = 500
 
 
 def cache_path_for(cache_dir: str | Path, data_key: str) -> Path:
-    """cache_dir/rotation-<data_key[:16]>-v<ARCH_VERSION>.pt."""
-    return Path(cache_dir) / f"rotation-{data_key[:16]}-v{ARCH_VERSION}.pt"
+    """cache_dir/rotation-<data_key (file-name safe, at most 48 characters)>-v<ARCH_VERSION>.pt."""
+    return Path(cache_dir) / f"rotation-{re.sub(r'[^A-Za-z0-9_.-]+', '_', data_key)[:48]}-v{ARCH_VERSION}.pt"
 
 
 def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,13 +126,16 @@ def _rises(distances: dict[str, float]) -> bool:
     return all(a < b for a, b in zip(values, values[1:]))
 
 
-def check_ranking(distances: dict[str, float]) -> None:
+ROTATION_ADVICE = "add images or use class subfolders so that a classifier can be trained instead"
+
+
+def check_ranking(distances: dict[str, float], network: str = "the rotation feature network",
+                  advice: str = ROTATION_ADVICE) -> None:
     """UserError unless the distances rise strictly in their order (real < blur 1 < blur 2 < noise)."""
     if not _rises(distances):
         shown = ", ".join(f"{k} {v:.3g}" for k, v in distances.items())
-        raise UserError(f"the rotation feature network fails the sanity check (Frechet distances {shown} do not "
-                        "rise in that order), so its features would not measure sample quality; add images or "
-                        "use class subfolders so that a classifier can be trained instead")
+        raise UserError(f"{network} fails the sanity check (Frechet distances {shown} do not rise in that "
+                        f"order), so its features would not measure sample quality; {advice}")
 
 
 def identity(train_images: torch.Tensor, test_images: torch.Tensor, data_key: str | None,

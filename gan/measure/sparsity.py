@@ -1,6 +1,6 @@
 """Sparsity metrics on tensors: pure functions of their inputs (no hooks, no state; gan/measure/probes.py applies them).
 
-Metric definitions (contracts, pinned by tests/test_probes.py):
+Metric definitions (contracts, pinned by tests/measure/test_probes.py):
 
 - `neg_frac(pre)`: share of pre-activation entries <= 0 (for ReLU: share of zero outputs; a ReLU unit at
   exactly 0 passes no gradient either, so 0 counts as off).

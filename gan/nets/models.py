@@ -120,6 +120,11 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def image_channels(g_state: dict[str, torch.Tensor]) -> int:
+    """The image channels a saved G makes, read from its weights (to_image: (ngf, nc, 4, 4))."""
+    return int(g_state["to_image.weight"].shape[1])
+
+
 def build_models(cfg: ModelConfig, nc: int, image_size: int, value_range: tuple[float, float] = (-1.0, 1.0)
                  ) -> tuple[Generator, Discriminator]:
     """Initialised (G, D) for `nc`-channel images of `image_size` (32 or 64) with pixels in value_range."""

@@ -11,7 +11,6 @@ from torchvision.utils import make_grid, save_image
 
 from gan.train.checkpoint import load_checkpoint
 from gan.config.load import config_from_dict
-from gan.data.builtin import CHANNELS
 from gan.data.images import MEASURE_RANGE, to_measure
 from gan.errors import UserError
 from gan.files.layout import RunDir

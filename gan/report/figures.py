@@ -63,9 +63,15 @@ def _legend(fig: Figure, axes: Sequence[Any]) -> None:
                    fontsize="small", frameon=False)
 
 
+def _is_share(key: str) -> bool:
+    """A share in [0, 1]: dead_frac, zero_frac, dead_frac_eval (the data view of dead_frac), ..."""
+    name = key.rsplit("/", 1)[-1]
+    return name.endswith("_frac") or "_frac_" in name
+
+
 def _share_axis(ax: Any, key: str, axis: str = "y") -> None:
     """Shares (*_frac) start at 0 and span at least 0.05, so a 1e-5 difference does not fill the panel."""
-    if key.endswith("_frac"):
+    if _is_share(key):
         lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
         hi = max(0.05, hi)
         (ax.set_ylim if axis == "y" else ax.set_xlim)(-0.03 * hi, hi)  # a little room: zeros stay visible
@@ -78,55 +84,98 @@ def _reference(ax: Any, key: str, axis: str = "y") -> None:
                                                     zorder=1, label=f"dense Gaussian ({GAUSSIAN_HOYER:.3f})")
 
 
-def _overlap_note(ax: Any, curves: dict[str, dict]) -> None:
-    """Where every group's curve is the same (e.g. all zero), the one drawn last hides the others: say so."""
-    means = [np.asarray(c["mean"], float) for c in curves.values()]
-    if len(means) > 1 and all(m.shape == means[0].shape and np.array_equal(m, means[0], equal_nan=True)
-                              for m in means):
-        const = np.unique(means[0][np.isfinite(means[0])])
-        what = f"{const[0]:g} at every step" if len(const) == 1 else "the same values"
-        ax.text(0.5, 0.5, f"all {len(means)} groups: {what}\n(the curves lie on top of each other)",
-                transform=ax.transAxes, ha="center", va="center", fontsize="small", color="#444",
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor="#bbb"))
+def _overlap_note(ax: Any, curves: dict[str, dict], lines: Sequence[Any] = (),
+                  how: str = "the curves lie on top of each other") -> bool:
+    """Where every group's curve is the same at this panel's scale (e.g. all zero, or 1e-7 apart on a 0-0.05
+    axis), the one drawn last hides the others: say so in the panel, and draw a wider copy under each curve
+    before the last, so that each colour shows as a band around the next. Returns whether they overlap."""
+    by_step = [dict(zip(c["steps"], np.asarray(c["mean"], float))) for c in curves.values()]
+    common = sorted(set.intersection(*(set(d) for d in by_step))) if by_step else []
+    if len(by_step) < 2 or not common:
+        return False
+    means = np.array([[d[s] for s in common] for d in by_step])
+    lo, hi = ax.get_ylim()
+    if not np.isfinite(means).all():
+        return False
+    spread = float(np.max(means.max(axis=0) - means.min(axis=0)))
+    if spread > 0.005 * abs(hi - lo):  # half a percent of the panel's height: apart by more than a line width
+        return False
+    who = "both groups" if len(by_step) == 2 else f"all {len(by_step)} groups"
+    const, single = np.unique(means), len(common) == 1
+    if len(const) == 1:
+        what = f"{const[0]:g}" + ("" if single else " at every step")
+    elif spread == 0:
+        what = "the same value" + ("" if single else " at every step")
+    else:
+        what = f"{const[0]:.2g} to {const[-1]:.2g}, never more than {spread:.2g} apart"
+    ax.text(0.5, 0.5, f"{who}: {what}\n({how})", transform=ax.transAxes,
+            ha="center", va="center", fontsize="small", color="#444",
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="#bbb"))
+    if len(lines) <= 4:  # under each curve a wider one, widest first: every colour shows as a band around the next
+        for i, line in enumerate(lines[:-1]):
+            ax.plot(*line.get_data(), color=line.get_color(), linewidth=1.5 + 2.5 * (len(lines) - 1 - i),
+                    alpha=0.9, zorder=line.get_zorder() - 0.1 * (len(lines) - i), label="_nolegend_")
+    return True
+
+
+def _steps_shown(steps: Sequence[int]) -> str:
+    """"step 4000", "steps 2000 and 4000", "steps 2000, 4000 and 6000"."""
+    steps = [str(s) for s in steps]
+    return f"step {steps[0]}" if len(steps) == 1 else f"steps {', '.join(steps[:-1])} and {steps[-1]}"
 
 
 def fig_over_steps(a: Analysis, keys: Sequence[str], title: str) -> Plot:
     """One panel per key present: mean over seeds per group, with its 95% bootstrap band where n >= 2. A key
     measured at one step only (e.g. dead_frac_eval in a short run: its data view runs on the last probe) is drawn
-    as that end-of-run value, labelled, not as a lone dot on a curve axis."""
+    as that end-of-run value, labelled, not as a lone dot on a curve axis; one measured at a few steps says
+    which. Every panel spans the same steps, so a sparse measurement is seen where it was taken."""
     present = [k for k in keys if a["over_steps"].get(k)]
     if not present:
         return None, [f"{title}: no {', '.join(keys)} rows in any completed run's metrics.jsonl"]
     styles, notes = _styles(a["groups"]), []
+    all_steps = [s for k in present for c in a["over_steps"][k].values() for s in c["steps"]]
+    first, last = min(all_steps), max(all_steps)
+    pad = 0.03 * (last - first) if last > first else 1.0
     fig, axes = _grid(len(present))
+    coincide: list[str] = []
     for ax, key in zip(axes, present):
         curves = a["over_steps"][key]
+        measured = sorted({s for c in curves.values() for s in c["steps"]})
         single_step = all(len(c["steps"]) == 1 for c in curves.values())
-        for lab, c in curves.items():
+        lines = []
+        for i, (lab, c) in enumerate(curves.items()):
             st = styles.get(lab, dict(color="black", linestyle="-"))
             steps, mean = c["steps"], np.asarray(c["mean"], float)
             lo, hi = np.asarray(c["low"], float), np.asarray(c["high"], float)
             if single_step:  # one value per run: an end-of-run value with its CI, not a curve
                 err = [[mean[0] - lo[0]], [hi[0] - mean[0]]] if np.isfinite(lo[0]) else None
-                ax.errorbar([steps[0]], mean, yerr=err, fmt="D", color=st["color"], capsize=4,
+                dodge = (i - (len(curves) - 1) / 2) * pad  # side by side: equal values hide no group
+                ax.errorbar([steps[0] + dodge], mean, yerr=err, fmt="D", color=st["color"], capsize=4,
                             label=f"{lab} (n={c['n']})")
                 continue
             marker = dict(marker="o", ms=3) if len(steps) < 12 else {}
-            ax.plot(steps, mean, color=st["color"], linestyle=st["linestyle"], label=f"{lab} (n={c['n']})", **marker)
+            lines += ax.plot(steps, mean, color=st["color"], linestyle=st["linestyle"], label=f"{lab} (n={c['n']})",
+                             **marker)
             ax.fill_between(steps, lo, hi, color=st["color"], alpha=0.15, linewidth=0)
         if single_step:
-            ax.set_title(f"{key}\n(measured at step {next(iter(curves.values()))['steps'][0]} only: end-of-run value)",
-                         fontsize="medium")
-            notes.append(f"{title}: {key} is measured once per run (step "
-                         f"{next(iter(curves.values()))['steps'][0]}), drawn as an end-of-run value")
+            ax.set_title(f"{key}\n(measured at {_steps_shown(measured)} only: end-of-run value)", fontsize="medium")
+            notes.append(f"{title}: {key} is measured once per run ({_steps_shown(measured)}), drawn as an "
+                         "end-of-run value")
+        elif len(measured) <= 4 and len(measured) < len(set(all_steps)):
+            ax.set_title(f"{key}\n(measured at {_steps_shown(measured)} only)", fontsize="medium")
         else:
             ax.set_title(key)
-        ax.set(xlabel="step", ylabel=key.rsplit("/", 1)[-1])
+        ax.set(xlabel="step", ylabel=key.rsplit("/", 1)[-1], xlim=(first - pad, last + pad))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _share_axis(ax, key)
         _reference(ax, key)
-        _overlap_note(ax, curves)
+        if single_step:
+            _overlap_note(ax, curves, how="drawn side by side")
+        elif _overlap_note(ax, curves, lines):
+            coincide.append(key)
         ax.grid(alpha=0.3)
+    if coincide:
+        notes.append(f"{title}: the groups' curves coincide in {', '.join(coincide)} (each panel says so)")
     fig.suptitle(f"{title}: mean over seeds, 95% bootstrap band")
     _legend(fig, axes)
     if any(c["n"] < 2 for k in present for c in a["over_steps"][k].values()):
@@ -194,7 +243,8 @@ def fig_dead_layers(a: Analysis, _dir: Path | None = None) -> Plot:
             if est["ci_low"] is not None and math.isfinite(est["ci_low"]):
                 ax.errorbar(x, est["mean"], yerr=[[est["mean"] - est["ci_low"]], [est["ci_high"] - est["mean"]]],
                             color="black", capsize=3, fmt="none")
-            ax.scatter([x] * len(v["values"]), v["values"], color="black", s=8, zorder=3)
+            ax.scatter([x] * len(v["values"]), v["values"], color=st["color"], edgecolors="black", linewidths=0.5,
+                       s=14, zorder=3)  # the group's colour: still there when every bar is 0 high
     if all(not any(v["values"]) for per_layer in groups.values() for v in per_layer.values()):
         ax.text(0.5, 0.5, "every group, every layer: 0 (no dead unit in any run)", transform=ax.transAxes,
                 ha="center", va="center", color="#444")
@@ -292,7 +342,9 @@ FIGURES: dict[str, tuple[str, str, Callable[[Analysis, Path], Plot]]] = {
         "measured on every 20th probe and the last) and zero gradients, what G receives (input_grad: per-sample "
         "Hoyer, share of starved samples), and whether D is over-strong (overfit: r_t, r_v, held-out loss gap, "
         "saturation). Lines: mean over seeds per group; bands: 95% bootstrap CI over seeds. The dashed line is the "
-        f"Hoyer of a dense Gaussian vector ({GAUSSIAN_HOYER:.3f}): values near it are not sparse.",
+        f"Hoyer of a dense Gaussian vector ({GAUSSIAN_HOYER:.3f}): values near it are not sparse. Where the "
+        "groups' curves coincide (e.g. 0 at every step), the panel says so and the curve drawn first shows as a "
+        "wider band of its colour around the others.",
         lambda a, d: fig_over_steps(a, PROBE_KEYS, "Probes")),
     "quality_over_steps": (
         "Sample quality over training",

@@ -19,8 +19,11 @@ from gan.analysis.stats import ALPHA
 from gan.analysis.study_analysis import claims_of, read_analysis
 from gan.files.layout import StudyDir
 from gan.report.document import to_html, to_markdown
+from gan.report.answer import fig_same_noise
 from gan.report.figures import FIGURES
 from gan.study.results import is_finite
+
+SAME_NOISE = "same_noise"  # the figure of both arms' final samples (gan/report/answer.py draws it)
 
 
 def _margin_text(number: int, m: float) -> str:
@@ -102,10 +105,13 @@ def rules(margin: dict[int, float]) -> list[str]:
 def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[str, Path], notes: list[str]) -> list:
     st = analysis["study"]
     margin = {int(k): v for k, v in analysis["margins"].items()}
-    b: list = [("h1", f"Study report: {st['name']}"),
-               ("p", f"{st['runs']} runs ({st['completed']} completed, {len(st['failed'])} failed or "
-                     f"unfinished); axes: {', '.join(st['axes']) or 'none'}."),
-               ("h2", "Claims"), ("table", *claims_table(claims, margin))]
+    b: list = [("p", analysis["headline"])] if analysis.get("headline") else []  # a folder study's answer, first
+    b += [("h1", f"Study report: {st['name']}"),
+          ("p", f"{st['runs']} runs ({st['completed']} completed, {len(st['failed'])} failed or "
+                f"unfinished); axes: {', '.join(st['axes']) or 'none'}.")]
+    if SAME_NOISE in figures:  # beside the answer: what the two arms' samples look like
+        b += [("h2", "Samples of both arms, from the same noise"), ("img", figures.pop(SAME_NOISE))]
+    b += [("h2", "Claims"), ("table", *claims_table(claims, margin))]
     b += [("rules", text) for text in rules(margin)]
     if any(not c.primary for c in claims):
         b += [("h3", "Descriptive metrics (no verdicts)"), ("table", *descriptive_table(claims))]
@@ -145,6 +151,11 @@ def write_report(study_dir: str | Path) -> Path:
         if fig is not None:
             figures[name] = layout.figure(name)
             fig.savefig(figures[name], dpi=100, bbox_inches="tight")
+    if analysis.get("headline"):  # a study on the user's own images: their samples, side by side
+        fig = fig_same_noise(analysis, layout.path, analysis["study"]["name"])
+        if fig is not None:
+            figures[SAME_NOISE] = layout.figure(SAME_NOISE)
+            fig.savefig(figures[SAME_NOISE], dpi=100, bbox_inches="tight")
     blocks = _blocks(analysis, claims, figures, notes)
     layout.report_md.write_text(to_markdown(blocks, layout.report))
     layout.report_html.write_text(to_html(blocks))

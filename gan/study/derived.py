@@ -14,6 +14,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
   start, not which samples a user ends with).
 - `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
   early probes measure an untrained D and would dilute the effect a claim is about.
+- `half2/D/saturated`: the share of the second half's logged training rows in which D saturates (D/real_prob >
+  0.9 and D/fake_prob < 0.1, the batch means of sigmoid(D)): how often D separates reals from fakes nearly
+  perfectly. Read from the training rows every run logs (runs older than the over-strong-D probes included).
 - `median/perf/step_ms`: the median of a run's logged step times (descriptive row of claim 6 and the step-time
   figure): robust to the warm-up step and to checkpoint / eval steps, unlike the final value. Claim 6 itself
   reads only step_time.json (runs of a study share the CPU).
@@ -32,7 +35,7 @@ from gan.study.results import is_finite
 TAIL_EVALS, EARLY_STEP = mk.TAIL_EVALS, mk.EARLY_STEP
 FCD_KEYS = (mk.FCD, mk.FID)  # fid with eval.features=inception
 TAIL_KEYS = (*FCD_KEYS, mk.KID)  # KID (same features, unbiased) beside FCD in every quality claim
-HALF2_KEYS = (mk.IG_HOYER, mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL)
+HALF2_KEYS = (mk.IG_HOYER, mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.OVERFIT_HELDOUT_GAP)
 STEP_MS, MEDIAN_STEP_MS = mk.STEP_MS, mk.MEDIAN_STEP_MS
 
 
@@ -59,6 +62,16 @@ def second_half_mean(rows: Iterable[dict], key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def saturated_share(rows: Iterable[dict]) -> float | None:
+    """Share of the 2nd half's rows (step > last step / 2) holding both D/real_prob and D/fake_prob in which D
+    saturates (real > SATURATED_REAL and fake < SATURATED_FAKE); None when no row holds both."""
+    rows = [r for r in rows if is_finite(r.get("step"))]
+    last = max((r["step"] for r in rows), default=0)
+    flags = [float(r[mk.D_REAL_PROB]) > mk.SATURATED_REAL and float(r[mk.D_FAKE_PROB]) < mk.SATURATED_FAKE
+             for r in rows if r["step"] > last / 2 and is_finite(r.get(mk.D_REAL_PROB)) and is_finite(r.get(mk.D_FAKE_PROB))]
+    return sum(flags) / len(flags) if flags else None
+
+
 def median_step_ms(rows: Iterable[dict]) -> float | None:
     """Median of perf/step_ms over the rows with a step (one value per step); None when there is none."""
     times = list({int(r["step"]): float(r[STEP_MS]) for r in rows if "step" in r and is_finite(r.get(STEP_MS))}
@@ -82,6 +95,9 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
         mean = second_half_mean(rows, key)
         if mean is not None:
             out[mk.half2(key)] = mean
+    share = saturated_share(rows)
+    if share is not None:
+        out[mk.half2(mk.D_SATURATED)] = share
     median = median_step_ms(rows)
     if median is not None:
         out[MEDIAN_STEP_MS] = median

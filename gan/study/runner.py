@@ -7,8 +7,10 @@ Running a study again skips completed (and diverged) runs and resumes interrupte
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,7 +146,16 @@ class StudyRequest:
 
 
 def study_dir_of(spec: StudySpec, out: str | None) -> Path:
-    return Path(out) if out else STUDIES_ROOT / spec.name
+    """--out, else studies/<name>; a study of a folder of images: studies/<name>-<folder>-<hash of its path>, so
+    the same preset pointed at other images never reuses these runs."""
+    if out:
+        return Path(out)
+    data = load_config(spec.base, as_overrides(spec.overrides)).data
+    if data.name != "folder":
+        return STUDIES_ROOT / spec.name
+    root = Path(data.root).expanduser().absolute()
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:6]
+    return STUDIES_ROOT / f"{spec.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', root.stem)[:40]}-{tag}"
 
 
 def run_study(study_yaml: str, jobs: int = 1, out: str | None = None, overrides: tuple[str, ...] = (),

@@ -40,7 +40,7 @@ def finished(run: RunDir) -> bool:
 def study_files(study: StudyDir) -> list[Path]:
     """The study's own small files that exist: its study file, results, analysis, report and step times."""
     own = [study.study_yaml, study.results_csv, study.analysis_json, study.step_time, study.sequential_json]
-    report = sorted(p for p in study.report.glob("*") if p.suffix in REPORT_SUFFIXES) if study.report.is_dir() else []
+    report = sorted(p for p in study.report.rglob("*") if p.suffix in REPORT_SUFFIXES) if study.report.is_dir() else []
     return [p for p in own if p.is_file()] + report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gan.data.builtin import load_split
+from gan.data.dataset import load_split
 
 from gan.data.images import to_float
 from gan.measure.probes import HELD_OUT, Probe

@@ -27,7 +27,7 @@ from gan.files import layout
 from gan.train import machine
 from gan.config.schema import RunConfig
 from gan.config.load import apply_overrides
-from gan.data.builtin import CHANNELS
+from gan.data.dataset import channels
 from gan.nets.models import build_models
 
 STEP_TIME_FILE = layout.STEP_TIME_FILE  # what gan/study/read.py's read_step_time reads
@@ -75,12 +75,13 @@ def make_step(cfg: RunConfig, d_act: str, phase: str = "full", seed: int = 0) ->
     cfg = apply_overrides(cfg, {"model.d_act": d_act})
     torch.manual_seed(seed)
     device = torch.device("cpu")
-    G, D = build_models(cfg.model, CHANNELS[cfg.data.name], cfg.data.image_size)
+    nc = channels(cfg.data)
+    G, D = build_models(cfg.model, nc, cfg.data.image_size)
     G, D = G.to(device, memory_format=memory_format(cfg)), D.to(device, memory_format=memory_format(cfg))
     betas = (cfg.train.beta1, cfg.train.beta2)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g_value, betas=betas, foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d_value, betas=betas, foreach=True)
-    b, s, nc = cfg.train.batch_size, cfg.data.image_size, CHANNELS[cfg.data.name]
+    b, s = cfg.train.batch_size, cfg.data.image_size
     real = torch.rand(b, nc, s, s).mul_(2).sub_(1).contiguous(memory_format=memory_format(cfg))
     z = torch.randn(b, cfg.model.nz, 1, 1)
     amp = autocast(cfg, device)

@@ -28,7 +28,7 @@ from gan.study.collect import collect_results
 from gan.tracking.tracker import Tracker, wandb_config
 
 from conftest import TINY
-from test_report import make_study
+from builders_study import make_study
 
 VERSION = re.compile(r"^git:[0-9a-f]{12}(-dirty)?$")
 

@@ -11,7 +11,7 @@ from gan.analysis.claims import evaluate_claims
 from gan.report.study_report import claims_table
 from gan.study.read import load_study_results
 
-ANSWER = Path(__file__).resolve().parents[1] / "results" / "answer"
+ANSWER = Path(__file__).resolve().parents[2] / "results" / "answer"
 STUDIES = sorted(p.parent for p in ANSWER.glob("*/results.csv") if (p.parent / "report" / "report.md").is_file())
 
 

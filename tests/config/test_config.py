@@ -2,7 +2,10 @@ import pytest
 
 from gan.config.schema import RunConfig, run_name
 
-from gan.config.load import apply_overrides, config_from_dict, config_to_dict, load_config
+from gan import cli
+from gan.config.schema import KEYS
+from gan.config.load import (apply_overrides, close_keys, config_from_dict, config_to_dict, edit_distance,
+                             load_config)
 from gan.errors import UserError
 
 
@@ -72,3 +75,50 @@ def test_eval_n_samples_below_what_the_metrics_need_is_refused_with_the_config()
     with pytest.raises(UserError, match=r"'eval.n_samples' must be at least 7 \(prdc's k=5.*got 6"):
         load_config(None, ["eval.n_samples=6"])
     assert load_config(None, ["eval.n_samples=7"]).eval.n_samples == 7
+
+
+@pytest.mark.parametrize("a, b, distance", [  # worked out by hand
+    ("", "", 0), ("abc", "", 3), ("", "ab", 2), ("ndf", "ndf", 0),
+    ("nfd", "ndf", 1),        # one swap of neighbours: one edit, not two substitutions
+    ("nfd", "ngf", 2),        # f->g, d->f
+    ("nfd", "nz", 2),         # f->z, drop d
+    ("trian", "train", 1),    # the swap "ia" -> "ai"
+    ("kitten", "sitting", 3),  # k->s, e->i, insert g
+    ("abcd", "badc", 2),      # two separate swaps
+    ("ca", "abc", 3),         # optimal string alignment: a swapped pair is not edited again (full Damerau: 2)
+])
+def test_edit_distance_counts_a_swap_as_one_edit(a, b, distance):
+    assert edit_distance(a, b) == distance
+    assert edit_distance(b, a) == distance
+
+
+def test_close_keys_rank_real_keys_closest_first():
+    assert close_keys("model.nfd", KEYS) == ["model.ndf", "model.nz", "model.ngf"]  # ndf: 1 swap; nz, ngf: 2 edits
+    assert close_keys("trian.steps", KEYS) == ["train.steps"]  # a typo in the section
+    assert close_keys("train.lrd", KEYS) == ["train.lr", "train.lr_d", "train.lr_g"]  # at most three
+    assert close_keys("model.widht", KEYS) == []
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("model.nfd=32", "did you mean 'model.ndf', 'model.nz' or 'model.ngf'?"),
+    ("trian.steps=5", "did you mean 'train.steps'?"),
+    ("modle.d_act=relu", "did you mean 'model.d_act' or 'model.g_act'?"),
+    ("steps=5", "did you mean 'train.steps'?"),  # the section left out
+    ("model.widht=8", "valid keys in 'model' are: model.nz, model.ngf, model.ndf, model.g_act, model.d_act, "
+                      "model.d_extra_layers, model.d_norm"),
+])
+def test_unknown_key_is_one_sentence_with_close_keys(override, hint):
+    key = override.split("=")[0]
+    with pytest.raises(UserError) as err:
+        load_config(None, [override])
+    assert str(err.value) == f"unknown config key '{key}': {hint}"
+
+
+def test_gan_train_with_a_mistyped_key_exits_2_with_one_sentence(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "configs/fake.yaml", "model.nfd=32", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: unknown config key 'model.nfd': did you mean 'model.ndf', 'model.nz' or 'model.ngf'?\n"
+    assert not out.exists()
+    assert cli.main(["config", "trian.steps"]) == 2
+    assert capsys.readouterr().err == "error: unknown config key 'trian.steps': did you mean 'train.steps'?\n"

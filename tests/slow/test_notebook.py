@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "activation_study.ipynb"
 
 
 def _make_study():
-    """tests/test_report.py's synthetic study builder (loaded by path: works under any pytest import mode)."""
-    spec = importlib.util.spec_from_file_location("_gan_test_report", Path(__file__).with_name("test_report.py"))
+    """tests/builders_study.py's synthetic study builder (loaded by path: works under any pytest import mode)."""
+    spec = importlib.util.spec_from_file_location("_gan_builders_study", Path(__file__).parents[1] / "builders_study.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make_study

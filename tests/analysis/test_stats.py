@@ -105,7 +105,8 @@ def test_pairs_needed_matches_t_test_power():
     from statsmodels.stats.power import TTestPower
 
     n = TTestPower().solve_power(effect_size=math.log(1.1) / 0.148, alpha=0.05, power=0.8)
-    assert stats.pairs_needed(0.148, math.log(1.1)) == math.ceil(n) == 21  # FIELD-NOTES' 21 pairs
+    # a 10% FCD ratio at a paired log-SD of 0.148 needs 21 pairs at alpha 0.05 (docs/statistics.md)
+    assert stats.pairs_needed(0.148, math.log(1.1)) == math.ceil(n) == 21
     assert stats.pairs_needed(0.0, 0.1, alpha=0.05 / 8) == 9  # no spread: the sign-flip floor
     assert stats.pairs_needed(0.001, 0.1) == 6
     assert stats.pairs_needed(math.nan, 0.1) is None
@@ -389,7 +390,19 @@ def test_derived_columns_tail_and_second_half():
     assert out["tail3/log/quality/fcd"] == pytest.approx(np.mean(np.log([20.0, 8.0, 4.0])))
     assert out["tail3/n_evals"] == 3
     assert out["half2/probe/input_grad/hoyer"] == pytest.approx(np.mean([0.6, 0.7, 0.8, 0.9, 1.0]))  # step > 50
-    assert "half2/probe/D/dead_frac" not in out
+    assert "half2/probe/D/dead_frac" not in out and "half2/D/saturated" not in out
+
+
+def test_saturated_share_counts_second_half_rows_with_both_probabilities():
+    # last step 100: the second half is steps 60..100; (real, fake) by step, hand-labelled saturated or not
+    pairs = {0: (0.99, 0.01), 40: (0.95, 0.05),  # first half: saturated, but not counted
+             60: (0.95, 0.05), 70: (0.91, 0.12), 80: (0.85, 0.02), 90: (0.97, 0.09), 100: (0.90, 0.01)}
+    rows = [{"step": s, "D/real_prob": r, "D/fake_prob": f} for s, (r, f) in pairs.items()]
+    rows.append({"step": 95, "D/real_prob": 0.99})  # no fake_prob: not counted
+    # saturated at 60 and 90; not at 70 (fake 0.12), 80 (real 0.85), 100 (real 0.90 is not > 0.9)
+    assert derived.saturated_share(rows) == pytest.approx(2 / 5)
+    assert derived.derived_columns(rows)["half2/D/saturated"] == pytest.approx(2 / 5)
+    assert derived.saturated_share([{"step": 10, "loss/D": 1.0}]) is None
 
 
 def test_collect_results_writes_the_derived_columns(tmp_path):
@@ -435,7 +448,7 @@ def test_collect_results_writes_the_median_step_time_and_loading_adds_nothing(tm
 
 
 def _bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_error_rates.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_error_rates.py"
     spec = importlib.util.spec_from_file_location("_bench_error_rates", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

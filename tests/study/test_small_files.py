@@ -25,8 +25,11 @@ def test_pack_keeps_finished_runs_only_and_unpack_restores_the_same_bytes(tmp_pa
     _run(tmp_path, "d_act-relu__seed-1", None)  # still training: nothing of it goes to git
     _run(tmp_path, "d_act-relu__seed-2", "diverged")  # a diverged run is a result, kept like a finished one
     (tmp_path / "results.csv").write_text("run\n")
+    (tmp_path / "report" / "figures").mkdir(parents=True)
+    (tmp_path / "report" / "figures" / "forest.png").write_bytes(b"png")  # the report's figures are kept too
+    (tmp_path / "report" / "report.md").write_text("# report\n")
     kept = {p.relative_to(tmp_path).as_posix() for p in small_files.pack(tmp_path)}
-    assert kept == {"results.csv", "runs/d_act-relu__seed-0/config.yaml", "runs/d_act-relu__seed-0/summary.json",
+    assert kept == {"results.csv", "report/report.md", "report/figures/forest.png", "runs/d_act-relu__seed-0/config.yaml", "runs/d_act-relu__seed-0/summary.json",
                     "runs/d_act-relu__seed-0/metrics.jsonl.gz", "runs/d_act-relu__seed-2/config.yaml",
                     "runs/d_act-relu__seed-2/summary.json", "runs/d_act-relu__seed-2/metrics.jsonl.gz"}
     original = (done / "metrics.jsonl").read_bytes()

@@ -24,3 +24,20 @@ def test_help_and_config_import_no_torch(args):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] in ("torch imported: False exit: 0", "torch imported: False exit: None")
+
+
+def test_a_closed_pipe_is_not_a_traceback(monkeypatch, capsys):
+    # `gan config | head -1`: the reader left before gan finished writing; gan stops quietly (exit 0), no traceback
+    import os
+
+    from gan.cli import main
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone: every write to the pipe fails with EPIPE (BrokenPipeError)
+    stdout = os.fdopen(write_end, "w", buffering=1)
+    monkeypatch.setattr("sys.stdout", stdout)
+    try:
+        assert main(["config"]) == 0
+    finally:
+        stdout.close()
+    assert capsys.readouterr().err == ""

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from gan.data import folder as fd
+from gan.data import folder_decode
 from gan.errors import UserError
 
 N = fd.MIN_IMAGES + 40  # the smallest folders load_folder accepts, with room to spoil a few files
@@ -160,7 +161,7 @@ def test_large_caches_are_memory_mapped_and_tensors_share_memory(tmp_path):
 def test_cache_is_reused_without_decoding(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "pets")
     first = load(root, tmp_path)
-    monkeypatch.setattr(fd, "_decode_chunk", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(folder_decode, "_decode_chunk", lambda *a: pytest.fail("decoded again"))
     again = load(root, tmp_path)
     assert again.from_cache and np.array_equal(first.images, again.images) and "reused" in again.summary()
 

@@ -15,7 +15,7 @@ from gan.study.derived import derived_columns, early_log_value
 from gan.analysis.effect_curve import describe, effect_curves
 from gan.report.forest import RatioLocator, forest_rows
 from gan.study.results import make_results
-from tests.test_report import PNG_MAGIC, make_study
+from builders_study import PNG_MAGIC, make_study
 
 STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
 

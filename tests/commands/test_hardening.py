@@ -33,7 +33,7 @@ from gan.study.runner import run_study
 from gan.train.launch import main_train
 
 from conftest import REPO, TINY
-from test_data import write_cifar, write_idx
+from builders_data import write_cifar, write_idx
 
 FAKE_YAML = str(REPO / "configs" / "fake.yaml")
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"  # looks like a real key; offline only, never synced

@@ -28,7 +28,7 @@ from gan.study.sweep import agent_command_line, grid_points, load_sweep, sweep
 from gan.tracking.tracker import Tracker, resolve_mode
 from gan.tracking.wandb_history import read_wandb_history, wandb_run_dirs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"  # 40 chars like a real key; offline only, never synced
 
 

@@ -1,0 +1,201 @@
+"""Your own images through the tool: `gan data folder`, training and quality on a folder, bad inputs (exit 2,
+one sentence), data.train_size on folders, and the class metrics that only a classifier of real classes gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY
+from gan import cli
+from gan.config.load import load_config
+from gan.data import dataset, folder
+from gan.data.training_set import load_training_set
+from gan.measure import quality
+from gan.measure import rotation_features as rf
+
+N = 48  # images per test folder: MIN_IMAGES is lowered to 40 here (the real 400 is tested in test_folder_data.py)
+
+
+@pytest.fixture(autouse=True)
+def _small(monkeypatch):
+    monkeypatch.setattr(folder, "MIN_IMAGES", 40)
+    monkeypatch.setattr(rf, "STEPS", 60)
+
+
+def write_images(root: Path, n: int = N, labelled: bool = False, corrupt: int = 0) -> Path:
+    """n 32x32 grey PNGs of a horizontal (class a) or vertical (class b) bar with noise; `corrupt` more broken ones."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        c = i % 2
+        d = root / ("ab"[c] if labelled else "")
+        d.mkdir(parents=True, exist_ok=True)
+        x = rng.integers(0, 60, (32, 32))
+        x[(slice(6, 26), slice(14, 18)) if c else (slice(14, 18), slice(6, 26))] = 255
+        Image.fromarray(x.astype(np.uint8)).save(d / f"img{i:03d}.png")
+    for i in range(corrupt):
+        (root / f"broken{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def error_line(capsys) -> str:
+    """The one `error: ...` line (one sentence, no line breaks) the CLI printed."""
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+########################################################################################
+# bad inputs: exit 2 and one sentence
+
+
+def _missing(tmp_path):
+    return tmp_path / "nowhere"
+
+
+def _empty(tmp_path):
+    (tmp_path / "empty").mkdir()
+    return tmp_path / "empty"
+
+
+def _not_a_zip(tmp_path):
+    (tmp_path / "images.zip").write_text("this is not a zip")
+    return tmp_path / "images.zip"
+
+
+def _too_few(tmp_path):
+    return write_images(tmp_path / "few", n=10)
+
+
+def _too_corrupt(tmp_path):
+    return write_images(tmp_path / "bad", n=N, corrupt=8)  # 8 of 56 files: 14% > 10%
+
+
+@pytest.mark.parametrize("make, says", [(_missing, "does not exist"), (_empty, "is empty"),
+                                        (_not_a_zip, "is not a readable zip file"),
+                                        (_too_few, "at least 40 are needed"),
+                                        (_too_corrupt, "are corrupt or unreadable, more than 10%")])
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys, make, says):
+    root = make(tmp_path)
+    assert cli.main(["data", "folder", "--root", str(root)]) == 2
+    line = error_line(capsys)
+    assert says in line, line
+    assert cli.main(["train", *TINY, "data.name=folder", f"data.root={root}", "--out", str(tmp_path / "r")]) == 2
+    assert says in error_line(capsys)
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_gan_data_folder_without_root_and_builtin_channels(capsys):
+    assert cli.main(["data", "folder"]) == 2 and "needs --root" in error_line(capsys)
+    with pytest.raises(Exception, match="does not apply to 'fake'"):
+        dataset.channels(load_config(None, ["data.name=fake", "data.channels=3"]).data)
+
+
+########################################################################################
+# preparing, training and measuring
+
+
+def test_gan_data_folder_prints_classes_size_channels_and_skipped(tmp_path, capsys):
+    root = write_images(tmp_path / "pets", labelled=True)
+    (root / "a" / "broken.png").write_bytes(b"not an image")
+    (root / "notes.txt").write_text("ignored")
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "48 images" in out and "32x32, 1 channels" in out and "a: 24" in out and "b: 24" in out
+    assert "skipped 1 unreadable files: a/broken.png" in out and "ignored 1 files" in out
+    assert "quality is measured with classifier" in out
+
+
+def test_channels_come_from_the_data(tmp_path):
+    root = write_images(tmp_path / "grey")
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"]).data
+    assert dataset.channels(cfg) == 1 and dataset.num_classes(cfg) == 0
+    rgb = load_config(None, ["data.name=folder", f"data.root={root}", "data.channels=3"]).data
+    assert dataset.channels(rgb) == 3 and dataset.load_split(rgb, train=True).images.shape[1:] == (3, 32, 32)
+
+
+def test_train_size_on_folders(tmp_path):
+    flat = write_images(tmp_path / "flat")
+    cfg = load_config(None, ["data.name=folder", f"data.root={flat}", "data.train_size=16"]).data
+    a, rec_a = load_training_set(cfg, 8)
+    b, rec_b = load_training_set(cfg, 8)
+    assert len(a) == 16 and rec_a == rec_b and torch.equal(a.images, b.images)  # fixed, seeded
+    with pytest.raises(Exception, match="more than the 24 training images"):
+        load_training_set(load_config(None, ["data.name=folder", f"data.root={flat}", "data.train_size=99"]).data, 8)
+    labelled = write_images(tmp_path / "lab", labelled=True)
+    s, _ = load_training_set(load_config(None, ["data.name=folder", f"data.root={labelled}",
+                                                "data.train_size=16"]).data, 8)
+    assert torch.bincount(s.labels).tolist() == [8, 8]  # stratified
+
+
+def test_unlabelled_folder_trains_with_rotation_features_and_no_class_metrics(tmp_path):
+    root = write_images(tmp_path / "flat")
+    out = tmp_path / "run"
+    code = cli.main(["train", *TINY, "data.name=folder", f"data.root={root}", "train.steps=4",
+                     "eval.enabled=true", "eval.n_samples=16", "--out", str(out)])
+    assert code == 0
+    final = json.loads((out / "summary.json").read_text())["final"]
+    assert "quality/fcd" in final and "quality/kid" in final and "quality/coverage" in final
+    assert not {"quality/is", "quality/modes_covered", "quality/class_kl"} & set(final)  # rotations are no classes
+    assert any(p.name.startswith("rotation-folder-") for p in Path(tmp_path / "gan_cache").iterdir())
+
+
+def test_labelled_folder_uses_a_checked_classifier_with_class_metrics(tmp_path):
+    root = write_images(tmp_path / "lab", labelled=True)
+    cfg = load_config(None, [*TINY, "data.name=folder", f"data.root={root}", "eval.n_samples=16"])
+    ev = quality.Evaluator(cfg)
+    sanity = ev.classifier_meta["sanity"]  # checked: real < blurred < more blurred < noise
+    assert ev.kind == "classifier" and ev.classes and list(sanity.values()) == sorted(sanity.values())
+    flat = load_config(None, [*TINY, "data.name=folder", f"data.root={write_images(tmp_path / 'flat')}",
+                              "eval.features=classifier"])
+    with pytest.raises(Exception, match="needs labelled images"):
+        quality.Evaluator(flat)
+
+
+def test_quality_metrics_without_class_logits_leave_class_metrics_out():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(32, 8, generator=g), torch.randn(32, 8, generator=g)
+    with pytest.warns(UserWarning, match="biased"):
+        both = quality.quality_metrics(real, fake, torch.randn(32, 4, generator=g))
+        none = quality.quality_metrics(real, fake, None)
+    assert {"quality/is", "quality/modes_covered", "quality/class_kl"} <= set(both)
+    assert set(none) == set(both) - {"quality/is", "quality/modes_covered", "quality/class_kl"}
+    assert all(none[k] == both[k] for k in none)
+
+
+def test_inception_weights_that_are_not_a_file_are_refused(tmp_path):
+    with pytest.raises(Exception, match="is not a file"):
+        quality.load_inception("cpu", str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.slow
+def test_inception_loads_offline_from_a_local_weights_file(tmp_path, monkeypatch):
+    """eval.inception_weights: torchmetrics / torch-fidelity read a local file and never the network (random
+    weights here, saved in the layout of torch-fidelity's FID weights)."""
+    pytest.importorskip("torch_fidelity")
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    with monkeypatch.context() as m:  # build once without weights, to have a state dict of the right shapes
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(torch.nn.Module, "load_state_dict", lambda self, *a, **k: None)
+        state = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"]).state_dict()
+    path = tmp_path / quality.INCEPTION_FILE
+    torch.save(state, path)
+    monkeypatch.setattr(fe, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
+    net = quality.load_inception("cpu", str(path))
+    assert net(torch.zeros(2, 3, 32, 32, dtype=torch.uint8)).shape == (2, 2048)
+    root = write_images(tmp_path / "flat")  # unlabelled: Inception alone, no class metrics
+    cfg = load_config(None, [*TINY, "data.name=folder", f"data.root={root}", "eval.features=inception",
+                             f"eval.inception_weights={path}", "eval.n_samples=8"])
+    ev = quality.Evaluator(cfg)
+    assert ev.classifier is None and ev.distance_name == "fid"
+    from gan.nets.models import build_models
+    with pytest.warns(UserWarning, match="biased"):
+        row = ev.evaluate(build_models(cfg.model, 1, 32)[0])
+    assert {"quality/fid", "quality/is", "quality/kid"} <= set(row) and "quality/modes_covered" not in row
