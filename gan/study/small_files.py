@@ -94,7 +94,8 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def commit(paths: list[Path], message: str) -> int:
     """Stage `paths` (even where .gitignore would skip them) and commit those paths only; `{runs}` in the
-    message becomes the number of runs whose summary.json is new or changed.
+    message becomes the number of runs whose summary.json is new or changed (none: "<prefix>: study files
+    updated (no new run)", the prefix being the message up to its first colon).
     Returns how many of the paths changed (0: nothing to commit, no commit made)."""
     if not paths:
         return 0
@@ -109,7 +110,8 @@ def commit(paths: list[Path], message: str) -> int:
     changed = _git(["diff", "--cached", "--name-only", "--", *rel], root).stdout.split()
     if changed:
         runs = sum(Path(c).name == "summary.json" for c in changed)
-        done = _git(["commit", "-q", "-m", message.format(runs=runs), "--", *rel], root)
+        text = message.format(runs=runs) if runs else message.split(":")[0] + ": study files updated (no new run)"
+        done = _git(["commit", "-q", "-m", text, "--", *rel], root)
         if done.returncode != 0:
             raise UserError(f"git commit failed: {done.stderr.strip() or done.stdout.strip()}")
     return len(changed)

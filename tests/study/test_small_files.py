@@ -78,6 +78,9 @@ def test_gan_pack_git_commits_the_small_files_only(tmp_path, capsys):
     assert "A  other.txt" in _git("status", "--short", cwd=repo)  # still staged, not committed
     assert main(["pack", str(study), "--git"]) == 0  # nothing new: no empty commit
     assert _git("rev-list", "--count", "HEAD", cwd=repo).strip() == "1"
+    (study / "results.csv").write_text("run\n")  # the study's own file changed, no run finished
+    assert main(["pack", str(study), "--git"]) == 0
+    assert _git("log", "-1", "--format=%s", cwd=repo).strip() == "studies: study files updated (no new run)"
 
 
 def test_gan_pack_refuses_a_folder_that_is_not_a_study(tmp_path, capsys):
