@@ -69,18 +69,23 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_divergence_is_recorded_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+def nan_loss_from_d_step(monkeypatch, first: int) -> None:
+    """From the `first`-th D update on, D's loss reads NaN (the weights stay finite): a run that diverges."""
     real_d_step = gan.train.step.d_step
     calls = {"n": 0}
 
     def exploding_d_step(*args, **kwargs):
         stats, fake = real_d_step(*args, **kwargs)
         calls["n"] += 1
-        if calls["n"] >= 6:
+        if calls["n"] >= first:
             stats["loss/D"] = stats["loss/D"] * float("nan")
         return stats, fake
 
     monkeypatch.setattr(gan.train.step, "d_step", exploding_d_step)
+
+
+def test_divergence_is_recorded_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    nan_loss_from_d_step(monkeypatch, 6)
     run_dir = tmp_path / "run"
     assert main_train(None, TINY + ["train.steps=12"], str(run_dir), None) == 1
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -185,17 +190,7 @@ def test_sigterm_stops_between_steps_and_resume_is_exact(tmp_path):
 
 def test_checkpoint_steps_are_checked_even_between_log_steps(tmp_path, monkeypatch):
     """ckpt_every=3 with log_every=5: a NaN at step 6 must not be written over the step-3 checkpoint."""
-    real_d_step = gan.train.step.d_step
-    calls = {"n": 0}
-
-    def exploding_d_step(*args, **kwargs):
-        stats, fake = real_d_step(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] >= 6:
-            stats["loss/D"] = stats["loss/D"] * float("nan")
-        return stats, fake
-
-    monkeypatch.setattr(gan.train.step, "d_step", exploding_d_step)
+    nan_loss_from_d_step(monkeypatch, 6)
     run_dir = tmp_path / "run"
     args = TINY + ["train.steps=12", "train.log_every=5", "train.ckpt_every=3"]
     assert main_train(None, args, str(run_dir), None) == 1
