@@ -12,6 +12,7 @@ inside the user's images (a .zip has no inside, a folder may be read-only).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -37,14 +38,35 @@ def cache_root(cfg: DataConfig) -> Path:
 
 
 def open_folder(cfg: DataConfig):
-    """The prepared folder (gan.data.folder.FolderDataset): decoded on first use, then read from its cache."""
-    from gan.data.folder import load_folder
+    """The prepared folder (gan.data.folder.FolderDataset): decoded on first use, then read from its cache.
 
-    requested = cfg.channels if cfg.channels == "auto" else int(cfg.channels)
-    if not Path(cfg.root).expanduser().exists():  # said in the config's words: the key to set
+    A run asks for it several times (channels, classes, the feature networks' key, each split); each time
+    load_folder would list and stat every file to check the cache, so one process opens it once per state of the
+    folder (`_fingerprint`) and reuses it."""
+    root = Path(cfg.root).expanduser()
+    if not root.exists():  # said in the config's words: the key to set
         raise UserError(f"data.root '{cfg.root}' does not exist; pass data.root=DIR with a folder of your images "
                         "or a .zip of them (data.name=folder)")
-    return load_folder(cfg.root, cfg.image_size, requested, cache_root=cache_root(cfg))
+    requested = cfg.channels if cfg.channels == "auto" else int(cfg.channels)
+    return _open_folder(str(cfg.root), cfg.image_size, requested, str(cache_root(cfg)), _fingerprint(root))
+
+
+def _fingerprint(root: Path) -> tuple[int, ...]:
+    """Cheap signs that a folder (or .zip) changed: the modification times of the path and of its first-level
+    subfolders (a file added, removed or renamed there changes them). An image rewritten in place under the same
+    name is seen by the next process, whose load_folder lists every file again."""
+    try:
+        subfolders = [e.stat().st_mtime_ns for e in os.scandir(root) if e.is_dir()] if root.is_dir() else []
+        return (root.stat().st_mtime_ns, root.stat().st_size, *sorted(subfolders))
+    except OSError:
+        return ()  # unreadable: load_folder says so in one sentence
+
+
+@functools.lru_cache(maxsize=4)
+def _open_folder(root: str, image_size: int, channels: str | int, cache: str, fingerprint: tuple[int, ...]):
+    from gan.data.folder import load_folder
+
+    return load_folder(root, image_size, channels, cache_root=Path(cache))
 
 
 def _builtin_channels(cfg: DataConfig) -> int:

@@ -119,6 +119,20 @@ def test_channels_come_from_the_data(tmp_path):
     assert dataset.channels(rgb) == 3 and dataset.load_split(rgb, train=True).images.shape[1:] == (3, 32, 32)
 
 
+def test_a_folder_is_listed_once_per_process_until_it_changes(tmp_path, monkeypatch):
+    root = write_images(tmp_path / "imgs")
+    calls = []
+    real = folder.load_folder
+    monkeypatch.setattr(folder, "load_folder", lambda *a, **k: calls.append(a) or real(*a, **k))
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"]).data
+    dataset.channels(cfg), dataset.num_classes(cfg), dataset.data_key(cfg), dataset.load_split(cfg, train=False)
+    assert len(calls) == 1  # four questions, one listing of the folder
+    write_images(tmp_path / "more", n=2)
+    (tmp_path / "more" / "img000.png").rename(root / "extra.png")  # one more image: the folder's mtime moves
+    assert len(dataset.load_split(cfg, train=True)) + len(dataset.load_split(cfg, train=False)) == N + 1
+    assert len(calls) == 2  # prepared again, once
+
+
 def test_train_size_on_folders(tmp_path):
     flat = write_images(tmp_path / "flat")
     cfg = load_config(None, ["data.name=folder", f"data.root={flat}", "data.train_size=16"]).data
