@@ -22,106 +22,11 @@ from matplotlib.ticker import MaxNLocator
 
 from gan.analysis.study_analysis import PROBE_KEYS, QUALITY_KEYS, TRAIN_KEYS, claims_of
 from gan.measure.sparsity import GAUSSIAN_HOYER
+from gan.report import panels
 from gan.report.forest import ForestRow, fig_forest, ratio_axis
 
 Plot = tuple[Figure | None, list[str]]  # (figure or None, notes on what is missing)
 Analysis = dict[str, Any]
-LINESTYLES, HATCHES = ("-", "--", ":", "-."), ("", "//", "..", "xx")
-
-
-def _styles(groups: Sequence[dict]) -> dict[str, dict[str, Any]]:
-    """Colour by D activation, line style / hatch by the other axes; one colour per group when that is too many."""
-    acts = list(dict.fromkeys(g["act"] for g in groups))
-    others = list(dict.fromkeys(g["rest"] for g in groups))
-    if len(acts) > 10 or len(others) > len(LINESTYLES):
-        cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
-        return {g["label"]: dict(color=cmap(i % cmap.N), linestyle="-", hatch="") for i, g in enumerate(groups)}
-    cmap = matplotlib.colormaps["tab10"]
-    return {g["label"]: dict(color=cmap(acts.index(g["act"])), linestyle=LINESTYLES[others.index(g["rest"])],
-                             hatch=HATCHES[others.index(g["rest"])]) for g in groups}
-
-
-def _grid(n: int, ncols: int = 3, w: float = 4.6, h: float = 3.4) -> tuple[Figure, list[Any]]:
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(w * ncols, h * nrows + 0.6), layout="constrained")
-    flat = list(fig.subplots(nrows, ncols, squeeze=False).flat)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
-
-
-def _legend(fig: Figure, axes: Sequence[Any]) -> None:
-    handles: dict[str, Any] = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    if handles:
-        width = max(len(lab) for lab in handles) * 0.075 + 0.6  # inches per legend column at fontsize small
-        ncols = max(1, min(len(handles), int(fig.get_figwidth() // width)))
-        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=ncols,
-                   fontsize="small", frameon=False)
-
-
-def _is_share(key: str) -> bool:
-    """A share in [0, 1]: dead_frac, zero_frac, dead_frac_eval (the data view of dead_frac), ..."""
-    name = key.rsplit("/", 1)[-1]
-    return name.endswith("_frac") or "_frac_" in name
-
-
-def _share_axis(ax: Any, key: str, axis: str = "y") -> None:
-    """Shares (*_frac) start at 0 and span at least 0.05, so a 1e-5 difference does not fill the panel."""
-    if _is_share(key):
-        lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-        hi = max(0.05, hi)
-        (ax.set_ylim if axis == "y" else ax.set_xlim)(-0.03 * hi, hi)  # a little room: zeros stay visible
-
-
-def _reference(ax: Any, key: str, axis: str = "y") -> None:
-    """Hoyer panels: a line at GAUSSIAN_HOYER, what a dense Gaussian vector scores (below it is not sparse)."""
-    if key.endswith("hoyer"):
-        (ax.axhline if axis == "y" else ax.axvline)(GAUSSIAN_HOYER, color="grey", linestyle="--", linewidth=1,
-                                                    zorder=1, label=f"dense Gaussian ({GAUSSIAN_HOYER:.3f})")
-
-
-def _overlap_note(ax: Any, curves: dict[str, dict], lines: Sequence[Any] = (),
-                  how: str = "the curves lie on top of each other") -> bool:
-    """Where every group's curve is the same at this panel's scale (e.g. all zero, or 1e-7 apart on a 0-0.05
-    axis), the one drawn last hides the others: say so in the panel, and draw a wider copy under each curve
-    before the last, so that each colour shows as a band around the next. Returns whether they overlap."""
-    by_step = [dict(zip(c["steps"], np.asarray(c["mean"], float))) for c in curves.values()]
-    common = sorted(set.intersection(*(set(d) for d in by_step))) if by_step else []
-    if len(by_step) < 2 or not common:
-        return False
-    means = np.array([[d[s] for s in common] for d in by_step])
-    lo, hi = ax.get_ylim()
-    if not np.isfinite(means).all():
-        return False
-    spread = float(np.max(means.max(axis=0) - means.min(axis=0)))
-    if spread > 0.005 * abs(hi - lo):  # half a percent of the panel's height: apart by more than a line width
-        return False
-    who = "both groups" if len(by_step) == 2 else f"all {len(by_step)} groups"
-    const, single = np.unique(means), len(common) == 1
-    if len(const) == 1:
-        what = f"{const[0]:g}" + ("" if single else " at every step")
-    elif spread == 0:
-        what = "the same value" + ("" if single else " at every step")
-    else:
-        what = f"{const[0]:.2g} to {const[-1]:.2g}, never more than {spread:.2g} apart"
-    ax.text(0.5, 0.5, f"{who}: {what}\n({how})", transform=ax.transAxes,
-            ha="center", va="center", fontsize="small", color="#444",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="#bbb"))
-    if len(lines) <= 4:  # under each curve a wider one, widest first: every colour shows as a band around the next
-        for i, line in enumerate(lines[:-1]):
-            ax.plot(*line.get_data(), color=line.get_color(), linewidth=1.5 + 2.5 * (len(lines) - 1 - i),
-                    alpha=0.9, zorder=line.get_zorder() - 0.1 * (len(lines) - i), label="_nolegend_")
-    return True
-
-
-def _steps_shown(steps: Sequence[int]) -> str:
-    """"step 4000", "steps 2000 and 4000", "steps 2000, 4000 and 6000"."""
-    steps = [str(s) for s in steps]
-    return f"step {steps[0]}" if len(steps) == 1 else f"steps {', '.join(steps[:-1])} and {steps[-1]}"
 
 
 def fig_over_steps(a: Analysis, keys: Sequence[str], title: str) -> Plot:
@@ -132,11 +37,11 @@ def fig_over_steps(a: Analysis, keys: Sequence[str], title: str) -> Plot:
     present = [k for k in keys if a["over_steps"].get(k)]
     if not present:
         return None, [f"{title}: no {', '.join(keys)} rows in any completed run's metrics.jsonl"]
-    styles, notes = _styles(a["groups"]), []
+    styles, notes = panels.styles(a["groups"]), []
     all_steps = [s for k in present for c in a["over_steps"][k].values() for s in c["steps"]]
     first, last = min(all_steps), max(all_steps)
     pad = 0.03 * (last - first) if last > first else 1.0
-    fig, axes = _grid(len(present))
+    fig, axes = panels.grid(len(present))
     coincide: list[str] = []
     for ax, key in zip(axes, present):
         curves = a["over_steps"][key]
@@ -158,46 +63,29 @@ def fig_over_steps(a: Analysis, keys: Sequence[str], title: str) -> Plot:
                              **marker)
             ax.fill_between(steps, lo, hi, color=st["color"], alpha=0.15, linewidth=0)
         if single_step:
-            ax.set_title(f"{key}\n(measured at {_steps_shown(measured)} only: end-of-run value)", fontsize="medium")
-            notes.append(f"{title}: {key} is measured once per run ({_steps_shown(measured)}), drawn as an "
+            ax.set_title(f"{key}\n(measured at {panels.steps_shown(measured)} only: end-of-run value)", fontsize="medium")
+            notes.append(f"{title}: {key} is measured once per run ({panels.steps_shown(measured)}), drawn as an "
                          "end-of-run value")
         elif len(measured) <= 4 and len(measured) < len(set(all_steps)):
-            ax.set_title(f"{key}\n(measured at {_steps_shown(measured)} only)", fontsize="medium")
+            ax.set_title(f"{key}\n(measured at {panels.steps_shown(measured)} only)", fontsize="medium")
         else:
             ax.set_title(key)
         ax.set(xlabel="step", ylabel=key.rsplit("/", 1)[-1], xlim=(first - pad, last + pad))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        _share_axis(ax, key)
-        _reference(ax, key)
+        panels.share_axis(ax, key)
+        panels.reference(ax, key)
         if single_step:
-            _overlap_note(ax, curves, how="drawn side by side")
-        elif _overlap_note(ax, curves, lines):
+            panels.overlap_note(ax, curves, how="drawn side by side")
+        elif panels.overlap_note(ax, curves, lines):
             coincide.append(key)
         ax.grid(alpha=0.3)
     if coincide:
         notes.append(f"{title}: the groups' curves coincide in {', '.join(coincide)} (each panel says so)")
     fig.suptitle(f"{title}: mean over seeds, 95% bootstrap band")
-    _legend(fig, axes)
+    panels.legend(fig, axes)
     if any(c["n"] < 2 for k in present for c in a["over_steps"][k].values()):
         notes.append(f"{title}: some groups have a single run, so no band")
     return fig, notes
-
-
-def _strip(ax: Any, values: dict[str, dict], colors: dict[str, Any], labels: bool = True) -> None:
-    """One row per group (top to bottom): dots = runs, diamond = mean with its 95% bootstrap CI."""
-    for i, (lab, v) in enumerate(values.items()):
-        vals, est = v["values"], v["estimate"]
-        if not vals:
-            continue
-        jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
-        ax.scatter(vals, i + np.asarray(jitter), color=colors.get(lab, "grey"), alpha=0.75, s=18, zorder=2)
-        err = [[est["mean"] - est["ci_low"]], [est["ci_high"] - est["mean"]]] \
-            if est["ci_low"] is not None and math.isfinite(est["ci_low"]) else None
-        ax.errorbar(est["mean"], i + 0.32, xerr=err, fmt="D", color="black", ms=4, capsize=3, zorder=3)
-    ax.set_yticks(range(len(values)), list(values) if labels else [""] * len(values), fontsize="small")
-    ax.set_ylim(len(values) - 0.4, -0.6)  # first group on top
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.grid(alpha=0.3, axis="x")
 
 
 def fig_final(a: Analysis, _dir: Path | None = None) -> Plot:
@@ -205,15 +93,15 @@ def fig_final(a: Analysis, _dir: Path | None = None) -> Plot:
     final = a["final"]
     if not final:
         return None, ["final metrics: results.csv has none of the final / run-mean metric columns"]
-    colors = {lab: st["color"] for lab, st in _styles(a["groups"]).items()}
+    colors = {lab: st["color"] for lab, st in panels.styles(a["groups"]).items()}
     n_groups = len(a["groups"])
     ncols = 3 if n_groups <= 6 else 2
-    fig, axes = _grid(len(final), ncols=ncols, w=4.6 if ncols == 3 else 5.6, h=max(2.4, 1.5 + 0.3 * n_groups))
+    fig, axes = panels.grid(len(final), ncols=ncols, w=4.6 if ncols == 3 else 5.6, h=max(2.4, 1.5 + 0.3 * n_groups))
     for i, (ax, (key, values)) in enumerate(zip(axes, final.items())):
-        _strip(ax, values, colors, labels=i % ncols == 0)
+        panels.strip(ax, values, colors, labels=i % ncols == 0)
         ax.set(title=key, xlabel=key.rsplit("/", 1)[-1])
-        _share_axis(ax, key, "x")
-        _reference(ax, key, "x")
+        panels.share_axis(ax, key, "x")
+        panels.reference(ax, key, "x")
         if key.endswith("hoyer"):
             ax.legend(fontsize="x-small", loc="best", frameon=False)
     fig.suptitle("Final metrics per group: dots = runs (seeds), diamond = mean with 95% bootstrap CI")
@@ -226,7 +114,7 @@ def fig_dead_layers(a: Analysis, _dir: Path | None = None) -> Plot:
     layers, groups = dead["layers"], dead["groups"]
     if not layers or not groups:
         return None, ["dead units per layer: no probe/D/<layer>/dead_frac values (probes off?)"]
-    styles = _styles(a["groups"])
+    styles = panels.styles(a["groups"])
     fig = Figure(figsize=(min(14.0, max(6.0, 0.25 * len(layers) * len(groups) + 3)), 4.6), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(groups)
@@ -252,9 +140,9 @@ def fig_dead_layers(a: Analysis, _dir: Path | None = None) -> Plot:
     ax.set_xticks(range(len(layers)), layers)
     ax.set(title="Dead units per D layer (mean over probe steps; bars: mean over seeds, 95% CI)",
            xlabel="D layer", ylabel="dead_frac (share of channels)")
-    _share_axis(ax, "dead_frac")
+    panels.share_axis(ax, "dead_frac")
     ax.grid(alpha=0.3, axis="y")
-    _legend(fig, [ax])
+    panels.legend(fig, [ax])
     return fig, notes
 
 
@@ -269,7 +157,7 @@ def fig_step_time(a: Analysis, _dir: Path | None = None) -> Plot:
     ax = fig.subplots()
     cmap = matplotlib.colormaps["tab10"]
     strip = {act: {"values": v, "estimate": vars(bootstrap_mean(v))} for act, v in values.items()}
-    _strip(ax, strip, {act: cmap(i % 10) for i, act in enumerate(values)})
+    panels.strip(ax, strip, {act: cmap(i % 10) for i, act in enumerate(values)})
     ax.set(title="Time per training step", xlabel="step time (ms)", ylabel="model.d_act")
     return fig, []
 
@@ -318,7 +206,7 @@ def fig_samples(a: Analysis, study_dir: Path) -> Plot:
     samples = a["samples"]
     if not samples:
         return None, ["samples: no runs"]
-    fig, axes = _grid(len(samples), ncols=4, w=3.4, h=3.7)
+    fig, axes = panels.grid(len(samples), ncols=4, w=3.4, h=3.7)
     notes = []
     for ax, s in zip(axes, samples):
         ax.set_axis_off()

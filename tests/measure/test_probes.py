@@ -507,7 +507,7 @@ def test_data_view_runs_every_twentieth_probe_and_on_the_last():
 def test_hoyer_panels_draw_the_gaussian_reference_line():
     from matplotlib.figure import Figure
 
-    from gan.report.figures import _reference
+    from gan.report.panels import reference as _reference
 
     ax_h, ax_v, ax_other = Figure().subplots(1, 3)
     _reference(ax_h, "probe/input_grad/hoyer")
