@@ -1,11 +1,13 @@
-"""Tiny dataset files in their real formats (IDX, CIFAR pickles), written by tests."""
+"""Tiny dataset files in their real formats (IDX, CIFAR pickles, folders of PNGs), written by tests."""
 
 from __future__ import annotations
 
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -36,3 +38,21 @@ def write_cifar(root, n=12, shape=(3072,)):
     with open(base / "batches.meta", "wb") as f:
         pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
     return data
+
+
+N = 48  # images per test folder (tests lower folder.MIN_IMAGES to 40; the real 400 is tested in test_folder_data.py)
+
+
+def write_images(root: Path, n: int = N, labelled: bool = False, corrupt: int = 0) -> Path:
+    """n 32x32 grey PNGs of a horizontal (class a) or vertical (class b) bar with noise; `corrupt` more broken ones."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        c = i % 2
+        d = root / ("ab"[c] if labelled else "")
+        d.mkdir(parents=True, exist_ok=True)
+        x = rng.integers(0, 60, (32, 32))
+        x[(slice(6, 26), slice(14, 18)) if c else (slice(14, 18), slice(6, 26))] = 255
+        Image.fromarray(x.astype(np.uint8)).save(d / f"img{i:03d}.png")
+    for i in range(corrupt):
+        (root / f"broken{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from builders_data import N, write_images
 from conftest import TINY
 from gan import cli
 from gan.config.load import load_config
@@ -19,28 +18,11 @@ from gan.data.training_set import load_training_set
 from gan.measure import quality
 from gan.measure import rotation_features as rf
 
-N = 48  # images per test folder: MIN_IMAGES is lowered to 40 here (the real 400 is tested in test_folder_data.py)
-
 
 @pytest.fixture(autouse=True)
 def _small(monkeypatch):
     monkeypatch.setattr(folder, "MIN_IMAGES", 40)
     monkeypatch.setattr(rf, "STEPS", 60)
-
-
-def write_images(root: Path, n: int = N, labelled: bool = False, corrupt: int = 0) -> Path:
-    """n 32x32 grey PNGs of a horizontal (class a) or vertical (class b) bar with noise; `corrupt` more broken ones."""
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        c = i % 2
-        d = root / ("ab"[c] if labelled else "")
-        d.mkdir(parents=True, exist_ok=True)
-        x = rng.integers(0, 60, (32, 32))
-        x[(slice(6, 26), slice(14, 18)) if c else (slice(14, 18), slice(6, 26))] = 255
-        Image.fromarray(x.astype(np.uint8)).save(d / f"img{i:03d}.png")
-    for i in range(corrupt):
-        (root / f"broken{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    return root
 
 
 def error_line(capsys) -> str:

@@ -11,7 +11,7 @@ from gan import cli
 from gan.analysis.plan import sequential_plan
 from gan.study.runner import study_dir_of
 from gan.study.spec import read_study_spec
-from test_folder_cli import write_images
+from builders_data import write_images
 
 REPO = Path(__file__).resolve().parents[2]
 
