@@ -11,6 +11,8 @@ docs/architecture.md's). Its sections:
 - group_estimates: mean [95% CI] of the key final metrics per group; over_steps: per key and group, the mean
   curve over seeds with its 95% bootstrap band; final, dead_by_layer, step_time: per-run values and estimates;
 - effect_curves: the paired LeakyReLU / ReLU FCD ratio per evaluation step with pointwise and simultaneous bands;
+- mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
+  paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
 - headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py).
 """
@@ -30,6 +32,7 @@ from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baselin
                                  evaluate_claims, margins)
 from gan.analysis.effect_curve import describe, effect_curves
 from gan.analysis.headline import headline
+from gan.analysis.mechanism import mechanism
 from gan.analysis.stats import Estimate, arm_summary, bootstrap_band, bootstrap_mean
 from gan.files.atomic import write_json_atomic
 from gan.files.layout import FINISHED, RunDir, StudyDir
@@ -37,7 +40,7 @@ from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
 
-VERSION = 1
+VERSION = 2  # 2: the mechanism section
 PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
               mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM, mk.OVERFIT_R_T, mk.OVERFIT_R_V,
               mk.OVERFIT_HELDOUT_GAP, mk.OVERFIT_SATURATED)
@@ -102,6 +105,7 @@ def analyse(study: Study) -> dict[str, Any]:
         "dead_by_layer": _dead_by_layer(study, groups),
         "step_time": {act: [_step_ms(r) for r in rows] for act, rows in group_rows(results.completed(), [ACT]).items()},
         **_effects(study),
+        "mechanism": mechanism(results),
         "samples": _samples(study),
         "same_noise": same_noise(study),
         "headline": headline(study, claims, margins(results)),  # the first line of a study on a folder of images

@@ -25,10 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def pack_once(study_dirs: list[str], git: bool) -> None:
+    from gan.files.layout import SUMMARY_FILE
     from gan.study.small_files import commit, pack
 
     kept = [p for d in study_dirs for p in pack(d)]
-    runs = sum(p.name == "summary.json" for p in kept)
+    runs = sum(p.name == SUMMARY_FILE for p in kept)
     if not git:
         print("\n".join(str(p) for p in kept))
         print(f"pack: {runs} finished run(s) in {len(study_dirs)} study folder(s); {len(kept)} file(s) to keep")

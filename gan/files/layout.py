@@ -19,6 +19,7 @@ STUDIES_ROOT = Path("studies")  # `gan study` without --out: studies/<name>
 STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/train/step_time.py writes it)
 LAST_CKPT, PREV_CKPT = "last.pt", "prev.pt"  # prev.pt: the checkpoint before last.pt (gan/train/checkpoint.py)
 LOCK_FILE = ".lock"  # one writer per run or study folder (gan/files/lock.py)
+SUMMARY_FILE = "summary.json"  # one per run; counting them counts runs (gan pack)
 FINISHED = ("completed", "diverged")  # summary.json statuses of a run that trained to its end (a study skips it)
 
 
@@ -41,7 +42,7 @@ class RunDir:
 
     @property
     def summary(self) -> Path:
-        return self.path / "summary.json"  # status, final / mean values, written at the end of a run
+        return self.path / SUMMARY_FILE  # status, final / mean values, written at the end of a run
 
     @property
     def checkpoints(self) -> Path:
@@ -179,6 +180,10 @@ class AnswerDir:
     @property
     def answer_md(self) -> Path:
         return self.path / "answer.md"  # the table the README's "The answer" section quotes
+
+    @property
+    def effect_png(self) -> Path:
+        return self.path / "effect_over_training.png"  # one panel per study: the FCD ratio at every evaluation
 
     def samples_png(self, label: str) -> Path:
         """ReLU and LeakyReLU sample grids from the same noise, side by side, for one study."""

@@ -6,7 +6,9 @@ keeps its own family.
 
     gan answer results/answer/fashion_mnist=Fashion-MNIST results/answer/mnist5k=mnist5k --out results/answer
 
-writes OUT/forest.png, OUT/answer.md (the table the README's "The answer" section quotes) and, per study,
+writes OUT/forest.png, OUT/answer.md (the table the README's "The answer" section quotes, then the mechanism
+as measured: analysis.json's `mechanism` section of every study), OUT/effect_over_training.png (one panel per
+study: the paired FCD ratio at every evaluation with its simultaneous band) and, per study,
 OUT/samples_<label>.png: ReLU and LeakyReLU final samples of one seed from the same fixed noise, side by side.
 """
 
@@ -29,6 +31,7 @@ from gan.analysis.dataset_contrast import dataset_contrast, welch_test
 from gan.errors import UserError
 from gan.report.forest import ForestRow, fig_forest
 from gan.files.layout import AnswerDir, StudyDir
+from gan.report import panels
 from gan.report.document import to_markdown
 from gan.study.results import is_finite
 
@@ -82,7 +85,15 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
             fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
     fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
-    md = to_markdown([("table", *answer_table(rows)), ("p", ANSWER_RULES)], layout.path)
+    blocks = [("table", *answer_table(rows)), ("p", ANSWER_RULES)]
+    fig = fig_effect_panels([(lab, a) for lab, a, _ in loaded])
+    if fig is not None:
+        fig.savefig(layout.effect_png, dpi=110, bbox_inches="tight")
+        blocks.append(("img", layout.effect_png))
+    mech = mechanism_table([(lab, a) for lab, a, _ in loaded])
+    if mech[1]:
+        blocks += [("h2", "The mechanism, as measured"), ("p", MECHANISM_TEXT), ("table", *mech)]
+    md = to_markdown(blocks, layout.path)
     layout.answer_md.write_text(md)
     return layout.forest_png, layout.answer_md
 
@@ -108,6 +119,58 @@ def answer_table(rows: Sequence[ForestRow]) -> tuple[list[str], list[list[str]]]
                     f"{fmt(c.effect)}{x} [{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), fmt(c.p_adjusted),
                     c.verdict, rules_out(c), kid_text(c)])
     return head, out
+
+
+MECHANISM_TEXT = (
+    "Descriptive (no p-value, no Holm, no verdict): what moved with the verdicts above. Per study and condition "
+    "(the baseline cell; then each other level of a condition axis it varies), each arm's mean over runs [95% "
+    "bootstrap CI] and the paired LeakyReLU - ReLU difference by seed [95% t-interval] (pairs). An over-strong D "
+    "saturates (D(x) > 0.9 and D(G(z)) < 0.1), calls its training images real (r_t near 1), scores held-out reals "
+    "like fakes (r_v towards 1) and has a larger real loss on held-out images (gap > 0). Columns measured only by "
+    "newer code (r_t, r_v, the held-out gap) are missing from older studies.")
+
+
+def _mean_ci(e: dict[str, Any]) -> str:
+    return f"{fmt(e['mean'])} [{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]"
+
+
+def mechanism_table(loaded: Sequence[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every study's mechanism rows (analysis.json `mechanism`), one per condition and measure."""
+    head = ["dataset", "condition", "measure", "what", "relu", "LeakyReLU", "LeakyReLU - relu [95% CI]", "pairs"]
+    out = []
+    for lab, a in loaded:
+        mech = a.get("mechanism")
+        for cond in (mech or {}).get("conditions", []):
+            for r in cond["rows"]:
+                d = r["difference"]
+                out.append([lab, cond["condition"], r["key"], r["what"], _mean_ci(r["relu"]), _mean_ci(r["leaky"]),
+                            _mean_ci(d), str(d["n"])])
+    return head, out
+
+
+def fig_effect_panels(loaded: Sequence[tuple[str, dict[str, Any]]]) -> Figure | None:
+    """One panel per study with an effect curve (its baseline cell's), on one shared ratio axis: does the effect
+    settle, and where, on each dataset. None when no study has one."""
+    shown = [(lab, a) for lab, a in loaded if a.get("effect_curves")]
+    if not shown:
+        return None
+    ncols = min(3, len(shown))
+    nrows = -(-len(shown) // ncols)
+    fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    for ax, (lab, a) in zip(axes, shown):
+        curve = next((c for c in a["effect_curves"] if not c["cell"]), a["effect_curves"][0])
+        panels.effect_axes(ax, [curve], a["effect_margin"], a["leaky"])
+        ax.set_title(f"{lab} ({max(curve['pairs'])} pairs)", fontsize="medium")
+    for i, ax in enumerate(axes):
+        if i >= len(shown):
+            ax.set_axis_off()
+        elif i % ncols:
+            ax.set_ylabel("")
+    axes[0].legend(fontsize="x-small", loc="upper left")
+    fig.suptitle("LeakyReLU / ReLU FCD ratio over training, paired by seed: simultaneous 95% band (light), "
+                 "pointwise (dark), ±margin (grey)", fontsize="medium")
+    return fig
 
 
 def fig_same_noise(analysis: dict[str, Any], study_dir: Path, label: str) -> Figure | None:

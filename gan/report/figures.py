@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from gan.analysis.study_analysis import PROBE_KEYS, QUALITY_KEYS, TRAIN_KEYS, claims_of
 from gan.measure.sparsity import GAUSSIAN_HOYER
 from gan.report import panels
-from gan.report.forest import ForestRow, fig_forest, ratio_axis
+from gan.report.forest import ForestRow, fig_forest
 
 Plot = tuple[Figure | None, list[str]]  # (figure or None, notes on what is missing)
 Analysis = dict[str, Any]
@@ -164,28 +164,11 @@ def fig_step_time(a: Analysis, _dir: Path | None = None) -> Plot:
 
 def fig_effect_over_training(a: Analysis, _dir: Path | None = None) -> Plot:
     """The paired LeakyReLU / ReLU FCD ratio at every evaluation: simultaneous and pointwise 95% bands, margin."""
-    curves = a["effect_curves"]
-    if not curves:
+    if not a["effect_curves"]:
         return None, list(a["effect_notes"])
-    margin, leaky = a["effect_margin"], a["leaky"]
     fig = Figure(figsize=(8, 4.4), layout="constrained")
     ax = fig.subplots()
-    ax.axhspan(math.exp(-margin), math.exp(margin), color="#d0d7de", alpha=0.6, linewidth=0,
-               label=f"± margin ({100 * math.expm1(margin):.3g}%)")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    cmap = matplotlib.colormaps["tab10"]
-    for i, c in enumerate(curves):
-        n = min(c["pairs"]), max(c["pairs"])
-        pairs = f"{n[0]}" if n[0] == n[1] else f"{n[0]}-{n[1]}"
-        ax.plot(c["steps"], c["ratio"], "o-", ms=3, color=cmap(i), label=f"{c['cell'] or leaky} ({pairs} pairs)")
-        ax.fill_between(c["steps"], c["band_low"], c["band_high"], color=cmap(i), alpha=0.22, linewidth=0,
-                        label=f"simultaneous 95% band ({len(c['steps'])} steps, Bonferroni)" if i == 0 else None)
-        ax.fill_between(c["steps"], c["low"], c["high"], color=cmap(i), alpha=0.22, linewidth=0,
-                        label="pointwise 95% interval" if i == 0 else None)
-    ax.set_yscale("log")
-    ratio_axis(ax.yaxis)
-    ax.set(xlabel="step", ylabel=f"FCD ratio {leaky} / relu")
-    ax.grid(alpha=0.3)
+    panels.effect_axes(ax, a["effect_curves"], a["effect_margin"], a["leaky"])
     ax.legend(fontsize="small")
     fig.suptitle("Effect over training: paired FCD ratio, simultaneous 95% band (light) and pointwise 95% (dark)")
     return fig, list(a["effect_notes"])

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from gan.measure.sparsity import GAUSSIAN_HOYER
+from gan.report.forest import ratio_axis
 
 LINESTYLES, HATCHES = ("-", "--", ":", "-."), ("", "//", "..", "xx")
 
@@ -128,3 +129,24 @@ def strip(ax: Any, values: dict[str, dict], colors: dict[str, Any], labels: bool
     ax.set_ylim(len(values) - 0.4, -0.6)  # first group on top
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.grid(alpha=0.3, axis="x")
+
+
+def effect_axes(ax: Any, curves: Sequence[dict], margin: float, leaky: str) -> None:
+    """Draw effect curves (analysis.json `effect_curves` items) on `ax`: the paired LeakyReLU / ReLU FCD ratio
+    per evaluation step, its simultaneous (Bonferroni) and pointwise 95% bands, the +-margin band, on a log axis."""
+    ax.axhspan(math.exp(-margin), math.exp(margin), color="#d0d7de", alpha=0.6, linewidth=0,
+               label=f"± margin ({100 * math.expm1(margin):.3g}%)")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    cmap = matplotlib.colormaps["tab10"]
+    for i, c in enumerate(curves):
+        n = min(c["pairs"]), max(c["pairs"])
+        pairs = f"{n[0]}" if n[0] == n[1] else f"{n[0]}-{n[1]}"
+        ax.plot(c["steps"], c["ratio"], "o-", ms=3, color=cmap(i), label=f"{c['cell'] or leaky} ({pairs} pairs)")
+        ax.fill_between(c["steps"], c["band_low"], c["band_high"], color=cmap(i), alpha=0.22, linewidth=0,
+                        label=f"simultaneous 95% band ({len(c['steps'])} steps, Bonferroni)" if i == 0 else None)
+        ax.fill_between(c["steps"], c["low"], c["high"], color=cmap(i), alpha=0.22, linewidth=0,
+                        label="pointwise 95% interval" if i == 0 else None)
+    ax.set_yscale("log")
+    ratio_axis(ax.yaxis)
+    ax.set(xlabel="step", ylabel=f"FCD ratio {leaky} / relu")
+    ax.grid(alpha=0.3)

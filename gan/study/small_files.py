@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from gan.errors import UserError
-from gan.files.layout import RunDir, StudyDir
+from gan.files.layout import SUMMARY_FILE, RunDir, StudyDir
 
 FINISHED = {"completed", "diverged"}
 REPORT_SUFFIXES = (".md", ".html", ".png")
@@ -109,7 +109,7 @@ def commit(paths: list[Path], message: str) -> int:
         raise UserError(f"git add failed: {add.stderr.strip().splitlines()[-1] if add.stderr.strip() else add.returncode}")
     changed = _git(["diff", "--cached", "--name-only", "--", *rel], root).stdout.split()
     if changed:
-        runs = sum(Path(c).name == "summary.json" for c in changed)
+        runs = sum(Path(c).name == SUMMARY_FILE for c in changed)
         text = message.format(runs=runs) if runs else message.split(":")[0] + ": study files updated (no new run)"
         done = _git(["commit", "-q", "-m", text, "--", *rel], root)
         if done.returncode != 0:

@@ -13,7 +13,7 @@ from gan.tracking.metrics_file import read_metrics
 # the file names (folder names such as runs/ or samples/ double as W&B keys, figure names and table headers)
 FILE_NAMES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "last.pt", "final.png", "eval.json",
               "grid.png", "train.log", "study.yaml", "results.csv", "step_time.json", "report.md", "report.html",
-              "prev.pt", "sequential.json", "forest.png", "answer.md"}  # (".lock" is also a cache-file suffix)
+              "prev.pt", "sequential.json", "forest.png", "answer.md", "effect_over_training.png"}  # (".lock" is also a cache-file suffix)
 
 
 def test_run_and_study_paths_are_the_documented_ones(tmp_path):
@@ -43,7 +43,7 @@ def _path_literals(path: Path) -> list[str]:
 
 
 def test_no_module_but_the_layout_names_a_run_or_study_file():
-    found = [hit for p in sorted((REPO / "gan").glob("*.py")) if p.name != "layout.py" for hit in _path_literals(p)]
+    found = [hit for p in sorted((REPO / "gan").rglob("*.py")) if p.name != "layout.py" for hit in _path_literals(p)]
     assert found == []
 
 

@@ -127,6 +127,12 @@ def test_gan_answer_over_two_studies(tmp_path, capsys):
     lines = [line for line in md.splitlines() if line.startswith("| 2. ")]
     assert [line.split(" | ")[1] for line in lines] == ["Fashion-MNIST", "mnist5k"]
     assert "| 9 |" in lines[0] and "| 6 |" in lines[1]  # pairs: one ReLU run failed in the first study
+    assert (out / "effect_over_training.png").read_bytes().startswith(PNG_MAGIC)
+    assert "![effect_over_training](effect_over_training.png)" in md
+    mech = [line.split(" | ") for line in md.split("## The mechanism, as measured")[1].splitlines()
+            if line.startswith("| ") and not line.startswith("| dataset")]
+    assert {(m[0], m[1]) for m in mech} == {("| Fashion-MNIST", "baseline"), ("| mnist5k", "baseline")}
+    assert mech[0][-1] == "9 |" and mech[-1][-1] == "6 |"  # the pairs of the paired difference
 
 
 def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
