@@ -86,17 +86,12 @@ def claims_of(analysis: dict[str, Any]) -> list[ClaimResult]:
 def analyse(study: Study) -> dict[str, Any]:
     """Everything the renderers need, computed once (see the module docstring); JSON-ready."""
     results = study.results
-    claims = evaluate_claims(results, study.step_time)
-    d2, _ = claim2_pairs(results)
-    k2, _ = claim2_pairs(results, LOG_KID)
     groups = study.groups()
+    claims = claims_section(study)
     return {
         "version": VERSION,
         "study": _study_section(study),
-        "margins": {str(k): v for k, v in margins(results).items()},
-        "step_time_json": study.step_time,  # claim 6's side-by-side timing, as read
-        "claims": [claim_to_dict(c, d2 if c.primary and c.number == 2 else (),
-                                 k2 if c.primary and c.number == 2 else ()) for c in claims],
+        **claims,
         "group_estimates": _group_estimates(study),
         "groups": [{"label": lab, "act": str(rows[0].get(ACT)), "rest": label(rows[0], _rest(study)),
                     "runs": len(rows)} for lab, rows in groups.items()],
@@ -108,8 +103,22 @@ def analyse(study: Study) -> dict[str, Any]:
         "mechanism": mechanism(results),
         "samples": _samples(study),
         "same_noise": same_noise(study),
-        "headline": headline(study, claims, margins(results)),  # the first line of a study on a folder of images
+        "headline": headline(study, claims_of(claims), margins(results)),  # the first line on a folder of images
         "notes": _notes(study),
+    }
+
+
+def claims_section(study: Study) -> dict[str, Any]:
+    """margins, step_time_json and claims: what a verdict is computed from (`gan answer` reads only these)."""
+    results = study.results
+    d2, _ = claim2_pairs(results)
+    k2, _ = claim2_pairs(results, LOG_KID)
+    return {
+        "margins": {str(k): v for k, v in margins(results).items()},
+        "step_time_json": study.step_time,  # claim 6's side-by-side timing, as read
+        "claims": [claim_to_dict(c, d2 if c.primary and c.number == 2 else (),
+                                 k2 if c.primary and c.number == 2 else ())
+                   for c in evaluate_claims(results, study.step_time)],
     }
 
 

@@ -73,8 +73,7 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
         if not StudyDir(path).results_csv.is_file():
             raise UserError(f"{path} has no results.csv: give study directories written by `gan study`")
         loaded.append((lab, read_analysis(path), path))
-    rows = [ForestRow(lab, c, m) for lab, c, m in answer_claims([(lab, a) for lab, a, _ in loaded])
-            if c.test is not None and is_finite(c.test.ci_low)]
+    rows = forest_rows_of([(lab, a) for lab, a, _ in loaded])
     if not rows:
         raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
     layout = AnswerDir(out)
@@ -85,7 +84,7 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
             fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
     fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
-    blocks = [("table", *answer_table(rows)), ("p", ANSWER_RULES)]
+    blocks = [("p", f"Written by `{written_by(studies, out)}`."), ("table", *answer_table(rows)), ("p", ANSWER_RULES)]
     fig = fig_effect_panels([(lab, a) for lab, a, _ in loaded])
     if fig is not None:
         fig.savefig(layout.effect_png, dpi=110, bbox_inches="tight")
@@ -96,6 +95,17 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
     md = to_markdown(blocks, layout.path)
     layout.answer_md.write_text(md)
     return layout.forest_png, layout.answer_md
+
+
+def forest_rows_of(loaded: Sequence[tuple[str, dict[str, Any]]]) -> list[ForestRow]:
+    """The answer's rows: every tested primary claim with a CI, and the dataset contrasts, decided as one family."""
+    return [ForestRow(lab, c, m) for lab, c, m in answer_claims(loaded)
+            if c.test is not None and is_finite(c.test.ci_low)]
+
+
+def written_by(studies: Sequence[str], out: str | Path) -> str:
+    """The command that writes this answer (answer.md's first line: a reader reruns it, a test parses it)."""
+    return " ".join(["gan answer", *studies, "--out", str(out)])
 
 
 ANSWER_RULES = (

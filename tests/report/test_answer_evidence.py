@@ -1,33 +1,52 @@
-"""The committed answer (results/answer/<study>/): `gan report`'s statistics on the committed results.csv give
-exactly the verdicts, effects and pairs of the committed report.md claims table (no training)."""
+"""The committed evidence reproduces (no training): `gan report`'s statistics on each committed study's
+results.csv give exactly the claims table of its committed report.md, and `gan answer`'s on the studies named in
+a committed answer.md's first line give exactly its table."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from gan.analysis.claims import evaluate_claims
+from gan.analysis.study_analysis import claims_section
+from gan.report.answer import answer_table, forest_rows_of, parse_study_arg
 from gan.report.study_report import claims_table
 from gan.study.read import load_study_results
 
-ANSWER = Path(__file__).resolve().parents[2] / "results" / "answer"
-STUDIES = sorted(p.parent for p in ANSWER.glob("*/results.csv") if (p.parent / "report" / "report.md").is_file())
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = [REPO / "results" / "answer", REPO / "results" / "decide"]
+STUDIES = sorted(p.parent for r in RESULTS for p in r.glob("*/results.csv")
+                 if (p.parent / "report" / "report.md").is_file())
+ANSWERS = sorted(p for r in RESULTS for p in [r / "answer.md", *r.glob("*/answer.md")]
+                 if p.is_file() and "Written by `gan answer" in p.read_text())
 
 
-def committed_table(report_md: Path) -> list[list[str]]:
-    """The claims table rows of a report.md, cells stripped (header and rule lines dropped)."""
-    text = report_md.read_text()
-    table = text[text.index("## Claims"):text.index("How to read this table")]
+def table_rows(text: str, start: str, end: str) -> list[list[str]]:
+    """The rows of the Markdown table between `start` and `end` whose first cell starts with a digit."""
+    table = text[text.index(start):text.index(end)]
     return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in table.splitlines()
             if line.startswith("| ") and line[2].isdigit()]
 
 
-@pytest.mark.skipif(not STUDIES, reason="no committed answer study yet")
-@pytest.mark.parametrize("study_dir", STUDIES, ids=lambda p: p.name)
+@pytest.mark.skipif(not STUDIES, reason="no committed study with a report yet")
+@pytest.mark.parametrize("study_dir", STUDIES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_committed_results_reproduce_the_committed_claims_table(study_dir):
     study = load_study_results(study_dir)
     _, rows = claims_table(evaluate_claims(study.results, study.step_time))
-    committed = committed_table(study_dir / "report" / "report.md")
+    committed = table_rows((study_dir / "report" / "report.md").read_text(), "## Claims", "How to read this table")
     # number, metric, effect, CI, pairs, p, Holm p, margin, verdict, rules out: every column but the prose
     assert [r[:12] for r in committed] == [r[:12] for r in rows]
+
+
+@pytest.mark.skipif(not ANSWERS, reason="no committed answer written with its command yet")
+@pytest.mark.parametrize("answer_md", ANSWERS, ids=lambda p: p.parent.relative_to(REPO).as_posix())
+def test_committed_studies_reproduce_the_committed_answer_table(answer_md):
+    text = answer_md.read_text()
+    command = re.search(r"Written by `gan answer (.+?) --out \S+`", text).group(1)
+    loaded = [(lab, claims_section(load_study_results(REPO / path)))
+              for path, lab in map(parse_study_arg, command.split())]
+    _, rows = answer_table(forest_rows_of(loaded))
+    committed = table_rows(text, "| claim |", "p (Holm)")
+    assert committed == rows
