@@ -21,6 +21,7 @@ from gan.files.layout import StudyDir
 from gan.report.document import to_html, to_markdown
 from gan.report.answer import fig_same_noise
 from gan.report.figures import FIGURES
+from gan.report.mechanism_table import MECHANISM_TEXT, mechanism_table
 from gan.study.results import is_finite
 
 SAME_NOISE = "same_noise"  # the figure of both arms' final samples (gan/report/answer.py draws it)
@@ -117,6 +118,9 @@ def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[s
         b += [("h3", "Descriptive metrics (no verdicts)"), ("table", *descriptive_table(claims))]
     if st["completed"]:
         b += [("h2", "Groups (mean [95% CI] over seeds)"), ("table", *groups_table(analysis))]
+    mech = mechanism_table([(st["name"], analysis)])
+    if mech[1]:
+        b += [("h2", "The mechanism, as measured"), ("p", MECHANISM_TEXT), ("table", *mech)]
     b.append(("h2", "Figures"))
     for name, path in figures.items():
         b += [("h3", FIGURES[name][0]), ("p", FIGURES[name][1]), ("img", path)]

@@ -55,6 +55,9 @@ def test_report_full_study(tmp_path):
     desc = md[md.index("### Descriptive metrics"):md.index("## Groups")]
     assert "| 6 | median/perf/step_ms |" in desc and "supported" not in desc
     assert "claim 2 ±10%" in md and "claim 1 ±0.01" in md and "Holm" in md
+    # the mechanism: per-arm values and their paired difference, after the groups, before the figures
+    mech = md[md.index("## The mechanism, as measured"):md.index("## Figures")]
+    assert md.index("## Groups") < md.index("## The mechanism") and "| baseline | mean/probe/input_grad/hoyer |" in mech
     # the diverged run is listed and its missing samples are mentioned
     assert "## Failed or unfinished runs" in md and "| diverged |" in md
     assert "1 run(s) did not complete (diverged 1): left out of statistics and curves" in md
