@@ -66,14 +66,21 @@ def _claim2(analysis: dict[str, Any]) -> dict[str, Any] | None:
     return next((c for c in analysis["claims"] if c["primary"] and c["number"] == 2), None)
 
 
-def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
-    """Forest plot and answer table over `studies` ('DIR[=LABEL]'); returns (forest.png, answer.md)."""
+def _load(args: Sequence[str]) -> list[tuple[str, dict[str, Any], Path]]:
     loaded = []
-    for arg in studies:
+    for arg in args:
         path, lab = parse_study_arg(arg)
         if not StudyDir(path).results_csv.is_file():
             raise UserError(f"{path} has no results.csv: give study directories written by `gan study`")
         loaded.append((lab, read_analysis(path), path))
+    return loaded
+
+
+def write_answer(studies: Sequence[str], out: str | Path, context: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Forest plot and answer table over `studies` ('DIR[=LABEL]'); returns (forest.png, answer.md).
+    `context` studies (e.g. the same pair trained longer) join the effect-over-training figure and the mechanism
+    table only: no verdict, no place in the Holm family."""
+    loaded, beside = _load(studies), _load(context)
     rows = forest_rows_of([(lab, a) for lab, a, _ in loaded])
     if not rows:
         raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
@@ -85,12 +92,14 @@ def write_answer(studies: Sequence[str], out: str | Path) -> tuple[Path, Path]:
             fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
     fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
-    blocks = [("p", f"Written by `{written_by(studies, out)}`."), ("table", *answer_table(rows)), ("p", ANSWER_RULES)]
-    fig = fig_effect_panels([(lab, a) for lab, a, _ in loaded])
+    blocks = [("p", f"Written by `{written_by(studies, out, context)}`."), ("table", *answer_table(rows)),
+              ("p", ANSWER_RULES)]
+    everything = [(lab, a) for lab, a, _ in (*loaded, *beside)]
+    fig = fig_effect_panels(everything)
     if fig is not None:
         fig.savefig(layout.effect_png, dpi=110, bbox_inches="tight")
         blocks.append(("img", layout.effect_png))
-    mech = mechanism_table([(lab, a) for lab, a, _ in loaded])
+    mech = mechanism_table(everything)
     if mech[1]:
         blocks += [("h2", "The mechanism, as measured"), ("p", MECHANISM_TEXT), ("table", *mech)]
     md = to_markdown(blocks, layout.path)
@@ -104,9 +113,9 @@ def forest_rows_of(loaded: Sequence[tuple[str, dict[str, Any]]]) -> list[ForestR
             if c.test is not None and is_finite(c.test.ci_low)]
 
 
-def written_by(studies: Sequence[str], out: str | Path) -> str:
+def written_by(studies: Sequence[str], out: str | Path, context: Sequence[str] = ()) -> str:
     """The command that writes this answer (answer.md's first line: a reader reruns it, a test parses it)."""
-    return " ".join(["gan answer", *studies, "--out", str(out)])
+    return " ".join(["gan answer", *studies, "--out", str(out), *(f"--context {c}" for c in context)])
 
 
 ANSWER_RULES = (

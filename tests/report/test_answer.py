@@ -135,6 +135,18 @@ def test_gan_answer_over_two_studies(tmp_path, capsys):
     assert mech[0][-1] == "9 |" and mech[-1][-1] == "6 |"  # the pairs of the paired difference
 
 
+def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
+    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "long", seeds=tuple(range(4)), failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=FM", "--out", str(out), "--context", f"{b}=FM-long"]) == 0
+    md = (out / "answer.md").read_text()
+    assert md.startswith(f"Written by `gan answer {a}=FM --out {out} --context {b}=FM-long`.")
+    table = md[:md.index("p (Holm)")]
+    assert "| FM |" in table and "FM-long" not in table.split("`.")[1]  # no verdict row, no contrast
+    assert "| FM-long | baseline |" in md.split("## The mechanism, as measured")[1]
+    assert (out / "effect_over_training.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
     assert cli.main(["answer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "has no results.csv" in capsys.readouterr().err
