@@ -37,10 +37,6 @@ MEASURES = (
 CONDITION_AXES = (NORM, NDF, DEPTH, RANGE)
 
 
-def _estimate(e: Any) -> dict[str, float]:
-    return {"mean": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high, "n": e.n}
-
-
 def _values(results: Results, key: str, sel: dict) -> list[float]:
     return [float(r[key]) for r in results.completed() if matches(r, sel) and is_finite(r.get(key))]
 
@@ -52,11 +48,10 @@ def _condition(results: Results, name: str, leaky: str) -> dict[str, Any]:
         relu, lk = _values(results, key, {ACT: RELU}), _values(results, key, {ACT: leaky})
         if not relu or not lk:
             continue
-        d = paired_difference(results, key, {ACT: leaky}, {ACT: RELU})
-        d = d[[math.isfinite(x) for x in d]]
+        d = paired_difference(results, key, {ACT: leaky}, {ACT: RELU})  # (pairs,), finite values only
         low, high = t_interval(d)
-        rows.append({"key": key, "what": what, "relu": _estimate(bootstrap_mean(relu)),
-                     "leaky": _estimate(bootstrap_mean(lk)),
+        rows.append({"key": key, "what": what, "relu": bootstrap_mean(relu).as_dict(),
+                     "leaky": bootstrap_mean(lk).as_dict(),
                      "difference": {"mean": float(d.mean()) if d.size else math.nan, "ci_low": low, "ci_high": high,
                                     "n": int(d.size)}})
     return {"condition": name, "runs": len(results.completed()), "rows": rows}

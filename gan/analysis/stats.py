@@ -58,6 +58,10 @@ class Estimate:
     n: int
     values: tuple[float, ...] = ()
 
+    def as_dict(self) -> dict[str, float]:
+        """mean, ci_low, ci_high and n as analysis.json holds an estimate (the values are left out)."""
+        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+
 
 ##### estimates
 

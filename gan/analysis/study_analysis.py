@@ -33,7 +33,7 @@ from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baselin
 from gan.analysis.effect_curve import describe, effect_curves
 from gan.analysis.headline import headline
 from gan.analysis.mechanism import mechanism
-from gan.analysis.stats import Estimate, arm_summary, bootstrap_band, bootstrap_mean
+from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
 from gan.files.atomic import write_json_atomic
 from gan.files.layout import FINISHED, RunDir, StudyDir
 from gan.measure import metric_keys as mk
@@ -164,10 +164,6 @@ def _step_seconds(results) -> float:
     return float(np.median(per_step)) if per_step else math.nan
 
 
-def _estimate(e: Estimate) -> dict[str, Any]:
-    return {"mean": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high, "n": e.n}
-
-
 def final_keys(study: Study) -> list[str]:
     """The FINAL_KEYS columns with values; the final step time only when there is no median one."""
     keys = [k for k in FINAL_KEYS if study.results.has_metric(k)]
@@ -177,7 +173,7 @@ def final_keys(study: Study) -> list[str]:
 def _group_estimates(study: Study) -> dict[str, Any]:
     keys = final_keys(study)
     sums = {k: arm_summary(study.results, k, study.settings) for k in keys}
-    rows = [{"group": lab, "runs": len(runs), "estimates": {k: _estimate(sums[k][lab]) for k in keys}}
+    rows = [{"group": lab, "runs": len(runs), "estimates": {k: sums[k][lab].as_dict() for k in keys}}
             for lab, runs in group_rows(study.results.completed(), study.settings).items()]
     return {"keys": keys, "rows": rows}
 
@@ -203,7 +199,7 @@ def _curves(study: Study, groups: dict[str, list[dict]], key: str) -> dict[str, 
 
 def _values(values: Sequence[Any]) -> dict[str, Any]:
     finite = [float(v) for v in values if is_finite(v)]
-    return {"values": finite, "estimate": _estimate(bootstrap_mean(finite))}
+    return {"values": finite, "estimate": bootstrap_mean(finite).as_dict()}
 
 
 def _final(study: Study, groups: dict[str, list[dict]]) -> dict[str, Any]:

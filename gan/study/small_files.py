@@ -20,9 +20,8 @@ import subprocess
 from pathlib import Path
 
 from gan.errors import UserError
-from gan.files.layout import SUMMARY_FILE, RunDir, StudyDir
+from gan.files.layout import FINISHED, SUMMARY_FILE, RunDir, StudyDir
 
-FINISHED = {"completed", "diverged"}
 REPORT_SUFFIXES = (".md", ".html", ".png")
 
 
