@@ -1,4 +1,4 @@
-"""`gan answer DIR[=LABEL] ... [--out DIR] [--context DIR[=LABEL]]...`: the headline across studies (forest plot, answer table, samples)."""
+"""`gan answer DIR[=LABEL] ... [--out DIR] [--claims-only DIR[=LABEL]]... [--context DIR[=LABEL]]...`: the headline across studies (forest plot, answer table, samples)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="study directories; LABEL names its rows (default: the folder's name); every primary "
                          "p-value of the table is one Holm family, and each pair of studies is compared (claim 10)")
     an.add_argument("--out", default="results/answer", help="where forest.png and answer.md go (default: results/answer)")
+    an.add_argument("--claims-only", action="append", default=[], metavar="STUDY_DIR[=LABEL]",
+                    help="a study whose claims join the table and its Holm family but which is compared with no "
+                         "other study: one that varies something else (e.g. data.range) on data already in the "
+                         "table; repeatable")
     an.add_argument("--context", action="append", default=[], metavar="STUDY_DIR[=LABEL]",
                     help="a study shown beside the answer, in the effect-over-training figure and the mechanism "
                          "table only (no verdict, outside the Holm family), e.g. the same pair trained longer; "
@@ -21,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     from gan.report.answer import write_answer
 
-    forest, table = write_answer(a.studies, a.out, a.context)
+    forest, table = write_answer(a.studies, a.out, a.context, a.claims_only)
     print(table.read_text(), end="")
     print(f"forest plot written to {forest}, table to {table}")
     return 0

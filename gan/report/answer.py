@@ -43,11 +43,14 @@ def parse_study_arg(arg: str) -> tuple[Path, str]:
     return Path(path), lab or Path(path).name
 
 
-def answer_claims(loaded: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, ClaimResult, float]]:
+def answer_claims(loaded: Sequence[tuple[str, dict[str, Any]]],
+                  uncontrasted: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[tuple[str, ClaimResult, float]]:
     """(study label, primary claim, margin on the analysis scale) for every study's primary claims (from its
-    analysis.json), then one dataset contrast per pair of studies; all decided in one Holm family."""
+    analysis.json), then one dataset contrast per pair of `loaded` studies; all decided in one Holm family.
+    `uncontrasted` studies add their claims only: each varies something else on data already in the table, so a
+    contrast with the study of the same data would be no dataset contrast."""
     rows: list[tuple[str, ClaimResult, float]] = []
-    for lab, a in loaded:
+    for lab, a in (*loaded, *uncontrasted):
         rows += [(lab, c, analysis_margin(c.number, a["margins"][str(c.number)])) for c in claims_of(a) if c.primary]
     margin = analysis_margin(2, MARGINS[2])
     for (la, a), (lb, b) in itertools.combinations(loaded, 2):
@@ -76,25 +79,27 @@ def _load(args: Sequence[str]) -> list[tuple[str, dict[str, Any], Path]]:
     return loaded
 
 
-def write_answer(studies: Sequence[str], out: str | Path, context: Sequence[str] = ()) -> tuple[Path, Path]:
+def write_answer(studies: Sequence[str], out: str | Path, context: Sequence[str] = (),
+                 claims_only: Sequence[str] = ()) -> tuple[Path, Path]:
     """Forest plot and answer table over `studies` ('DIR[=LABEL]'); returns (forest.png, answer.md).
-    `context` studies (e.g. the same pair trained longer) join the effect-over-training figure and the mechanism
-    table only: no verdict, no place in the Holm family."""
-    loaded, beside = _load(studies), _load(context)
-    rows = forest_rows_of([(lab, a) for lab, a, _ in loaded])
+    `claims_only` studies join the table, the Holm family and the figures but no dataset contrast (see
+    answer_claims). `context` studies (e.g. the same pair trained longer) join the effect-over-training figure
+    and the mechanism table only: no verdict, no place in the Holm family."""
+    loaded, own, beside = _load(studies), _load(claims_only), _load(context)
+    rows = forest_rows_of([(lab, a) for lab, a, _ in loaded], [(lab, a) for lab, a, _ in own])
     if not rows:
         raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
     layout = AnswerDir(out)
     layout.path.mkdir(parents=True, exist_ok=True)
-    for lab, a, path in loaded:
+    for lab, a, path in (*loaded, *own):
         fig = fig_same_noise(a, path, lab)
         if fig is not None:
             fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
     fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
     fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
-    blocks = [("p", f"Written by `{written_by(studies, out, context)}`."), ("table", *answer_table(rows)),
+    blocks = [("p", f"Written by `{written_by(studies, out, context, claims_only)}`."), ("table", *answer_table(rows)),
               ("p", ANSWER_RULES)]
-    everything = [(lab, a) for lab, a, _ in (*loaded, *beside)]
+    everything = [(lab, a) for lab, a, _ in (*loaded, *own, *beside)]
     fig = fig_effect_panels(everything)
     if fig is not None:
         fig.savefig(layout.effect_png, dpi=110, bbox_inches="tight")
@@ -107,15 +112,18 @@ def write_answer(studies: Sequence[str], out: str | Path, context: Sequence[str]
     return layout.forest_png, layout.answer_md
 
 
-def forest_rows_of(loaded: Sequence[tuple[str, dict[str, Any]]]) -> list[ForestRow]:
+def forest_rows_of(loaded: Sequence[tuple[str, dict[str, Any]]],
+                   uncontrasted: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[ForestRow]:
     """The answer's rows: every tested primary claim with a CI, and the dataset contrasts, decided as one family."""
-    return [ForestRow(lab, c, m) for lab, c, m in answer_claims(loaded)
+    return [ForestRow(lab, c, m) for lab, c, m in answer_claims(loaded, uncontrasted)
             if c.test is not None and is_finite(c.test.ci_low)]
 
 
-def written_by(studies: Sequence[str], out: str | Path, context: Sequence[str] = ()) -> str:
+def written_by(studies: Sequence[str], out: str | Path, context: Sequence[str] = (),
+               claims_only: Sequence[str] = ()) -> str:
     """The command that writes this answer (answer.md's first line: a reader reruns it, a test parses it)."""
-    return " ".join(["gan answer", *studies, "--out", str(out), *(f"--context {c}" for c in context)])
+    return " ".join(["gan answer", *studies, "--out", str(out), *(f"--claims-only {c}" for c in claims_only),
+                     *(f"--context {c}" for c in context)])
 
 
 ANSWER_RULES = (

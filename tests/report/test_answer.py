@@ -147,6 +147,21 @@ def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
     assert (out / "effect_over_training.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_a_claims_only_study_is_decided_in_the_family_but_contrasted_with_no_study(tmp_path):
+    a, b, c = (make_study(tmp_path / n) for n in ("fm", "digits", "range"))
+    out = tmp_path / "answer"
+    both = cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out / "1"), "--claims-only", f"{c}=FM-range"])
+    three = cli.main(["answer", f"{a}=FM", f"{b}=digits", f"{c}=FM-range", "--out", str(out / "2")])
+    assert both == three == 0
+    md = (out / "1" / "answer.md").read_text()
+    assert md.startswith(f"Written by `gan answer {a}=FM {b}=digits --out {out / '1'} --claims-only {c}=FM-range`.")
+    rows = [line.split(" | ")[:2] for line in md[:md.index("p (Holm)")].splitlines() if line.startswith("| 1")]
+    assert [r[1] for r in rows] == ["FM", "digits", "FM-range", "FM vs digits"]  # claim 1 rows, then one contrast
+    contrasts = [line for line in (out / "2" / "answer.md").read_text().splitlines() if line.startswith("| 10.")]
+    assert len(contrasts) == 3 and sum(line.startswith("| 10.") for line in md.splitlines()) == 1
+    assert (out / "1" / "samples_FM-range.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
     assert cli.main(["answer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "has no results.csv" in capsys.readouterr().err

@@ -44,9 +44,11 @@ def test_committed_results_reproduce_the_committed_claims_table(study_dir):
 @pytest.mark.parametrize("answer_md", ANSWERS, ids=lambda p: p.parent.relative_to(REPO).as_posix())
 def test_committed_studies_reproduce_the_committed_answer_table(answer_md):
     text = answer_md.read_text()
-    command = re.search(r"Written by `gan answer (.+?) --out \S+(?: --context \S+)*`", text).group(1)
-    loaded = [(lab, claims_section(load_study_results(REPO / path)))
-              for path, lab in map(parse_study_arg, command.split())]
-    _, rows = answer_table(forest_rows_of(loaded))
+    command = re.search(r"Written by `gan answer (.+?) --out \S+((?: --claims-only \S+)*)(?: --context \S+)*`", text)
+
+    def loaded(args: str) -> list:
+        return [(lab, claims_section(load_study_results(REPO / path))) for path, lab in map(parse_study_arg, args)]
+
+    _, rows = answer_table(forest_rows_of(loaded(command.group(1).split()), loaded(command.group(2).split()[1::2])))
     committed = table_rows(text, "| claim |", "p (Holm)")
     assert committed == rows
