@@ -242,7 +242,9 @@ def test_tally_counts_and_names_failed_folders(tmp_path):
 
 
 def test_stop_request_notices_a_dead_study(monkeypatch):
-    monkeypatch.setenv(STUDY_PID_ENV, str(os.getppid()))
+    # a made-up study PID, not our real parent: pytest itself may run re-parented to PID 1 (nohup ... &)
+    monkeypatch.setattr(os, "getppid", lambda: 4242)
+    monkeypatch.setenv(STUDY_PID_ENV, "4242")
     stop = StopRequest()
     try:
         assert not stop.requested  # its study (our parent) is alive
