@@ -50,11 +50,21 @@ def indices_hash(idx: torch.Tensor) -> str:
     return "sha256:" + hashlib.sha256(idx.to(torch.int64).cpu().numpy().tobytes()).hexdigest()[:12]
 
 
+def content_hash(images: torch.Tensor) -> str:
+    """'sha256:<12 hex>' of uint8 images (N, C, S, S) as trained on: their shape, then their bytes in order.
+
+    Unlike `indices_hash`, it changes when the images behind the same indices change (a decoder, a resize,
+    a package version): two runs that show the same content hash trained on the same pixels."""
+    digest = hashlib.sha256(("x".join(map(str, images.shape)) + ";").encode())
+    digest.update(images.detach().to("cpu", torch.uint8).contiguous().numpy().tobytes())
+    return "sha256:" + digest.hexdigest()[:12]
+
+
 def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.device = "cpu"
                       ) -> tuple[ImageSet, dict[str, object]]:
     """What G and D train on: the train split, or its data.train_size subset; and its record for summary.json
-    ({"train_images": N, "train_hash": hash of the chosen indices}). The quality classifier and the test split
-    never change with data.train_size: they are the instruments."""
+    ({"train_images": N, "train_hash": hash of the chosen indices, "train_content_hash": hash of their pixels}).
+    The quality classifier and the test split never change with data.train_size: they are the instruments."""
     split = load_split(cfg, train=True, device=device)
     if cfg.train_size is None:
         idx = torch.arange(len(split))
@@ -68,4 +78,5 @@ def load_training_set(cfg: DataConfig, batch_size: int, device: str | torch.devi
         subset = f" (data.train_size={cfg.train_size})" if cfg.train_size is not None else ""
         raise UserError(f"train.batch_size={batch_size} is larger than the dataset ({len(split)} training images"
                         f"{subset}); lower train.batch_size" + (" or raise data.train_size" if subset else ""))
-    return split, {"train_images": len(split), "train_hash": indices_hash(idx)}
+    return split, {"train_images": len(split), "train_hash": indices_hash(idx),
+                   "train_content_hash": content_hash(split.images)}

@@ -88,6 +88,7 @@ REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
 FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
 DATASET = "dataset"  # summary.json: what the run trained on (gan.data.training_set.load_training_set)
 TRAIN_IMAGES, TRAIN_HASH = DATASET + "/train_images", DATASET + "/train_hash"
+TRAIN_CONTENT_HASH = DATASET + "/train_content_hash"
 CLASSIFIER_HASH, CLASSIFIER_TEST_ACC = CLASSIFIER + "/hash", CLASSIFIER + "/test_acc"
 CODE_VERSION = PROVENANCE + "/code_version"
 TAIL_EVALS = 3  # derived.tail_log_mean's k, spelled in its column name
@@ -206,6 +207,8 @@ _METRICS = [
     Metric(CLASSIFIER_HASH, "sha256 of the classifier that measured the run's quality"),
     Metric(TRAIN_IMAGES, "images the run trained on (data.train_size, or the whole training split)"),
     Metric(TRAIN_HASH, "sha256 of the indices of those images: runs that trained on the same images share it"),
+    Metric(TRAIN_CONTENT_HASH, "sha256 of those images' uint8 pixels as trained on (after any subset): runs that "
+           "trained on the same pixels share it, whatever decoded them"),
     Metric(CLASSIFIER_TEST_ACC, "that classifier's test accuracy", HIGHER),
     *(Metric(f"{PROVENANCE}/{k}", f"where the run ran: {t} (gan/train/provenance.py)") for k, t in (
         ("code_version", "git commit, -dirty when the tree had changes"), ("torch", "torch version"),

@@ -11,7 +11,7 @@ from gan.config.schema import DataConfig
 
 from gan.config.load import load_config
 from gan.data.stream import BatchStream
-from gan.data.training_set import indices_hash, load_training_set, stratified_subset
+from gan.data.training_set import content_hash, indices_hash, load_training_set, stratified_subset
 from gan.data.builtin import load_split
 from gan.data.images import to_float, to_measure
 from gan.errors import UserError
@@ -47,12 +47,25 @@ def test_training_set_records_its_size_and_hash_and_refuses_less_than_a_batch():
     full = load_split(cfg, train=True)
     idx = stratified_subset(full.labels, 40, 10)
     assert len(split) == 40 and torch.equal(split.images, full.images[idx])
-    assert record == {"train_images": 40, "train_hash": indices_hash(idx)}
+    assert record == {"train_images": 40, "train_hash": indices_hash(idx),
+                      "train_content_hash": content_hash(full.images[idx])}
     whole, whole_record = load_training_set(DataConfig(name="fake", fake_size=200), batch_size=16)
     assert torch.equal(whole.images, full.images) and whole_record["train_images"] == 200
     assert whole_record["train_hash"] != record["train_hash"]
     with pytest.raises(UserError, match="larger than the dataset"):
         load_training_set(DataConfig(name="fake", fake_size=200, train_size=10), batch_size=16)
+
+
+def test_content_hash_sees_the_pixels_not_the_indices():
+    images = torch.arange(2 * 1 * 4 * 4, dtype=torch.uint8).reshape(2, 1, 4, 4)
+    import hashlib
+    expected = hashlib.sha256(b"2x1x4x4;" + bytes(range(32))).hexdigest()[:12]  # shape, then the bytes in order
+    assert content_hash(images) == "sha256:" + expected
+    changed = images.clone()
+    changed[1, 0, 3, 3] += 1  # one pixel of one image: same indices, other content
+    assert content_hash(changed) != content_hash(images)
+    assert content_hash(images.reshape(1, 2, 4, 4)) != content_hash(images)  # same bytes, another shape
+    assert content_hash(images.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)) == content_hash(images)
 
 
 def test_every_seed_trains_on_the_same_images_and_says_so(tmp_path):
@@ -63,7 +76,7 @@ def test_every_seed_trains_on_the_same_images_and_says_so(tmp_path):
                           str(run), None) == 0
         summary = json.loads((run / "summary.json").read_text())
         assert summary["dataset"]["train_images"] == 100
-        hashes.add(summary["dataset"]["train_hash"])
+        hashes.add((summary["dataset"]["train_hash"], summary["dataset"]["train_content_hash"]))
     assert len(hashes) == 1
 
 
