@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("study", metavar="STUDY.yaml", help="study file: name, base config, overrides, axes or grids")
     st.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides for every run")
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once as local processes (default 1)")
+    st.add_argument("--threads", type=int, metavar="N", help="torch threads per local run (default: the cores "
+                    "shared out over --jobs); keep the count earlier runs used when a study must match them")
     st.add_argument("--out", help="study directory (default: studies/<name>)")
     st.add_argument("--budget", metavar="TIME", help="wall-time budget, e.g. 90m or 10h: no run starts after it "
                     "(running ones finish; the same command continues later)")
@@ -50,6 +52,8 @@ def parse_budget(text: str | None) -> float | None:
 def run(a: argparse.Namespace) -> int:
     if a.jobs <= 0:
         raise UserError(f"--jobs must be positive, got {a.jobs}")
+    if a.threads is not None and a.threads <= 0:
+        raise UserError(f"--threads must be positive, got {a.threads}")
     budget_s = parse_budget(a.budget)
     if a.plan:  # nothing runs: size the study from a pilot (gan/analysis/plan.py)
         from gan.analysis.plan import plan_study
@@ -81,7 +85,8 @@ def run(a: argparse.Namespace) -> int:
 
         if a.detach:
             raise UserError("--detach only goes with --executor slurm (local runs are this process's children)")
-        code = run_study(a.study, jobs=a.jobs, out=a.out, overrides=tuple(a.overrides), budget_s=budget_s)
+        code = run_study(a.study, jobs=a.jobs, out=a.out, overrides=tuple(a.overrides), budget_s=budget_s,
+                         threads=a.threads)
         study_dir = study_dir_of(read_study_spec(a.study, tuple(a.overrides)), a.out)
     if code in (0, 1, 3) and study_dir is not None:  # a stopped study (130) is reported once it finishes
         from gan.commands.report import analyse_and_report

@@ -159,19 +159,21 @@ def study_dir_of(spec: StudySpec, out: str | None) -> Path:
 
 
 def run_study(study_yaml: str, jobs: int = 1, out: str | None = None, overrides: tuple[str, ...] = (),
-              budget_s: float | None = None) -> int:
+              budget_s: float | None = None, threads: int | None = None) -> int:
     """Run every planned run not yet finished (K at a time, in the file's order), then write results.csv.
 
     One `gan study` per study folder (a lock); SIGTERM / Ctrl-C stop the running trainers at their next step
     (each checkpoints) and start no queued run: exit 130 then. Past `budget_s` no new run starts (the running
     ones finish; the rest wait for the next `gan study`): exit 3 then. 1 when a run failed, else 0.
     The analysis and the report are the command's next stages (gan/commands/study.py), not the runner's.
+    `threads`: torch threads per run (None: the cores shared out over the jobs). A study that must match runs
+    trained earlier keeps their thread count (CPU kernels sum in another order with another count).
     """
     spec = read_study_spec(study_yaml, overrides)
     study_dir = study_dir_of(spec, out)
     with FolderLock(study_dir, "study folder"):
         write_study_file(spec, study_yaml, study_dir)
-        return _run_study_locked(spec, study_yaml, study_dir, jobs, budget_s)
+        return _run_study_locked(spec, study_yaml, study_dir, jobs, budget_s, threads)
 
 
 def write_study_file(spec: StudySpec, study_yaml: str, study_dir: Path) -> None:
@@ -189,9 +191,9 @@ def write_study_file(spec: StudySpec, study_yaml: str, study_dir: Path) -> None:
 
 
 def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: int,
-                      budget_s: float | None = None) -> int:
+                      budget_s: float | None = None, threads: int | None = None) -> int:
     runs, layout = spec.runs, StudyDir(study_dir)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")

@@ -252,7 +252,7 @@ def test_study_with_a_diverging_run_completes_and_lists_it(tmp_path, monkeypatch
     (stale / "metrics.jsonl").write_text('{"step": 1, "loss/D": 9.0}\n{"step": 2, "lo')
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert run_study(str(study), jobs=1, out=str(out)) == 0
+    assert run_study(str(study), jobs=1, out=str(out), threads=1) == 0  # --threads: not the cores' share (2 on CI)
     import csv
 
     rows = {r["run"]: r for r in csv.DictReader(open(out / "results.csv"))}
@@ -260,6 +260,7 @@ def test_study_with_a_diverging_run_completes_and_lists_it(tmp_path, monkeypatch
     diverged = out / "runs" / "lr_g-1e30"
     summary = json.loads((diverged / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["step"] == 2
+    assert summary["provenance"]["threads"] == 1
     assert load_checkpoint(diverged)["step"] == 1  # the last good checkpoint, before the non-finite step
     assert [r["step"] for r in read_metrics(stale)] == [1, 2, 3, 4]
     assert all(r["loss/D"] != 9.0 for r in read_metrics(stale))
