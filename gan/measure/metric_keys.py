@@ -212,7 +212,9 @@ _METRICS = [
     Metric(CLASSIFIER_TEST_ACC, "that classifier's test accuracy", HIGHER),
     *(Metric(f"{PROVENANCE}/{k}", f"where the run ran: {t} (gan/train/provenance.py)") for k, t in (
         ("code_version", "git commit, -dirty when the tree had changes"), ("torch", "torch version"),
-        ("python", "Python version"), ("cpu", "CPU model"), ("threads", "torch threads"),
+        ("python", "Python version"), ("cpu", "CPU model"),
+        ("cpu_kind", "CPU kind: vendor, family.model, torch capability, kernel-changing ISA flags; runs retrain "
+         "bit for bit only on the same kind"), ("threads", "torch threads"),
         ("device", "device"), ("precision", "train.precision"))),
     Metric(SAMPLES, "the fixed-noise sample grid (W&B image)"),
 ]

@@ -4,6 +4,7 @@
                                            # one warning when bf16 would be emulated on this CPU
     check_grid_fits(cfg, nc, n)            # the same for `gan sample --n N` (model + N images + the PNG grid)
     describe_cpu()                         # "CPU AMD EPYC, torch capability AVX2, native bf16 no (...)"
+    cpu_kind()                             # "AuthenticAMD 23.49 AVX2 avx2": what bit-exact retraining needs
 
 Memory estimates are lower bounds (fp32, counted from the model built on the meta device, nothing allocated):
 a job is refused only when even the lower bound exceeds what is available, so no working config is refused.
@@ -30,15 +31,46 @@ SAMPLE_BATCH = 500  # gan.nets.sampling.generate's batch: activations of one bat
 # the CPU
 
 
-def cpu_model() -> str:
-    """'model name' from /proc/cpuinfo (e.g. 'AMD EPYC'), else what platform knows."""
+# /proc/cpuinfo flags that change which kernels torch, oneDNN and MKL pick, hence a run's low bits: a run
+# retrains bit for bit only where all of them agree (an 'AMD EPYC' may or may not have AVX-512)
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpuinfo(path: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ('vendor_id', 'model name', 'flags', ...); {} without one."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        text = path.read_text()
+    except OSError:  # macOS, Windows
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:  # the blank line after the first processor
+                break
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_model(info: dict[str, str] | None = None) -> str:
+    """'model name' from /proc/cpuinfo (e.g. 'AMD EPYC'), else what platform knows."""
+    info = cpuinfo() if info is None else info
+    return info.get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_kind(info: dict[str, str] | None = None, capability: str | None = None) -> str:
+    """A short fingerprint of what decides the CPU kernels' arithmetic, e.g.
+    'GenuineIntel 6.143 AVX512 avx2+avx512f+avx512_bf16+amx_tile' or 'AuthenticAMD 23.49 AVX2 avx2':
+    vendor, family.model (the microarchitecture: kernels also tune to it), torch's dispatch level, and which
+    KERNEL_FLAGS the CPU has. Runs that show different kinds are other draws, not the same run retrained."""
+    info = cpuinfo() if info is None else info
+    vendor = info.get("vendor_id") or platform.machine() or "unknown"
+    family_model = f"{info.get('cpu family', '?')}.{info.get('model', '?')}"
+    flags = set(info.get("flags", "").split())
+    present = "+".join(f for f in KERNEL_FLAGS if f in flags) or "none"
+    return f"{vendor} {family_model} {capability or cpu_capability()} {present}"
 
 
 def cpu_capability() -> str:

@@ -1,10 +1,13 @@
 """Where a run's numbers came from: code version, library versions, machine, threads, device, precision.
 
     record(cfg, device)   # {"code_version": "git:0123456789ab-dirty", "torch": "2.14.1", "python": "3.11.9",
-                          #  "cpu": "AMD EPYC ...", "threads": 2, "device": "cpu", "precision": "fp32"}
+                          #  "cpu": "AMD EPYC ...", "cpu_kind": "AuthenticAMD 23.49 AVX2 avx2", "threads": 2,
+                          #  "device": "cpu", "precision": "fp32"}
 
 Computed once at run start (git runs once, with a short timeout) and written to summary.json and the W&B
-config, so every curve and every results.csv row can be traced to the code that made it.
+config, so every curve and every results.csv row can be traced to the code that made it. `cpu` names the model
+only ("AMD EPYC" is sold with and without AVX-512); `cpu_kind` (gan.train.machine.cpu_kind) tells the machines
+apart whose kernels round differently: a run retrains bit for bit only on its own CPU kind.
 """
 
 from __future__ import annotations
@@ -50,5 +53,5 @@ def code_version(root: Path = SOURCE_ROOT, timeout: float = GIT_TIMEOUT_S) -> st
 def record(cfg: RunConfig, device: torch.device | str) -> dict[str, Any]:
     """The provenance of one run (see the module docstring); JSON-safe."""
     return {"code_version": code_version(), "torch": torch.__version__, "python": platform.python_version(),
-            "cpu": machine.cpu_model(), "threads": torch.get_num_threads(), "device": str(device),
-            "precision": cfg.train.precision}
+            "cpu": machine.cpu_model(), "cpu_kind": machine.cpu_kind(), "threads": torch.get_num_threads(),
+            "device": str(device), "precision": cfg.train.precision}

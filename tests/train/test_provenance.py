@@ -57,6 +57,49 @@ def test_code_version_is_the_commit_plus_dirty_and_unknown_outside_a_checkout(tm
     assert provenance.code_version(repo) == "unknown"
 
 
+# two processors of a cloud VM that names its CPU only "AMD EPYC" (a Zen 2 host: AVX2, no AVX-512)
+ZEN2 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 23
+model\t\t: 49
+model name\t: AMD EPYC
+flags\t\t: fpu sse sse2 avx fma avx2 bmi2
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 23
+model\t\t: 49
+model name\t: AMD EPYC 7B12
+flags\t\t: fpu sse sse2 avx fma avx2 bmi2 avx512f
+"""
+
+
+def test_cpuinfo_reads_the_first_processor_and_tells_model_from_model_name(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN2)
+    info = machine.cpuinfo(path)
+    assert (info["vendor_id"], info["cpu family"], info["model"], info["model name"]) == \
+        ("AuthenticAMD", "23", "49", "AMD EPYC")  # processor 1's 'AMD EPYC 7B12' and its avx512f are not read
+    assert machine.cpu_model(info) == "AMD EPYC"
+    assert machine.cpuinfo(tmp_path / "absent") == {}
+
+
+def test_cpu_kind_tells_apart_cpus_that_share_a_model_name(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN2)
+    zen2 = machine.cpuinfo(path)
+    assert machine.cpu_kind(zen2, "AVX2") == "AuthenticAMD 23.49 AVX2 avx2"
+    # the same model name on a Zen 4 host: AVX-512 and its bf16, no AMX tiles
+    zen4 = {**zen2, "model": "17", "cpu family": "25", "flags": zen2["flags"] + " avx512f avx512dq avx512_bf16"}
+    assert machine.cpu_model(zen4) == machine.cpu_model(zen2) == "AMD EPYC"
+    assert machine.cpu_kind(zen4, "AVX512") == "AuthenticAMD 25.17 AVX512 avx2+avx512f+avx512_bf16"
+    spr = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "143", "model name": "Intel(R) Xeon(R) Processor",
+           "flags": "avx2 amx_tile avx512_bf16 amx_int8 avx512f avx512_fp16"}  # listed in the kernel's order, not ours
+    assert machine.cpu_kind(spr, "AVX512") == "GenuineIntel 6.143 AVX512 avx2+avx512f+avx512_bf16+amx_tile"
+    assert machine.cpu_kind({}, "DEFAULT") == f"{platform.machine() or 'unknown'} ?.? DEFAULT none"  # no /proc
+    assert machine.cpu_kind() == machine.cpu_kind(machine.cpuinfo(), machine.cpu_capability())
+
+
 def test_a_tiny_run_records_its_provenance_in_summary_json(tmp_path):
     out = tmp_path / "run"
     assert cli.main(["train", *TINY, "train.steps=2", "train.device=cpu", "--out", str(out)]) == 0
@@ -64,6 +107,7 @@ def test_a_tiny_run_records_its_provenance_in_summary_json(tmp_path):
     assert VERSION.match(prov["code_version"]) and prov["code_version"] == provenance.code_version()
     assert prov["torch"] == torch.__version__ and prov["python"] == platform.python_version()
     assert prov["cpu"] == machine.cpu_model() and prov["threads"] == torch.get_num_threads() >= 1
+    assert prov["cpu_kind"] == machine.cpu_kind() and prov["cpu_kind"].split()[2] == machine.cpu_capability()
     assert (prov["device"], prov["precision"]) == ("cpu", "fp32")
 
 
@@ -72,6 +116,7 @@ def test_wandb_config_carries_the_provenance_beside_the_config():
     prov = provenance.record(cfg, "cpu")
     config = wandb_config(cfg, prov)
     assert config["provenance"] == prov and prov["precision"] == "bf16" and prov["device"] == "cpu"
+    assert config["provenance"]["cpu_kind"] == machine.cpu_kind()
     assert config["train"]["precision"] == "bf16"
 
 
@@ -84,7 +129,8 @@ def test_results_csv_takes_the_runs_own_config_not_the_preset(tmp_path):
     (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 2, "loss/D": 1.0}) + "\n")
     (run_dir / "summary.json").write_text(json.dumps({
         "status": "completed", "step": 200, "final": {}, "mean": {},
-        "provenance": {"code_version": "git:0123456789ab", "threads": 2}}))
+        "provenance": {"code_version": "git:0123456789ab", "threads": 2,
+                       "cpu_kind": "AuthenticAMD 23.49 AVX2 avx2"}}))
     settings = {"model.d_act": "leaky_relu:0.2", "train.steps": 300, "train.seed": 0, "model.ndf": 16}
     spec = StudySpec("t", None, {}, {"model.d_act": ["leaky_relu:0.2"]})
     path = collect_results(tmp_path, spec, [PlannedRun("a", settings, "a"),
@@ -93,6 +139,7 @@ def test_results_csv_takes_the_runs_own_config_not_the_preset(tmp_path):
     assert (a["model.d_act"], a["train.steps"], a["train.seed"]) == ("leaky_relu:0.1", "200", "0")
     assert a["model.ndf"] == "16"  # not in that config.yaml: the preset's value stands
     assert a["provenance/code_version"] == "git:0123456789ab" and a["provenance/threads"] == "2"
+    assert a["provenance/cpu_kind"] == "AuthenticAMD 23.49 AVX2 avx2" and b["provenance/cpu_kind"] == ""
     assert (b["status"], b["model.d_act"], b["train.seed"]) == ("missing", "leaky_relu:0.2", "1")  # never ran
 
 
