@@ -76,24 +76,28 @@ def test_clipart_classes_counts_and_removals(tmp_path, capsys, clipart_source):
     out = tmp_path / "clipart"
     m = build(capsys, "clipart", clipart_source, out, "--min-images", "3")
     assert tree(out) == {"animals": ["birds__owl.png", "cat.png", "dog.png"],
-                         "food": ["apple.png", "pear.png", "plum.png"]}
-    assert m["classes"] == {"animals": 3, "food": 3} and m["n_images"] == 6
-    assert m["classes_dropped"] == {"tools": "2 images after deduplication, fewer than 3"}
-    assert m["images_in_dropped_classes"] == 2
+                         "food": ["apple.png", "pear.png", "plum.png", "shared.png"]}
+    assert m["classes"] == {"animals": 3, "food": 4} and m["n_images"] == 7
+    assert m["classes_dropped"] == {"art": "2 images after deduplication, fewer than 3"}
+    assert m["files_in_dropped_classes"] == 2
     assert m["duplicates_removed"] == 1 and m["duplicates"] == [["food/apple_copy.png", "food/apple.png"]]
-    assert m["ambiguous_removed"] == 2
-    assert m["ambiguous"] == [[["animals/shared.png", "animals"], ["tools/shared.png", "tools"]]]
+    assert m["cross_class_removed"] == 0  # art/shared.png went with art; food keeps its copy
     src = m["source"]
-    assert src["files_found"] == 16 and src["files_read"] == 13 and src["files_used"] == 11
+    assert src["files_found"] == 16 and src["files_read"] == 13 and src["files_used"] == 10
     assert src["skipped_by_reason"] == {"excluded folder shapes/stars": 1, "excluded folder unsorted": 1,
                                         "not in a category folder": 1, "one colour after compositing over white": 1,
-                                        "unreadable": 1}
+                                        "smaller than 32 px (would be upscaled)": 1, "unreadable": 1}
     assert src["packages"] == {} and src["files_not_from_a_package"] == 16  # a test folder: no Debian package
     assert m["recipe"] == "clipart" and m["recipe_version"] == clipart.RECIPE_VERSION
     assert m["settings"]["min_images"] == 3 and set(m["settings"]["excluded"]) == {"shapes/stars", "unsorted"}
-    # with no minimum, tools stays
+    # with no minimum, art stays, and the drawing filed in art and food is kept once, in art (sorted first)
     m1 = build(capsys, "clipart", clipart_source, tmp_path / "all", "--min-images", "1")
-    assert m1["classes"] == {"animals": 3, "food": 3, "tools": 2} and m1["classes_dropped"] == {}
+    assert m1["classes"] == {"animals": 3, "art": 2, "food": 3} and m1["classes_dropped"] == {}
+    assert m1["cross_class_removed"] == 1 and m1["cross_class"] == [["food/shared.png", "art/shared.png"]]
+    # only food has 4 (once art, which can never have them, gives up its copy of shared.png): refused
+    assert cli.main(["data", "clipart", "--source", str(clipart_source), "--out", str(tmp_path / "no"),
+                     "--min-images", "4"]) == 2
+    assert "1 of 3 categories" in error_line(capsys) and not (tmp_path / "no").exists()
 
 
 def test_clipart_pixels_white_background_centre_crop_32px(tmp_path, capsys, clipart_source):
@@ -122,7 +126,7 @@ def test_clipart_rebuild_same_hash_and_the_folder_loader_reads_it_unchanged(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "clipart", "openclipart"]  # no temp left
     monkeypatch.setattr(folder, "MIN_IMAGES", 4)
     ds = folder.load_folder(out, 32, cache_root=tmp_path / "gan_cache")
-    assert ds.class_names == ["animals", "food", "tools"] and ds.channels == 3 and len(ds.labels) == 8
+    assert ds.class_names == ["animals", "art", "food"] and ds.channels == 3 and len(ds.labels) == 8
     for row, name in enumerate(ds.names()):
         assert (ds.images[row] == pixels(out / name).transpose(2, 0, 1)).all(), name
 
@@ -155,7 +159,7 @@ def test_letters_classes_counts_duplicates_and_manifest(tmp_path, capsys, font_s
     names = ["DejaVuSans.ttf.png", "DejaVuSansMono-Oblique.ttf.png", "DejaVuSerif-Bold.ttf.png"]
     assert tree(out) == {ch: names for ch in "ABCDEFGHIJ"}
     assert m["classes"] == {ch: 3 for ch in "ABCDEFGHIJ"} and m["n_images"] == 30
-    assert m["duplicates_removed"] == 10 and m["ambiguous_removed"] == 0  # the byte copy of DejaVuSans
+    assert m["duplicates_removed"] == 10 and m["cross_class_removed"] == 0  # the byte copy of DejaVuSans
     assert ["copy/SansAgain.ttf:A", "DejaVuSans.ttf:A"] in m["duplicates"]
     src = m["source"]
     assert src["font_files"] == 6 and src["other_files"] == 1 and src["faces_read"] == 6 and src["faces_used"] == 4
@@ -224,13 +228,15 @@ def test_the_command_names_the_recipes_sources():
     assert data_command.RECIPE_SOURCES == {"clipart": clipart.SOURCE, "letters": letters.SOURCE}
 
 
-def test_drop_duplicates_keeps_the_first_and_drops_ambiguous_pixels():
-    a, b = np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)
+def test_drop_duplicates_within_and_across_classes():
+    a, b, c = (np.full((2, 2), v, np.uint8) for v in (0, 1, 2))
     cands = [mf.Candidate("x", "1", "s1", a), mf.Candidate("x", "2", "s2", a.copy()), mf.Candidate("x", "3", "s3", b),
-             mf.Candidate("y", "4", "s4", b.copy()), mf.Candidate("y", "5", "s5", a[None].repeat(1, 0)[0] + 2)]
-    kept, report = mf.drop_duplicates(cands)
-    assert [c.source for c in kept] == ["s1", "s5"]
-    assert report["duplicates"] == [["s2", "s1"]] and report["ambiguous_removed"] == 2
+             mf.Candidate("y", "4", "s4", b.copy()), mf.Candidate("y", "5", "s5", c)]
+    kept, report = mf.drop_duplicates(cands)  # "drop": b is in x and y, so neither keeps it
+    assert [k.source for k in kept] == ["s1", "s5"] and report["duplicates"] == [["s2", "s1"]]
+    assert report["cross_class"] == [["s3", None], ["s4", None]] and report["cross_class_removed"] == 2
+    kept, report = mf.drop_duplicates(cands, cross_class="first")
+    assert [k.source for k in kept] == ["s1", "s3", "s5"] and report["cross_class"] == [["s4", "s3"]]
 
 
 @pytest.mark.skipif(shutil.which("dpkg-query") is None or not Path("/etc/debian_version").exists(),

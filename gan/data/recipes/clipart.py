@@ -7,8 +7,13 @@ Source: SOURCE/<category>/**/*.png (openclipart 0.18's category folders; Debian 
 decode_image, exactly what `gan data folder` does to an image (alpha composited over white, the centred square
 resized to 32x32 with Lanczos, 8-bit RGB), so the folder loader reads the written PNGs back unchanged.
 Removed, each counted in the manifest by reason: files outside a category folder, the folders in EXCLUDED,
-unreadable files, images of one colour after compositing (white drawn on transparent), exact duplicates of the
-32x32 result (gan/data/recipes/manifest.py), then categories left with fewer than min_images images.
+unreadable files (also those over Pillow's decompression-bomb limit, as `gan data folder` would), images smaller
+than 32 px (they would be upscaled), images of one colour after compositing (white drawn on transparent), and
+exact duplicates of the 32x32 result (gan/data/recipes/manifest.py): within a category the first copy in sorted
+path order is kept; a drawing the package files under several categories is kept once, in the first of them in
+sorted path order, among the categories kept. A category is kept when it has min_images distinct images
+(counting the drawings it shares); if giving shared drawings to earlier categories leaves one below min_images, the
+smallest such is dropped and the rest deduplicated again, until every category left has min_images.
 """
 
 from __future__ import annotations
@@ -72,19 +77,32 @@ def build_clipart(out: str | Path = "data/clipart", source: str | Path = SOURCE,
                 continue
             try:
                 with open(source / rel, "rb") as fh:
-                    x = decode_image(fh, IMAGE_SIZE)[0].transpose(1, 2, 0)  # (S, S, 3)
-            except Exception as err:  # corrupt, truncated, unreadable: skipped and counted
+                    x, _, small = decode_image(fh, IMAGE_SIZE)
+            except Exception as err:  # corrupt, truncated, over Pillow's decompression-bomb limit: skipped
                 skipped.append([rel, f"unreadable: {type(err).__name__}: {short_reason(err)}"])
+                continue
+            if small:
+                skipped.append([rel, f"smaller than {IMAGE_SIZE} px (would be upscaled)"])
                 continue
             if x.min() == x.max():
                 skipped.append([rel, "one colour after compositing over white"])
                 continue
             cls, inner = rel.split("/", 1)
-            candidates.append(mf.Candidate(cls, mf.safe_name(inner), rel, np.ascontiguousarray(x)))
-        kept, dups = mf.drop_duplicates(candidates)
-        counts = Counter(c.cls for c in kept)
-        small = {c: n for c, n in counts.items() if n < min_images}
-        kept = [c for c in kept if c.cls not in small]
+            candidates.append(mf.Candidate(cls, mf.safe_name(inner), rel, np.ascontiguousarray(x.transpose(1, 2, 0))))
+        distinct = Counter(cls for cls, _ in {(c.cls, mf.pixel_hash(c.pixels)) for c in candidates})
+        dropped = {c: n for c, n in sorted(distinct.items()) if n < min_images}  # never reach min_images
+        live = set(distinct) - set(dropped)
+        while True:  # a class can fall below min_images once drawings it shares are kept in another class
+            kept, dups = mf.drop_duplicates([c for c in candidates if c.cls in live], cross_class="first")
+            counts = Counter(c.cls for c in kept)
+            below = sorted((counts[c], c) for c in live if counts[c] < min_images)
+            if not below:
+                break
+            dropped[below[0][1]] = below[0][0]  # the smallest first: its shared drawings may lift the others
+            live.discard(below[0][1])
+        if len(live) < 2:
+            raise UserError(f"{len(live)} of {len(distinct)} categories under '{source}' have at least {min_images} "
+                            "images; a labelled folder needs 2 or more, so lower --min-images (nothing was written)")
         mf.unique_names(kept)
         mf.save_images(tmp, kept)
         packages, unowned = mf.debian_packages([source / f for f in pngs])
@@ -101,10 +119,10 @@ def build_clipart(out: str | Path = "data/clipart", source: str | Path = SOURCE,
                        "skipped_by_reason": dict(sorted(by_reason.items())),
                        "skipped": skipped},
             "libraries": {"pillow": PIL.__version__, "numpy": np.__version__},
-            "classes": {c: counts[c] for c in sorted(counts) if c not in small},
-            "classes_dropped": {c: f"{n} images after deduplication, fewer than {min_images}"
-                                for c, n in sorted(small.items())},
-            "images_in_dropped_classes": sum(small.values()),
+            "classes": {c: counts[c] for c in sorted(counts)},
+            "classes_dropped": {c: f"{dropped[c]} images after deduplication, fewer than {min_images}"
+                                for c in sorted(dropped)},
+            "files_in_dropped_classes": sum(c.cls in dropped for c in candidates),
             **dups,
             "build_s": round(time.perf_counter() - start, 1),
         }

@@ -39,7 +39,7 @@ MANIFEST = "manifest.json"
 CONTENT_HASH_RULE = ("sha256 over every PNG in sorted order of its POSIX path relative to the tree: "
                      "UTF-8 '<path>\\0<Pillow mode>\\0<width>x<height>\\n', then its decoded pixels row-major "
                      "(1 byte per pixel for L, 3 for RGB), read back from the written files")
-DPKG_CHUNK = 200  # paths per dpkg-query call (an exact path is a hash lookup there; the limit is the command line)
+DPKG_CHUNK = 1000  # paths per dpkg-query call (an exact path is a hash lookup there; the limit is the command line)
 
 
 @dataclass
@@ -56,28 +56,33 @@ def pixel_hash(x: np.ndarray) -> str:
     return hashlib.sha256(f"{x.shape}{x.dtype}".encode() + np.ascontiguousarray(x).tobytes()).hexdigest()
 
 
-def drop_duplicates(images: list[Candidate]) -> tuple[list[Candidate], dict[str, Any]]:
-    """Exact duplicates by pixel hash: within a class the first (in the given order) is kept; pixels that occur
-    in two or more classes are ambiguous and every copy is removed (no label for them is right).
+CROSS_CLASS_RULES = {"drop": "every copy removed (no one label is right)",
+                     "first": "the first copy kept, in its class (sorted source order); the others removed"}
 
-    -> (kept, in the given order; {"duplicates_removed", "ambiguous_removed", "duplicates": [[removed, kept]],
-        "ambiguous": [[source, class], ...] per group})."""
+
+def drop_duplicates(images: list[Candidate], cross_class: str = "drop") -> tuple[list[Candidate], dict[str, Any]]:
+    """Exact duplicates by pixel hash, in the given order. Within a class the first copy is kept. Pixels that occur
+    in two or more classes: cross_class="drop" removes every copy, "first" keeps the first copy wherever it is.
+
+    -> (kept, in the given order; {"duplicates_removed": copies removed in the class of the copy kept,
+        "cross_class_removed": copies removed because their pixels are in another class too, "cross_class_rule",
+        "duplicates": [[removed, kept]], "cross_class": [[removed, kept or None]]})."""
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(images):
         groups.setdefault(pixel_hash(c.pixels), []).append(i)
-    drop, duplicates, ambiguous = set(), [], []
+    drop, duplicates, across = set(), [], []
     for rows in groups.values():
-        if len(rows) == 1:
-            continue
-        if len({images[r].cls for r in rows}) > 1:
+        first = images[rows[0]]
+        if len({images[r].cls for r in rows}) > 1 and cross_class == "drop":
             drop.update(rows)
-            ambiguous.append([[images[r].source, images[r].cls] for r in rows])
-        else:
-            drop.update(rows[1:])
-            duplicates += [[images[r].source, images[rows[0]].source] for r in rows[1:]]
+            across += [[images[r].source, None] for r in rows]
+            continue
+        for r in rows[1:]:
+            drop.add(r)
+            (duplicates if images[r].cls == first.cls else across).append([images[r].source, first.source])
     kept = [c for i, c in enumerate(images) if i not in drop]
-    return kept, {"duplicates_removed": len(duplicates), "ambiguous_removed": sum(map(len, ambiguous)),
-                  "duplicates": duplicates, "ambiguous": ambiguous}
+    return kept, {"duplicates_removed": len(duplicates), "cross_class_removed": len(across),
+                  "cross_class_rule": CROSS_CLASS_RULES[cross_class], "duplicates": duplicates, "cross_class": across}
 
 
 def debian_packages(paths: list[Path]) -> tuple[dict[str, str], int]:
@@ -208,8 +213,9 @@ def summary(manifest: dict[str, Any], out: Path) -> str:
     lines += [f"  {c}: {n}" for c, n in manifest["classes"].items()]
     for c, why in manifest.get("classes_dropped", {}).items():
         lines.append(f"  dropped class {c} ({why})")
-    lines.append(f"  removed {manifest['duplicates_removed']} exact duplicates and {manifest['ambiguous_removed']} "
-                 "images whose pixels occur in several classes")
+    lines.append(f"  removed {manifest['duplicates_removed']} exact duplicates within a class and "
+                 f"{manifest['cross_class_removed']} copies of pixels found in another class too "
+                 f"({manifest['cross_class_rule']})")
     if manifest["source"]["skipped_by_reason"]:
         lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in manifest["source"]["skipped_by_reason"].items()))
     lines.append(f"  content hash {manifest['content_hash']}; manifest {out / MANIFEST}")
