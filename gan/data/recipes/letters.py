@@ -175,7 +175,7 @@ def build_letters(out: str | Path = "data/letters", source: str | Path = SOURCE)
         kept, dups = mf.drop_duplicates(candidates)
         mf.unique_names(kept)
         mf.save_images(tmp, kept)
-        packages, unowned = mf.debian_packages([source / f for f, _ in used])
+        packages, unowned = mf.debian_packages(sorted({source / f.split("#")[0] for f, _ in used}))  # files, not faces
         counts = Counter(c.cls for c in kept)
         return {
             "recipe": "letters", "recipe_version": RECIPE_VERSION,
