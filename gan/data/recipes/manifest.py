@@ -88,13 +88,15 @@ def drop_duplicates(images: list[Candidate], cross_class: str = "drop") -> tuple
 def debian_packages(paths: list[Path]) -> tuple[dict[str, str], int]:
     """({package: version} of the Debian packages that installed these files, number of files no package owns).
 
-    Asks dpkg-query (-S for the owners, -W for the versions); without dpkg-query every file counts as unowned."""
+    Asks dpkg-query (-S for the owners, -W for the versions) about each path and, for a link (e.g. one that
+    update-alternatives made), about the file it points to; without dpkg-query every file counts as unowned."""
     owners: set[str] = set()
     owned: set[str] = set()
     names = [str(p) for p in paths]
+    asked = sorted({*names, *(os.path.realpath(n) for n in names)})
     try:
-        for s in range(0, len(names), DPKG_CHUNK):
-            done = subprocess.run(["dpkg-query", "-S", "--", *names[s:s + DPKG_CHUNK]], capture_output=True,
+        for s in range(0, len(asked), DPKG_CHUNK):
+            done = subprocess.run(["dpkg-query", "-S", "--", *asked[s:s + DPKG_CHUNK]], capture_output=True,
                                   text=True, timeout=120)
             for line in done.stdout.splitlines():  # "pkg1, pkg2: /path"; diversion lines have no ": /"
                 if ": /" in line and not line.startswith("diversion"):
@@ -108,7 +110,7 @@ def debian_packages(paths: list[Path]) -> tuple[dict[str, str], int]:
     except (OSError, subprocess.SubprocessError):  # not a Debian system (no dpkg-query), or it hung
         return {}, len(names)
     versions = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
-    return dict(sorted(versions.items())), sum(n not in owned for n in names)
+    return dict(sorted(versions.items())), sum(n not in owned and os.path.realpath(n) not in owned for n in names)
 
 
 def png_files(root: Path) -> list[str]:
