@@ -239,6 +239,11 @@ def test_drop_duplicates_within_and_across_classes():
     assert [k.source for k in kept] == ["s1", "s3", "s5"] and report["cross_class"] == [["s4", "s3"]]
 
 
+def test_dpkg_pattern_escapes_glob_characters():
+    assert mf.dpkg_pattern("/f/Karla[wght].ttf") == "/f/Karla\\[wght].ttf"
+    assert mf.dpkg_pattern("/f/a*b?c\\d") == "/f/a\\*b\\?c\\\\d"
+
+
 @pytest.mark.skipif(shutil.which("dpkg-query") is None or not Path("/etc/debian_version").exists(),
                     reason="not a Debian system")
 def test_debian_packages_names_the_owner_and_counts_the_rest(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -85,6 +86,12 @@ def drop_duplicates(images: list[Candidate], cross_class: str = "drop") -> tuple
                   "cross_class_rule": CROSS_CLASS_RULES[cross_class], "duplicates": duplicates, "cross_class": across}
 
 
+def dpkg_pattern(path: str) -> str:
+    """A path as a dpkg-query -S pattern that matches only itself: its glob characters escaped (fonts such as
+    "Karla[wght].ttf" would otherwise match nothing)."""
+    return re.sub(r"([\\*?\[])", r"\\\1", path)
+
+
 def debian_packages(paths: list[Path]) -> tuple[dict[str, str], int]:
     """({package: version} of the Debian packages that installed these files, number of files no package owns).
 
@@ -96,8 +103,8 @@ def debian_packages(paths: list[Path]) -> tuple[dict[str, str], int]:
     asked = sorted({*names, *(os.path.realpath(n) for n in names)})
     try:
         for s in range(0, len(asked), DPKG_CHUNK):
-            done = subprocess.run(["dpkg-query", "-S", "--", *asked[s:s + DPKG_CHUNK]], capture_output=True,
-                                  text=True, timeout=120)
+            done = subprocess.run(["dpkg-query", "-S", "--", *map(dpkg_pattern, asked[s:s + DPKG_CHUNK])],
+                                  capture_output=True, text=True, timeout=120)
             for line in done.stdout.splitlines():  # "pkg1, pkg2: /path"; diversion lines have no ": /"
                 if ": /" in line and not line.startswith("diversion"):
                     pkgs, path = line.split(": /", 1)
