@@ -1,5 +1,7 @@
 """`gan data NAME [--root DIR] [--download]`: locate, prepare, optionally download, then verify a dataset.
-`gan data folder --root DIR [--image-size 32] [--channels auto]`: prepare and verify a folder (or .zip) of images."""
+`gan data folder --root DIR [--image-size 32] [--channels auto]`: prepare and verify a folder (or .zip) of images.
+`gan data clipart|letters [--out DIR] [--source DIR]`: build a labelled image folder from Debian packages
+(gan/data/recipes/), with its manifest.json."""
 
 from __future__ import annotations
 
@@ -9,19 +11,39 @@ from pathlib import Path
 from gan.config.schema import CHANNEL_CHOICES, DATASETS
 from gan.errors import UserError
 
+RECIPES = ("clipart", "letters")  # image folders built from Debian packages (gan/data/recipes/)
+RECIPE_SOURCES = {"clipart": "/usr/share/openclipart/png", "letters": "/usr/share/fonts"}  # the recipes' SOURCE
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="locate / prepare / download / verify a dataset, or prepare a folder of images")
-    d.add_argument("name", choices=DATASETS, help="dataset (folder: your images at --root)")
+    d.add_argument("name", choices=(*DATASETS, *RECIPES), help="dataset (folder: your images at --root); clipart, "
+                   "letters: build a labelled image folder at --out from Debian packages (docs/datasets.md)")
     d.add_argument("--root", default=None, help="data directory (default: data); for folder: the folder or .zip "
                    "of images")
     d.add_argument("--download", action="store_true", help="allow downloading with torchvision")
     d.add_argument("--image-size", type=int, default=32, choices=(32, 64), help="folder: image size (default 32)")
     d.add_argument("--channels", default="auto", choices=CHANNEL_CHOICES, help="folder: 1, 3 or auto (default)")
+    d.add_argument("--out", default=None, help="clipart, letters: the folder to build (default: data/clipart, "
+                   "data/letters); an earlier build there is replaced only once the new one is complete")
+    d.add_argument("--source", default=None, help="clipart: the openclipart PNG folder (default: "
+                   f"{RECIPE_SOURCES['clipart']}); letters: the folder of fonts (default: {RECIPE_SOURCES['letters']})")
+    d.add_argument("--min-images", type=int, default=None, help="clipart: keep a category only with at least this "
+                   "many images after duplicates are removed (default: 50)")
     d.set_defaults(fn=run)
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.name in RECIPES:
+        if a.root is not None or a.download or a.image_size != 32 or a.channels != "auto":
+            raise UserError(f"--root, --download, --image-size and --channels are not for `gan data {a.name}`, "
+                            "which takes --out DIR and --source DIR")
+        if a.min_images is not None and a.name != "clipart":
+            raise UserError("--min-images is for `gan data clipart`")
+        return build_recipe(a.name, a.out, a.source, a.min_images)
+    if a.out is not None or a.source is not None or a.min_images is not None:
+        raise UserError(f"--out, --source and --min-images are for `gan data clipart` and `gan data letters`; "
+                        f"`gan data {a.name}` takes --root DIR")
     if a.name == "folder":
         if a.root is None:
             raise UserError("gan data folder needs --root DIR: the folder (or .zip) of your images")
@@ -30,6 +52,21 @@ def run(a: argparse.Namespace) -> int:
         raise UserError("--image-size and --channels are for `gan data folder`; a built-in dataset is resized "
                         "when it is trained (data.image_size)")
     return prepare(a.name, a.root or "data", download=a.download)
+
+
+def build_recipe(name: str, out: str | None, source: str | None, min_images: int | None = None) -> int:
+    """Build a recipe's image folder (gan/data/recipes/) and print its classes, removals and content hash."""
+    from gan.data.recipes import clipart, letters
+    from gan.data.recipes.manifest import summary
+
+    out = out or f"data/{name}"
+    source = source or RECIPE_SOURCES[name]
+    if name == "clipart":
+        manifest = clipart.build_clipart(out, source, clipart.MIN_IMAGES if min_images is None else min_images)
+    else:
+        manifest = letters.build_letters(out, source)
+    print(summary(manifest, Path(out).expanduser().absolute()))
+    return 0
 
 
 def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> int:

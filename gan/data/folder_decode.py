@@ -40,8 +40,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _decode_one(fh, size: int) -> tuple[np.ndarray, bool, bool]:
-    """An open image file -> (uint8 (3, S, S), has colour, was smaller than S)."""
+def decode_image(fh, size: int) -> tuple[np.ndarray, bool, bool]:
+    """An open image file -> (uint8 (3, S, S), has colour, was smaller than S); also `gan data clipart`'s pixels."""
     with Image.open(fh) as im:
         small = min(im.size) < size
         im.draft(None, (size, size))  # JPEG: decode at the smallest 1/2^k scale still >= S (much faster)
@@ -69,7 +69,7 @@ def _decode_chunk(source: str, is_zip: bool, names: list[str], size: int):
             # a zip member is read whole: seeking back in a deflated member decompresses it again
             fh = io.BytesIO(_ZIPS[source].read(name)) if is_zip else open(os.path.join(source, name), "rb")
             with fh:
-                out[i], colour[i], small[i] = _decode_one(fh, size)
+                out[i], colour[i], small[i] = decode_image(fh, size)
         except Exception as err:  # corrupt, truncated, unreadable, decompression bomb: skipped and counted
             errors[i] = f"{type(err).__name__}: {' '.join(str(err).split())[:80]}".rstrip(": ")
     return out, errors, colour, small

@@ -83,8 +83,9 @@ def test_repo_study_preset_plans_from_another_directory(tmp_path, monkeypatch):
 
 def test_gan_data_offers_every_dataset_the_config_accepts():
     from gan.cli import build_parser
+    from gan.commands.data import RECIPES
     from gan.config.schema import DATASETS
 
     data = next(a for a in build_parser()._subparsers._group_actions[0].choices["data"]._actions
                 if a.dest == "name")
-    assert tuple(data.choices) == DATASETS
+    assert tuple(data.choices) == (*DATASETS, *RECIPES) and RECIPES == ("clipart", "letters")
