@@ -17,6 +17,14 @@ from gan.report.forest import RatioLocator, forest_rows
 from gan.study.results import make_results
 from builders_study import PNG_MAGIC, make_study
 
+def analysed(root, **kw):
+    """A fake study with its analysis.json, as `gan report` leaves it (`gan answer` only reads it)."""
+    from gan.analysis.study_analysis import write_analysis
+
+    write_analysis(make_study(root, **kw))
+    return root
+
+
 STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
 
 
@@ -116,7 +124,7 @@ def test_early_horizon_is_a_descriptive_row(tmp_path):
 
 
 def test_gan_answer_over_two_studies(tmp_path, capsys):
-    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
     out = tmp_path / "answer"
     assert cli.main(["answer", f"{a}=Fashion-MNIST", f"{b}=mnist5k", "--out", str(out)]) == 0
     assert (out / "forest.png").read_bytes().startswith(PNG_MAGIC)
@@ -136,7 +144,7 @@ def test_gan_answer_over_two_studies(tmp_path, capsys):
 
 
 def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
-    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "long", seeds=tuple(range(4)), failed=False)
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "long", seeds=tuple(range(4)), failed=False)
     out = tmp_path / "answer"
     assert cli.main(["answer", f"{a}=FM", "--out", str(out), "--context", f"{b}=FM-long"]) == 0
     md = (out / "answer.md").read_text()
@@ -148,7 +156,7 @@ def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
 
 
 def test_a_claims_only_study_is_decided_in_the_family_but_contrasted_with_no_study(tmp_path):
-    a, b, c = (make_study(tmp_path / n) for n in ("fm", "digits", "range"))
+    a, b, c = (analysed(tmp_path / n) for n in ("fm", "digits", "range"))
     out = tmp_path / "answer"
     both = cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out / "1"), "--claims-only", f"{c}=FM-range"])
     three = cli.main(["answer", f"{a}=FM", f"{b}=digits", f"{c}=FM-range", "--out", str(out / "2")])
@@ -165,6 +173,18 @@ def test_a_claims_only_study_is_decided_in_the_family_but_contrasted_with_no_stu
 def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
     assert cli.main(["answer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "has no results.csv" in capsys.readouterr().err
+
+
+def test_gan_answer_refuses_a_stale_analysis_and_leaves_the_study_as_it_was(tmp_path, capsys):
+    """`gan answer` reads other studies' folders: it never rewrites their analysis.json, it names the command."""
+    a = analysed(tmp_path / "fm")
+    results = a / "results.csv"
+    results.write_text(results.read_text().replace(",completed,", ",diverged,", 1))  # a study collected again
+    before = (a / "analysis.json").read_bytes()
+    assert cli.main(["answer", f"{a}=FM", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"run `gan report {a}`" in err and "stale" in err and len(err.strip().splitlines()) == 1
+    assert (a / "analysis.json").read_bytes() == before and not (tmp_path / "o" / "answer.md").exists()
 
 
 def test_forest_rows_skip_untested_claims(tmp_path):
@@ -211,7 +231,7 @@ def test_answer_holm_runs_over_the_whole_table(tmp_path):
     from gan.analysis.study_analysis import read_analysis
     from gan.report.answer import answer_claims
 
-    studies = [(lab, read_analysis(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
+    studies = [(lab, read_analysis(analysed(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
     rows = answer_claims(studies)
     tested = [c for _, c, _ in rows if math.isfinite(c.p)]
     contrast = [c for lab, c, _ in rows if lab == "A vs B"]

@@ -1,0 +1,47 @@
+"""gan/analysis/study_analysis.py: reading a study's analysis never writes it; staleness is by results.csv's content."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from builders_study import make_study
+from gan.analysis.study_analysis import VERSION, ensure_analysis, read_analysis, write_analysis
+from gan.errors import UserError
+from gan.files.layout import StudyDir
+from gan.files.lock import FolderLock
+
+
+def test_reading_a_missing_old_or_stale_analysis_is_one_sentence_naming_gan_report_and_writes_nothing(tmp_path):
+    study = make_study(tmp_path / "s", seeds=(0, 1, 2))
+    layout = StudyDir(study)
+    with pytest.raises(UserError, match=f"no analysis.json; run `gan report {study}`"):
+        read_analysis(study)
+    assert not layout.analysis_json.exists()
+    write_analysis(study)
+    assert read_analysis(study)["version"] == VERSION
+    # a checkout gives every file a new mtime in any order: an older-looking analysis of the same results is current
+    os.utime(layout.analysis_json, (1, 1))
+    assert read_analysis(study)["source"]["results_csv_sha256"].startswith("sha256:")
+    before = layout.analysis_json.read_bytes()
+    layout.results_csv.write_text(layout.results_csv.read_text().replace(",completed,", ",diverged,", 1))
+    with pytest.raises(UserError, match=r"another results.csv \(stale\); run `gan report"):
+        read_analysis(study)
+    assert layout.analysis_json.read_bytes() == before  # read, never rewritten
+    old = json.loads(before) | {"version": VERSION - 1}
+    layout.analysis_json.write_text(json.dumps(old))
+    with pytest.raises(UserError, match=f"has format {VERSION - 1}, this gan reads {VERSION}"):
+        read_analysis(study)
+
+
+def test_ensure_analysis_rewrites_a_stale_one_under_the_studys_lock_and_is_refused_while_it_is_held(tmp_path):
+    study = make_study(tmp_path / "s", seeds=(0, 1, 2))
+    layout = StudyDir(study)
+    with FolderLock(study, "study folder"):  # a `gan study` collecting results into it
+        with pytest.raises(UserError, match="in use by another gan process"):
+            ensure_analysis(study)
+    assert not layout.analysis_json.exists()
+    assert ensure_analysis(study)["study"]["runs"] == 6 and layout.analysis_json.is_file()
+    assert not layout.lock.exists()  # released
