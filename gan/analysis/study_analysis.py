@@ -19,6 +19,8 @@ docs/architecture.md's). Its sections:
 - group_estimates: mean [95% CI] of the key final metrics per group; over_steps: per key and group, the mean
   curve over seeds with its 95% bootstrap band; final, dead_by_layer, step_time: per-run values and estimates;
 - effect_curves: the paired LeakyReLU / ReLU FCD ratio per evaluation step with pointwise and simultaneous bands;
+  late_trends: per cell, the per-pair slope of that log ratio over the last 40% of the steps (FCD, and KID beside
+  it), read still moving / level / undecided (gan/analysis/effect_curve.py), one sentence each in the notes;
 - mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
@@ -40,7 +42,7 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
 from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
                                  evaluate_claims, margins)
-from gan.analysis.effect_curve import describe, effect_curves
+from gan.analysis.effect_curve import describe, effect_curves, late_trend_text, late_trends
 from gan.analysis.headline import headline
 from gan.analysis.mechanism import mechanism
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
@@ -272,7 +274,7 @@ def _effects(study: Study) -> dict[str, Any]:
     leaky = pick_leaky(study.results.levels(ACT))
     if leaky is None or RELU not in [str(a) for a in study.results.levels(ACT)]:
         return {"effect_curves": [], "effect_notes": ["effect over training: needs relu and a leaky_relu arm"],
-                "leaky": leaky}
+                "leaky": leaky, "late_trends": {"fcd": [], "kid": []}}
     margin = analysis_margin(2, margins(study.results)[2])
     curves = effect_curves(study.results, study.metrics, leaky, mk.FCD, margin)
     rows = [{"cell": c.cell, "steps": list(c.steps), "ratio": [r[0] for r in c.ratio()],
@@ -281,7 +283,12 @@ def _effects(study: Study) -> dict[str, Any]:
              "pairs": [t.n for t in c.tests]} for c in curves]
     notes = describe(curves, margin) if curves else \
         ["effect over training: fewer than 2 pairs with FCD at any evaluation step"]
-    return {"effect_curves": rows, "effect_notes": notes, "leaky": leaky, "effect_margin": margin}
+    trends = {"fcd": late_trends(study.results, study.metrics, leaky, mk.FCD),
+              "kid": late_trends(study.results, study.metrics, leaky, mk.KID)}
+    kid_by_cell = {t.cell: t for t in trends["kid"]}
+    notes += [late_trend_text(t, kid_by_cell.get(t.cell)) for t in trends["fcd"]]
+    return {"effect_curves": rows, "effect_notes": notes, "leaky": leaky, "effect_margin": margin,
+            "late_trends": {k: [t.as_dict() for t in v] for k, v in trends.items()}}
 
 
 def _relative(study: Study, path: Path | None) -> str | None:

@@ -45,3 +45,22 @@ def test_ensure_analysis_rewrites_a_stale_one_under_the_studys_lock_and_is_refus
     assert not layout.analysis_json.exists()
     assert ensure_analysis(study)["study"]["runs"] == 6 and layout.analysis_json.is_file()
     assert not layout.lock.exists()  # released
+
+
+def test_analysis_json_holds_the_late_trend_per_cell_and_the_report_notes_say_it_in_one_sentence(tmp_path):
+    from gan.analysis.effect_curve import late_trends
+    from gan.report.study_report import write_report
+    from gan.study.read import load_study_results
+
+    study = make_study(tmp_path / "s", steps=500)  # FCD every 50 steps from 250: 300-500 are the last 40%
+    write_analysis(study)
+    a = read_analysis(study)
+    s = load_study_results(study)
+    (fcd,) = a["late_trends"]["fcd"]
+    (direct,) = late_trends(s.results, s.metrics, "leaky_relu:0.2")
+    assert (fcd["first_step"], fcd["last_step"], fcd["evaluations"], fcd["n"]) == (300, 500, 5, 9)
+    assert fcd["slopes"] == list(direct.slopes) and fcd["reading"] == direct.reading
+    assert a["late_trends"]["kid"] == []  # the fake study logs no KID
+    (note,) = [n for n in a["effect_notes"] if n.startswith("late trend")]
+    write_report(study)
+    assert note in StudyDir(study).report_md.read_text()
