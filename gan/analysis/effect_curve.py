@@ -20,6 +20,12 @@ Per pair, the least-squares slope of d_i(s) on s / 1000 over the evaluations in 
 TOST against +-log(1.01) per 1000 steps (the 90% interval inside). Read "still moving" when the 95% interval
 excludes 0, else "level" when TOST says so, else "undecided". On FCD and, descriptive, on KID; a reading of one
 study, never a claim in a Holm family.
+
+One currency across datasets: steps to quality. A ratio of FCDs lives in one feature network's scale; the steps an
+arm needs do not. Per pair, a power law log v = a + b log(step) is fitted (least squares) to each arm's evaluations
+from step FIT_FROM (1000) to the run's end T; t* = exp((fit_L(T) - a_R) / b_R) is the step at which ReLU's curve
+reaches the quality LeakyReLU's curve has at T, and log(t* / T) the pair's shift (> 0: ReLU needs longer, LeakyReLU
+is ahead). Mean over pairs with its 95% t-interval, read back as a multiple of T. Descriptive.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from scipy import stats as sps
 
 from gan.measure import metric_keys as mk
 from gan.study.results import ACT, SEED, Results, is_finite, label, make_results
-from gan.analysis.stats import CONFIDENCE, ALPHA, PairedTest, cell_means, paired_difference, paired_test, t_interval, tost_p
+from gan.analysis.stats import CONFIDENCE, ALPHA, PairedTest, paired_difference, paired_test, t_interval, tost_p
 
 
 @dataclass(frozen=True)
@@ -198,27 +204,41 @@ class LateTrend:
                 "n": self.n, "margin": LEVEL_MARGIN}
 
 
+def arm_series(results: Results, metrics: dict[str, list[dict]], arm: str, key: str = mk.FCD
+               ) -> dict[tuple, dict[int, float]]:
+    """pair -> step -> `key` of the `arm` runs (a pair: the values of every axis but the activation, as
+    paired_difference pairs; replicate runs averaged per step; a resumed run's last row of a step wins)."""
+    axes = [a for a in results.axes if a != ACT]
+    values: dict[tuple, dict[int, list[float]]] = {}
+    for r in results.completed():
+        if str(r.get(ACT)) != arm:
+            continue
+        run = {int(m["step"]): float(m[key]) for m in metrics.get(str(r["run"]), [])
+               if is_finite(m.get("step")) and is_finite(m.get(key))}
+        pair = values.setdefault(tuple(str(r.get(a)) for a in axes), {})
+        for step, v in run.items():
+            pair.setdefault(step, []).append(v)
+    return {p: {s: sum(v) / len(v) for s, v in steps.items()} for p, steps in values.items()}
+
+
 def paired_series(results: Results, metrics: dict[str, list[dict]], leaky: str, key: str = mk.FCD,
                   relu: str = "relu") -> dict[str, dict[tuple, dict[int, float]]]:
-    """cell -> pair -> step -> log(key_leaky / key_relu) at that evaluation (cells as in effect_curves; a pair is
-    the values of every axis but the activation; replicate runs averaged first, as paired_difference does)."""
+    """cell -> pair -> step -> log(key_leaky / key_relu) at that evaluation (cells as in effect_curves)."""
     cells_by = [a for a in results.axes if a not in (ACT, SEED)]
-    out: dict[str, dict[tuple, dict[int, float]]] = {}
     by_cell: dict[str, list[dict]] = {}
     for r in results.completed():
         if str(r.get(ACT)) in (leaky, relu):
             by_cell.setdefault(label(r, cells_by) if cells_by else "", []).append(r)
+    out: dict[str, dict[tuple, dict[int, float]]] = {}
     for cell, cell_rows in by_cell.items():
-        runs = {str(r["run"]): metrics.get(str(r["run"]), []) for r in cell_rows}
-        pairs: dict[tuple, dict[int, float]] = {}
-        for step in eval_steps(runs, key):
-            at = make_results([{**r, key: value_at(runs[str(r["run"])], key, step)} for r in cell_rows],
-                              {"axes": {a: None for a in results.axes}})
-            lk, rl = (cell_means(at, key, {ACT: arm}, {ACT}) for arm in (leaky, relu))
-            for pair in lk.keys() & rl.keys():
-                if lk[pair] > 0 and rl[pair] > 0:  # KID can dip to 0 or below: no log ratio there
-                    pairs.setdefault(pair, {})[step] = math.log(lk[pair]) - math.log(rl[pair])
-        out[cell] = pairs
+        cell_results = replace(results, rows=cell_rows)
+        lk, rl = (arm_series(cell_results, metrics, arm, key) for arm in (leaky, relu))
+        out[cell] = {}
+        for pair in sorted(lk.keys() & rl.keys()):
+            series = {s: math.log(lk[pair][s]) - math.log(rl[pair][s]) for s in sorted(lk[pair].keys() & rl[pair].keys())
+                      if lk[pair][s] > 0 and rl[pair][s] > 0}  # KID can dip to 0 or below: no log ratio there
+            if series:
+                out[cell][pair] = series
     return out
 
 
@@ -297,3 +317,77 @@ def late_trend_text(fcd: LateTrend, kid: LateTrend | None = None) -> str:
         kid_part = f"; KID {_pct(kid.mean)} [{_pct(kid.ci_low)}, {_pct(kid.ci_high)}] (descriptive)"
     return (f"{head}, the LeakyReLU / ReLU FCD ratio moves {_pct(fcd.mean)} per 1000 steps [{_pct(fcd.ci_low)}, "
             f"{_pct(fcd.ci_high)}], p = {fcd.p:.2g}: {fcd.reading} ({why[fcd.reading]}){kid_part}.")
+
+
+##### steps to quality: the LeakyReLU / ReLU effect in steps, a currency that no feature network scales
+
+FIT_FROM = 1000  # power laws from step 1000: before it FCD falls 5-7x in a start-up transient no power law follows
+MIN_FIT_EVALS = 3
+
+
+def power_law(steps: Sequence[int], values: Sequence[float]) -> tuple[float, float]:
+    """(a, b) of the least-squares fit log value = a + b log step (numpy.polyfit, degree 1)."""
+    b, a = np.polyfit(np.log(np.asarray(steps, float)), np.log(np.asarray(values, float)), 1)
+    return float(a), float(b)
+
+
+def steps_shift(leaky: dict[int, float], relu: dict[int, float], total_steps: int,
+                fit_from: int = FIT_FROM) -> float | None:
+    """log(t* / T) for one pair (see the module docstring), from each arm's step -> value; None when an arm has fewer
+    than MIN_FIT_EVALS positive evaluations in [fit_from, T], or ReLU's curve does not fall (b_R >= 0: it never
+    reaches any better quality, so t* does not exist)."""
+    fits = []
+    for series in (leaky, relu):
+        pts = sorted((s, v) for s, v in series.items() if fit_from <= s <= total_steps and v > 0)
+        if len(pts) < MIN_FIT_EVALS:
+            return None
+        fits.append(power_law(*zip(*pts)))
+    (a_l, b_l), (a_r, b_r) = fits
+    if b_r >= 0:
+        return None
+    log_t = math.log(total_steps)
+    return (a_l + b_l * log_t - a_r) / b_r - log_t
+
+
+def steps_to_quality(results: Results, metrics: dict[str, list[dict]], leaky: str, key: str = mk.FCD,
+                     relu: str = "relu") -> dict:
+    """Per pair of `results` (pass claim 2's runs) the log shift, and their mean with its 95% t-interval (log scale;
+    `ratio` etc. are the multiples of T); `dropped`: pairs without a shift (steps_shift's None)."""
+    lk, rl = arm_series(results, metrics, leaky, key), arm_series(results, metrics, relu, key)
+    axes = [a for a in results.axes if a != ACT]
+    shifts, dropped = [], 0
+    for pair in sorted(lk.keys() & rl.keys()):
+        rows = [r for r in results.completed() if tuple(str(r.get(a)) for a in axes) == pair
+                and str(r.get(ACT)) in (leaky, relu)]
+        shift = steps_shift(lk[pair], rl[pair], run_length(rows, [*lk[pair], *rl[pair]]))
+        if shift is None:
+            dropped += 1
+        else:
+            shifts.append(shift)
+    x = np.asarray(shifts, float)
+    lo, hi = t_interval(x)
+    mean = float(x.mean()) if x.size else math.nan
+    return {"metric": key, "fit_from": FIT_FROM, "pairs": shifts, "n": len(shifts), "dropped": dropped,
+            "mean": mean, "ci_low": lo, "ci_high": hi,
+            "ratio": _exp(mean), "ratio_low": _exp(lo), "ratio_high": _exp(hi)}
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if is_finite(x) else math.nan
+
+
+def _times(x: float) -> str:
+    return "–" if not is_finite(x) else f"x{x:.3g}"
+
+
+def steps_to_quality_text(fcd: dict, kid: dict | None = None) -> str:
+    """One sentence for the report's notes."""
+    head = f"steps to quality (power laws per arm from step {fcd['fit_from']}, {fcd['n']} pairs"
+    head += f", {fcd['dropped']} without a fit" if fcd["dropped"] else ""
+    if fcd["n"] < 2:
+        return head + "): fewer than 2 pairs, no estimate."
+    kid_part = ""
+    if kid is not None and kid["n"] >= 2:
+        kid_part = f"; in KID {_times(kid['ratio'])} [{_times(kid['ratio_low'])}, {_times(kid['ratio_high'])}]"
+    return (f"{head}): ReLU reaches the FCD LeakyReLU has at the end of training after {_times(fcd['ratio'])} "
+            f"[{_times(fcd['ratio_low'])}, {_times(fcd['ratio_high'])}] of the steps (> 1: LeakyReLU is ahead){kid_part}.")

@@ -42,7 +42,8 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
 from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
                                  evaluate_claims, margins)
-from gan.analysis.effect_curve import describe, effect_curves, late_trend_text, late_trends
+from gan.analysis.effect_curve import (describe, effect_curves, late_trend_text, late_trends, steps_to_quality,
+                                       steps_to_quality_text)
 from gan.analysis.headline import headline
 from gan.analysis.mechanism import mechanism
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
@@ -274,7 +275,7 @@ def _effects(study: Study) -> dict[str, Any]:
     leaky = pick_leaky(study.results.levels(ACT))
     if leaky is None or RELU not in [str(a) for a in study.results.levels(ACT)]:
         return {"effect_curves": [], "effect_notes": ["effect over training: needs relu and a leaky_relu arm"],
-                "leaky": leaky, "late_trends": {"fcd": [], "kid": []}}
+                "leaky": leaky, "late_trends": {"fcd": [], "kid": []}, "steps_to_quality": None}
     margin = analysis_margin(2, margins(study.results)[2])
     curves = effect_curves(study.results, study.metrics, leaky, mk.FCD, margin)
     rows = [{"cell": c.cell, "steps": list(c.steps), "ratio": [r[0] for r in c.ratio()],
@@ -287,8 +288,13 @@ def _effects(study: Study) -> dict[str, Any]:
               "kid": late_trends(study.results, study.metrics, leaky, mk.KID)}
     kid_by_cell = {t.cell: t for t in trends["kid"]}
     notes += [late_trend_text(t, kid_by_cell.get(t.cell)) for t in trends["fcd"]]
+    base, _ = baseline_results(study.results)
+    shift = {"fcd": steps_to_quality(base, study.metrics, leaky, mk.FCD),
+             "kid": steps_to_quality(base, study.metrics, leaky, mk.KID)}
+    if shift["fcd"]["n"] >= 2:  # a study shorter than the fits' window (quick studies) says nothing here
+        notes.append(steps_to_quality_text(shift["fcd"], shift["kid"]))
     return {"effect_curves": rows, "effect_notes": notes, "leaky": leaky, "effect_margin": margin,
-            "late_trends": {k: [t.as_dict() for t in v] for k, v in trends.items()}}
+            "late_trends": {k: [t.as_dict() for t in v] for k, v in trends.items()}, "steps_to_quality": shift}
 
 
 def _relative(study: Study, path: Path | None) -> str | None:

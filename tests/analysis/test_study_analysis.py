@@ -61,6 +61,9 @@ def test_analysis_json_holds_the_late_trend_per_cell_and_the_report_notes_say_it
     assert (fcd["first_step"], fcd["last_step"], fcd["evaluations"], fcd["n"]) == (300, 500, 5, 9)
     assert fcd["slopes"] == list(direct.slopes) and fcd["reading"] == direct.reading
     assert a["late_trends"]["kid"] == []  # the fake study logs no KID
+    # steps to quality fits from step 1000: a 500-step study has no fit, and its notes say nothing of it
+    assert (a["steps_to_quality"]["fcd"]["n"], a["steps_to_quality"]["fcd"]["dropped"]) == (0, 9)
+    assert not [n for n in a["effect_notes"] if n.startswith("steps to quality")]
     (note,) = [n for n in a["effect_notes"] if n.startswith("late trend")]
     write_report(study)
     assert note in StudyDir(study).report_md.read_text()
