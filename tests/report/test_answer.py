@@ -228,14 +228,58 @@ def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
 
 
 def test_answer_holm_runs_over_the_whole_table(tmp_path):
+    from gan.analysis.answer_analysis import answer_claims
     from gan.analysis.study_analysis import read_analysis
-    from gan.report.answer import answer_claims
 
     studies = [(lab, read_analysis(analysed(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
     rows = answer_claims(studies)
-    tested = [c for _, c, _ in rows if math.isfinite(c.p)]
-    contrast = [c for lab, c, _ in rows if lab == "A vs B"]
+    tested = [c for _, _, c, _ in rows if math.isfinite(c.p)]
+    contrast = [c for lab, kind, c, _ in rows if lab == "A vs B" and kind == "dataset_contrast"]
     assert len(contrast) == 1 and contrast[0].number == 10
     assert len(tested) == 2 * 3 + 1  # claims 1-3 of each study and the contrast: one family of 7
     from gan.analysis.stats import holm
     assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p for c in tested]))
+
+
+def test_answer_md_is_rendered_from_answer_json_alone(tmp_path):
+    """The statistics live in answer.json (gan/analysis/answer_analysis.py); the renderer computes none: a number
+    planted in answer.json is what answer.md shows."""
+    import json
+
+    from gan.report.answer import write_answer
+
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out)]) == 0
+    answer = json.loads((out / "answer.json").read_text())
+    assert answer["written_by"] == f"gan answer {a}=FM {b}=digits --out {out}"
+    assert [(r["label"], r["kind"], r["claim"]["number"]) for r in answer["rows"]] == [
+        ("FM", "claim", n) for n in range(1, 10)] + [("digits", "claim", n) for n in range(1, 10)] + [
+        ("FM vs digits", "dataset_contrast", 10)]
+    assert answer["family"]["tested"] == 7  # claims 1-3 of each study and the contrast
+    row = next(r for r in answer["rows"] if r["kind"] == "dataset_contrast")
+    row["claim"]["test"]["mean"] = math.log(3.21)  # planted
+    (out / "answer.json").write_text(json.dumps(answer))
+    write_answer(out)
+    (line,) = [x for x in (out / "answer.md").read_text().splitlines() if x.startswith("| 10. ")]
+    assert "| 3.21x [" in line
+
+
+def test_the_answer_shows_steps_to_quality_per_study_and_per_contrast_beside_claim_10(tmp_path):
+    import json
+
+    a, b = analysed(tmp_path / "fm", steps=2000), analysed(tmp_path / "m5", steps=2000, failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out)]) == 0
+    steps = json.loads((out / "answer.json").read_text())["steps_to_quality"]
+    assert [s["label"] for s in steps["studies"]] == ["FM", "digits"] and steps["contrasts"][0]["label"] == "FM vs digits"
+    md = (out / "answer.md").read_text()
+    section = md.split("## One currency across datasets: steps to quality")[1].split("## The mechanism")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "dataset" not in line]
+    assert [r[0] for r in rows] == ["| FM", "| digits", "| FM vs digits"]
+    fm, contrast = steps["studies"][0]["fcd"], steps["contrasts"][0]["fcd"]
+    assert rows[0][1] == f"x{fm['ratio']:.3g} [{fm['ratio_low']:.3g}, {fm['ratio_high']:.3g}]" and rows[0][2] == "9"
+    assert rows[2][1].startswith(f"x{contrast['ratio']:.3g} [") and rows[2][2] == "19"
+    (ten,) = [x.split(" | ") for x in md.splitlines() if x.startswith("| 10. ")]
+    assert rows[2][4] == ten[3] + " |"  # claim 10's ratio of ratios beside it, as the main table gives it
+    assert "Written by" in md.splitlines()[0] and md.index("p (Holm)") < md.index("## One currency")
