@@ -174,7 +174,7 @@ def _decide_all(primary: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimR
 def decide_family(primary: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
     """One Holm family: Holm over the claims' finite p-values, then each claim's outcome (`decide_claim`).
     A study's report is one family; `gan answer` makes every primary row of its table one family."""
-    tested = [i for i, c in enumerate(primary) if c.verdict != "not tested" and math.isfinite(c.p)]
+    tested = [i for i, c in enumerate(primary) if not c.verdict.startswith("not tested") and math.isfinite(c.p)]
     adj = holm([primary[i].p for i in tested])
     level = alpha / max(1, len(tested))
     return [decide_claim(c, adj[tested.index(i)] if i in tested else math.nan, level, alpha)
@@ -182,8 +182,9 @@ def decide_family(primary: list[ClaimResult], alpha: float = ALPHA) -> list[Clai
 
 
 def decide_claim(c: ClaimResult, p_adj: float, level: float, alpha: float = ALPHA) -> ClaimResult:
-    """c with its Holm p, outcome and the pairs it would need at `level` (Holm's first step)."""
-    if c.verdict == "not tested":
+    """c with its Holm p, outcome and the pairs it would need at `level` (Holm's first step). A claim that reads
+    "not tested" (with its reason, e.g. claim 12's failed manipulation check) keeps its verdict."""
+    if c.verdict.startswith("not tested"):
         return c
     if c.test is not None and c.test.n < 2:  # e.g. a grid not run yet: no pairs is not evidence either way
         return replace(c, verdict="not tested")

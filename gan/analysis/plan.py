@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gan.analysis.claim import CLAIMS
 from gan.analysis.claims import DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
-from gan.analysis.study_analysis import claims_of, read_analysis
+from gan.analysis.study_analysis import claims_of, ensure_analysis
 from gan.config.load import load_config
 from gan.errors import UserError
 from gan.files.layout import StudyDir
@@ -69,7 +69,7 @@ def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, power:
     if not StudyDir(pilot).results_csv.is_file():
         raise UserError(f"no pilot for study '{spec.name}': {StudyDir(pilot).results_csv} does not exist; run a small pilot "
                         f"first (e.g. `gan study` on a copy of the file with 3-5 seeds) and pass --pilot DIR")
-    analysis = read_analysis(pilot)  # the pilot's one analysis (written first when missing)
+    analysis = ensure_analysis(pilot)  # the pilot's one analysis (written first, under its lock, when missing or stale)
     stand_in = evaluate_claims(_stand_in_results(spec), analysis.get("step_time_json"))
     tested = tuple(c.number for c in stand_in if c.primary and c.verdict != "not tested")
     level = ALPHA / max(1, len(tested))

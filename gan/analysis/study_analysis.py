@@ -1,7 +1,15 @@
 """One study's analysis, computed once and written as analysis.json: what every renderer reads.
 
     analysis = write_analysis("studies/quick")   # results.csv + run folders -> studies/quick/analysis.json
-    analysis = read_analysis("studies/quick")    # the same dict back (computed first when missing or stale)
+    analysis = read_analysis("studies/quick")    # the same dict back; never writes (UserError when not current)
+    analysis = ensure_analysis("studies/quick")  # for the folder's own commands: rewritten under its lock if stale
+
+Reading a study's analysis never writes it: `gan answer` reads other studies' folders, and a silent rewrite there
+(without the study's lock, while a `gan study` may be collecting) is how committed files changed under their
+owners. A missing, old-format or stale analysis.json (its `source.results_csv_sha256` is not results.csv's:
+staleness by content, not mtime, which a git checkout scrambles) is a UserError naming `gan report DIR`.
+`ensure_analysis` is for the commands that already own the folder's report (the report's rendering, `gan study
+--plan`'s pilot, the notebook): it rewrites the file under the study's FolderLock, then reads it.
 
 The report, its figures, `gan answer`, `gan study --plan` and the notebook read only this file (the contract is
 docs/architecture.md's). Its sections:
@@ -11,6 +19,8 @@ docs/architecture.md's). Its sections:
 - group_estimates: mean [95% CI] of the key final metrics per group; over_steps: per key and group, the mean
   curve over seeds with its 95% bootstrap band; final, dead_by_layer, step_time: per-run values and estimates;
 - effect_curves: the paired LeakyReLU / ReLU FCD ratio per evaluation step with pointwise and simultaneous bands;
+  late_trends: per cell, the per-pair slope of that log ratio over the last 40% of the steps (FCD, and KID beside
+  it), read still moving / level / undecided (gan/analysis/effect_curve.py), one sentence each in the notes;
 - mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
@@ -19,6 +29,8 @@ docs/architecture.md's). Its sections:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -30,17 +42,20 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
 from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
                                  evaluate_claims, margins)
-from gan.analysis.effect_curve import describe, effect_curves
+from gan.analysis.effect_curve import (describe, effect_curves, late_trend_text, late_trends, steps_to_quality,
+                                       steps_to_quality_text)
 from gan.analysis.headline import headline
 from gan.analysis.mechanism import mechanism
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
+from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
+from gan.files.lock import FolderLock
 from gan.files.layout import FINISHED, RunDir, StudyDir
 from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
 
-VERSION = 2  # 2: the mechanism section
+VERSION = 3  # 2: the mechanism section; 3: source (results.csv's hash), late trends, steps to quality
 PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
               mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM, mk.OVERFIT_R_T, mk.OVERFIT_R_V,
               mk.OVERFIT_HELDOUT_GAP, mk.OVERFIT_SATURATED)
@@ -54,24 +69,53 @@ MAX_POINTS = 400  # a long run's curve is thinned to ~400 steps (bands cost resa
 
 
 def write_analysis(study_dir: str | Path) -> Path:
-    """Analyse the study in `study_dir` and write its analysis.json; returns the path."""
+    """Analyse the study in `study_dir` and write its analysis.json; returns the path. The caller owns the folder
+    (`gan report`, `gan study`, or ensure_analysis under the study's lock)."""
     study = load_study_results(study_dir)
     path = StudyDir(study_dir).analysis_json
-    write_json_atomic(path, analyse(study))
+    write_json_atomic(path, {**analyse(study), "source": {"results_csv_sha256": results_sha256(study_dir)}})
     return path
 
 
-def read_analysis(study_dir: str | Path) -> dict[str, Any]:
-    """analysis.json of `study_dir`, written first when it is missing or older than results.csv."""
-    import json
+def results_sha256(study_dir: str | Path) -> str | None:
+    """sha256 of the study's results.csv bytes (None without one): what an analysis.json was computed from."""
+    path = StudyDir(study_dir).results_csv
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
-    layout = StudyDir(study_dir)
-    path = layout.analysis_json
-    if not path.is_file() or (layout.results_csv.is_file()
-                              and path.stat().st_mtime < layout.results_csv.stat().st_mtime):
-        write_analysis(study_dir)
-    analysis = json.loads(path.read_text())
-    return analysis if analysis.get("version") == VERSION else json.loads(write_analysis(study_dir).read_text())
+
+def analysis_problem(study_dir: str | Path) -> str | None:
+    """Why `study_dir`'s analysis.json is not the analysis of its results.csv, or None when it is."""
+    path = StudyDir(study_dir).analysis_json
+    if not path.is_file():
+        return "it has no analysis.json"
+    try:
+        analysis = json.loads(path.read_text())
+    except ValueError:
+        return "its analysis.json is not JSON"
+    if analysis.get("version") != VERSION:
+        return f"its analysis.json has format {analysis.get('version')}, this gan reads {VERSION}"
+    now = results_sha256(study_dir)
+    if now is not None and (analysis.get("source") or {}).get("results_csv_sha256") != now:
+        return "its analysis.json was computed from another results.csv (stale)"
+    return None
+
+
+def read_analysis(study_dir: str | Path) -> dict[str, Any]:
+    """analysis.json of `study_dir`; never writes. UserError when it is missing, of an older format or stale."""
+    problem = analysis_problem(study_dir)
+    if problem:
+        raise UserError(f"{study_dir}: {problem}; run `gan report {study_dir}` to write it, then run this again")
+    return json.loads(StudyDir(study_dir).analysis_json.read_text())
+
+
+def ensure_analysis(study_dir: str | Path) -> dict[str, Any]:
+    """analysis.json of `study_dir`, (re)written first under the study's lock when it is not current: for the
+    commands that own the folder's report. A study whose `gan study` holds the lock is refused (UserError)."""
+    if analysis_problem(study_dir):
+        with FolderLock(study_dir, "study folder"):
+            if analysis_problem(study_dir):  # another gan report may have written it between the check and the lock
+                write_analysis(study_dir)
+    return read_analysis(study_dir)
 
 
 def claims_of(analysis: dict[str, Any]) -> list[ClaimResult]:
@@ -231,7 +275,7 @@ def _effects(study: Study) -> dict[str, Any]:
     leaky = pick_leaky(study.results.levels(ACT))
     if leaky is None or RELU not in [str(a) for a in study.results.levels(ACT)]:
         return {"effect_curves": [], "effect_notes": ["effect over training: needs relu and a leaky_relu arm"],
-                "leaky": leaky}
+                "leaky": leaky, "late_trends": {"fcd": [], "kid": []}, "steps_to_quality": None}
     margin = analysis_margin(2, margins(study.results)[2])
     curves = effect_curves(study.results, study.metrics, leaky, mk.FCD, margin)
     rows = [{"cell": c.cell, "steps": list(c.steps), "ratio": [r[0] for r in c.ratio()],
@@ -240,7 +284,17 @@ def _effects(study: Study) -> dict[str, Any]:
              "pairs": [t.n for t in c.tests]} for c in curves]
     notes = describe(curves, margin) if curves else \
         ["effect over training: fewer than 2 pairs with FCD at any evaluation step"]
-    return {"effect_curves": rows, "effect_notes": notes, "leaky": leaky, "effect_margin": margin}
+    trends = {"fcd": late_trends(study.results, study.metrics, leaky, mk.FCD),
+              "kid": late_trends(study.results, study.metrics, leaky, mk.KID)}
+    kid_by_cell = {t.cell: t for t in trends["kid"]}
+    notes += [late_trend_text(t, kid_by_cell.get(t.cell)) for t in trends["fcd"]]
+    base, _ = baseline_results(study.results)
+    shift = {"fcd": steps_to_quality(base, study.metrics, leaky, mk.FCD),
+             "kid": steps_to_quality(base, study.metrics, leaky, mk.KID)}
+    if shift["fcd"]["n"] >= 2:  # a study shorter than the fits' window (quick studies) says nothing here
+        notes.append(steps_to_quality_text(shift["fcd"], shift["kid"]))
+    return {"effect_curves": rows, "effect_notes": notes, "leaky": leaky, "effect_margin": margin,
+            "late_trends": {k: [t.as_dict() for t in v] for k, v in trends.items()}, "steps_to_quality": shift}
 
 
 def _relative(study: Study, path: Path | None) -> str | None:

@@ -41,6 +41,10 @@ class RunDir:
         return self.path / "metrics.jsonl"  # one JSON row per logged step (gan.tracking.metrics_file)
 
     @property
+    def metrics_gz(self) -> Path:
+        return self.path / "metrics.jsonl.gz"  # the same rows, gzipped for git (`gan pack`); read when the plain file is absent
+
+    @property
     def summary(self) -> Path:
         return self.path / SUMMARY_FILE  # status, final / mean values, written at the end of a run
 
@@ -180,6 +184,10 @@ class AnswerDir:
     @property
     def answer_md(self) -> Path:
         return self.path / "answer.md"  # the table the README's "The answer" section quotes
+
+    @property
+    def answer_json(self) -> Path:
+        return self.path / "answer.json"  # the answer's statistics (gan/analysis/answer_analysis.py): what answer.md renders
 
     @property
     def effect_png(self) -> Path:

@@ -1,21 +1,20 @@
-"""`gan answer`: the headline across studies. One forest plot and one table over several study directories
-(e.g. the Fashion-MNIST study and its mnist5k replication). For each pair of studies the table adds a claim of
-its own: does the LeakyReLU / ReLU ratio differ between them (gan/analysis/dataset_contrast.py)? Every primary p-value
-of the table (each study's tested claims and every contrast) is one Holm family here; each study's own report
-keeps its own family.
+"""`gan answer`: the headline across studies, rendered from OUT/answer.json (gan/analysis/answer_analysis.py computes
+every number: the one Holm family over the studies' primary claims, claim 10's dataset contrasts, claim 12's
+interventions, steps to quality). This module only draws and writes; the studies' own analysis.json files are read
+(never written) for the figures and the mechanism table.
 
     gan answer results/answer/fashion_mnist=Fashion-MNIST results/answer/mnist5k=mnist5k --out results/answer
 
-writes OUT/forest.png, OUT/answer.md (the table the README's "The answer" section quotes, then the mechanism
-as measured: analysis.json's `mechanism` section of every study), OUT/effect_over_training.png (one panel per
-study: the paired FCD ratio at every evaluation with its simultaneous band) and, per study,
-OUT/samples_<label>.png: ReLU and LeakyReLU final samples of one seed from the same fixed noise, side by side.
+writes OUT/answer.json (the statistics), OUT/forest.png, OUT/answer.md (the table the README's "The answer" section
+quotes, the interventions' manipulation checks, steps to quality, then the mechanism as measured: analysis.json's
+`mechanism` section of every study), OUT/effect_over_training.png (one panel per study: the paired FCD ratio at every
+evaluation with its simultaneous band) and, per study, OUT/samples_<label>.png: ReLU and LeakyReLU final samples of
+one seed from the same fixed noise, side by side.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import replace
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,107 +22,73 @@ import matplotlib.image
 import numpy as np
 from matplotlib.figure import Figure
 
-from gan.analysis.claim import ClaimResult
+from gan.analysis.answer_analysis import CLAIMS_ONLY, CONTEXT, INTERVENTION, STUDY
+from gan.analysis.claim import claim_from_dict
 from gan.analysis.claim_text import fmt, kid_text, rules_out
-from gan.analysis.claims import MARGINS, analysis_margin, decide_family
-from gan.analysis.study_analysis import claims_of, read_analysis
-from gan.analysis.dataset_contrast import dataset_contrast, welch_test
-from gan.errors import UserError
-from gan.report.forest import ForestRow, fig_forest
-from gan.files.layout import AnswerDir, StudyDir
+from gan.analysis.study_analysis import read_analysis
+from gan.files.atomic import write_atomic, write_text_atomic
+from gan.files.layout import AnswerDir
 from gan.report import panels
 from gan.report.document import to_markdown
+from gan.report.forest import ForestRow, fig_forest
 from gan.report.mechanism_table import MECHANISM_TEXT, mechanism_table
-from gan.study.results import is_finite
+from gan.errors import UserError
 
 
-def parse_study_arg(arg: str) -> tuple[Path, str]:
-    """'DIR=LABEL' or 'DIR' (label: the folder's name)."""
-    path, _, lab = arg.partition("=")
-    return Path(path), lab or Path(path).name
+def read_answer(out: str | Path) -> dict[str, Any]:
+    """OUT/answer.json (written by `gan answer`'s analysis)."""
+    path = AnswerDir(out).answer_json
+    if not path.is_file():
+        raise UserError(f"{out} has no answer.json: run `gan answer STUDY_DIR ... --out {out}` to compute it")
+    return json.loads(path.read_text())
 
 
-def answer_claims(loaded: Sequence[tuple[str, dict[str, Any]]],
-                  uncontrasted: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[tuple[str, ClaimResult, float]]:
-    """(study label, primary claim, margin on the analysis scale) for every study's primary claims (from its
-    analysis.json), then one dataset contrast per pair of `loaded` studies; all decided in one Holm family.
-    `uncontrasted` studies add their claims only: each varies something else on data already in the table, so a
-    contrast with the study of the same data would be no dataset contrast."""
-    rows: list[tuple[str, ClaimResult, float]] = []
-    for lab, a in (*loaded, *uncontrasted):
-        rows += [(lab, c, analysis_margin(c.number, a["margins"][str(c.number)])) for c in claims_of(a) if c.primary]
-    margin = analysis_margin(2, MARGINS[2])
-    for (la, a), (lb, b) in itertools.combinations(loaded, 2):
-        ca, cb = _claim2(a), _claim2(b)
-        if ca and cb and len(ca["pairs"]) >= 2 and len(cb["pairs"]) >= 2:
-            c = dataset_contrast(la, np.array(ca["pairs"]), lb, np.array(cb["pairs"]), ca["metric"], margin)
-            if len(ca["kid_pairs"]) >= 2 and len(cb["kid_pairs"]) >= 2:  # KID beside it, as for every quality claim
-                c = replace(c, kid=welch_test(np.array(ca["kid_pairs"]), np.array(cb["kid_pairs"]), margin))
-            rows.append((f"{la} vs {lb}", c, margin))
-    decided = decide_family([c for _, c, _ in rows])
-    return [(lab, c, m) for (lab, _, m), c in zip(rows, decided)]
+def table_rows_of(answer: dict[str, Any]) -> list[ForestRow]:
+    """The answer table's rows (answer.json rows marked `shown`), in the analysis' order."""
+    return [ForestRow(r["label"], claim_from_dict(r["claim"]), r["margin"]) for r in answer["rows"] if r["shown"]]
 
 
-def _claim2(analysis: dict[str, Any]) -> dict[str, Any] | None:
-    """Claim 2's primary row of an analysis (its per-seed log ratios in `pairs`), or None."""
-    return next((c for c in analysis["claims"] if c["primary"] and c["number"] == 2), None)
+def forest_rows_of(answer: dict[str, Any]) -> list[ForestRow]:
+    """The rows the forest plot draws: those of the table with a CI that were tested."""
+    return [r for r in table_rows_of(answer) if r.claim.test is not None and np.isfinite(r.claim.test.ci_low)
+            and not r.claim.verdict.startswith("not tested")]
 
 
-def _load(args: Sequence[str]) -> list[tuple[str, dict[str, Any], Path]]:
-    loaded = []
-    for arg in args:
-        path, lab = parse_study_arg(arg)
-        if not StudyDir(path).results_csv.is_file():
-            raise UserError(f"{path} has no results.csv: give study directories written by `gan study`")
-        loaded.append((lab, read_analysis(path), path))
-    return loaded
+def _save(fig: Figure, path: Path) -> None:
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
 
 
-def write_answer(studies: Sequence[str], out: str | Path, context: Sequence[str] = (),
-                 claims_only: Sequence[str] = ()) -> tuple[Path, Path]:
-    """Forest plot and answer table over `studies` ('DIR[=LABEL]'); returns (forest.png, answer.md).
-    `claims_only` studies join the table, the Holm family and the figures but no dataset contrast (see
-    answer_claims). `context` studies (e.g. the same pair trained longer) join the effect-over-training figure
-    and the mechanism table only: no verdict, no place in the Holm family."""
-    loaded, own, beside = _load(studies), _load(claims_only), _load(context)
-    rows = forest_rows_of([(lab, a) for lab, a, _ in loaded], [(lab, a) for lab, a, _ in own])
-    if not rows:
-        raise UserError("no tested primary claim with a CI in these studies: nothing to plot")
+def write_answer(out: str | Path) -> tuple[Path, Path]:
+    """Render OUT/answer.json: the forest plot, the samples, the effect panels and answer.md; returns (forest.png,
+    answer.md)."""
+    answer = read_answer(out)
     layout = AnswerDir(out)
-    layout.path.mkdir(parents=True, exist_ok=True)
-    for lab, a, path in (*loaded, *own):
+    by_role = {role: [(s["label"], read_analysis(s["path"]), Path(s["path"])) for s in answer["studies"]
+                      if s["role"] == role] for role in (STUDY, CLAIMS_ONLY, CONTEXT, INTERVENTION)}
+    for lab, a, path in (*by_role[STUDY], *by_role[CLAIMS_ONLY]):
         fig = fig_same_noise(a, path, lab)
         if fig is not None:
-            fig.savefig(layout.samples_png(lab), dpi=110, bbox_inches="tight")
-    fig = fig_forest(rows, "The answer: primary effects with 95% CI (grey: margin)")
-    fig.savefig(layout.forest_png, dpi=110, bbox_inches="tight")
-    blocks = [("p", f"Written by `{written_by(studies, out, context, claims_only)}`."), ("table", *answer_table(rows)),
+            _save(fig, layout.samples_png(lab))
+    fig = fig_forest(forest_rows_of(answer), "The answer: primary effects with 95% CI (grey: margin)")
+    if fig is not None:  # e.g. only an intervention whose manipulation check failed: nothing to draw
+        _save(fig, layout.forest_png)
+    blocks = [("p", f"Written by `{answer['written_by']}`."), ("table", *answer_table(table_rows_of(answer))),
               ("p", ANSWER_RULES)]
-    everything = [(lab, a) for lab, a, _ in (*loaded, *own, *beside)]
+    if answer["interventions"]:
+        blocks.append(("p", interventions_text(answer["interventions"])))
+    everything = [(lab, a) for role in (STUDY, CLAIMS_ONLY, CONTEXT, INTERVENTION) for lab, a, _ in by_role[role]]
     fig = fig_effect_panels(everything)
     if fig is not None:
-        fig.savefig(layout.effect_png, dpi=110, bbox_inches="tight")
+        _save(fig, layout.effect_png)
         blocks.append(("img", layout.effect_png))
+    steps = steps_table(answer["steps_to_quality"], answer)
+    if steps[1]:
+        blocks += [("h2", "One currency across datasets: steps to quality"), ("p", STEPS_TEXT), ("table", *steps)]
     mech = mechanism_table(everything)
     if mech[1]:
         blocks += [("h2", "The mechanism, as measured"), ("p", MECHANISM_TEXT), ("table", *mech)]
-    md = to_markdown(blocks, layout.path)
-    layout.answer_md.write_text(md)
+    write_text_atomic(layout.answer_md, to_markdown(blocks, layout.path))
     return layout.forest_png, layout.answer_md
-
-
-def forest_rows_of(loaded: Sequence[tuple[str, dict[str, Any]]],
-                   uncontrasted: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[ForestRow]:
-    """The answer's rows: every tested primary claim with a CI, and the dataset contrasts, decided as one family."""
-    return [ForestRow(lab, c, m) for lab, c, m in answer_claims(loaded, uncontrasted)
-            if c.test is not None and is_finite(c.test.ci_low)]
-
-
-def written_by(studies: Sequence[str], out: str | Path, context: Sequence[str] = (),
-               claims_only: Sequence[str] = ()) -> str:
-    """The command that writes this answer (answer.md's first line: a reader reruns it, a test parses it)."""
-    return " ".join(["gan answer", *studies, "--out", str(out), *(f"--claims-only {c}" for c in claims_only),
-                     *(f"--context {c}" for c in context)])
 
 
 ANSWER_RULES = (
@@ -133,6 +98,50 @@ ANSWER_RULES = (
     "t on the two studies' per-seed LeakyReLU / ReLU log FCD ratios, read as a ratio of ratios; 'pairs' is the "
     "number of seeds of both studies together. KID beside it: the same contrast on the tail-averaged KID (same "
     "features, unbiased), descriptive.")
+
+INTERVENTIONS_TEXT = (
+    "Interventions (claim 12, in the same Holm family): Welch's t on the intervention study's per-seed LeakyReLU / "
+    "ReLU log FCD ratios against its base study's, read as the ratio of the two ratios, ±10% margin, in the direction "
+    "its study.yaml predicted before its runs (claim12.direction: lower for a stronger D, 12a; higher for a weaker "
+    "one, 12b). Manipulation check (results.csv, the ReLU arm's mean half2/D/saturated): ")
+
+
+def interventions_text(interventions: Sequence[dict[str, Any]]) -> str:
+    """The interventions' paragraph: the rule, then each manipulation check as measured."""
+    checks = [f"{iv['label']} (base {iv['base_label']}, direction {iv['direction']}): {fmt(iv['check']['relu_mean'])} "
+              f"over {iv['check']['runs']} runs, needs {iv['check']['op']} {iv['check']['threshold']}: "
+              f"{'passed' if iv['check']['passed'] else 'failed, so the row reads not tested'}"
+              for iv in interventions]
+    return INTERVENTIONS_TEXT + "; ".join(checks) + "."
+
+
+STEPS_TEXT = (
+    "Descriptive (no p-value, no Holm, no verdict): the LeakyReLU / ReLU effect counted in training steps, a currency "
+    "no feature network scales. Per seed, a power law log FCD = a + b log(step) is fitted to each arm's evaluations "
+    "from step 1000 to the end T; the row gives the steps ReLU's curve needs to reach the FCD LeakyReLU's curve has at "
+    "T, as a multiple of T (geometric mean over seeds, 95% t-interval): > 1, LeakyReLU is ahead. Between two studies, "
+    "Welch's t on the per-seed log multiples, read as A's multiple / B's (opposite in direction to claim 10's FCD "
+    "ratio of ratios, shown beside it: a ratio of ratios above 1 is a multiple below 1). KID: the same on KID.")
+
+
+def _times(d: dict[str, Any] | None) -> str:
+    """A multiple of T with its CI (answer.json writes a NaN bound, fewer than 2 pairs, as null)."""
+    if not d or d.get("ratio_low") is None:
+        return "–"
+    return f"x{fmt(d['ratio'])} [{fmt(d['ratio_low'])}, {fmt(d['ratio_high'])}]"
+
+
+def steps_table(section: dict[str, Any], answer: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): each study's steps-to-quality multiple, then each contrast with claim 10 beside it."""
+    head = ["dataset", "steps ReLU needs for LeakyReLU's end FCD, x T [95% CI]", "pairs", "KID beside it",
+            "claim 10 beside it (FCD ratio of ratios)"]
+    claim10 = {r["label"]: claim_from_dict(r["claim"]) for r in answer["rows"] if r["kind"] == "dataset_contrast"}
+    out = [[s["label"], _times(s["fcd"]), str(s["fcd"]["n"]), _times(s["kid"]), ""] for s in section["studies"]]
+    for c in section["contrasts"]:
+        ten = claim10.get(c["label"])
+        beside = f"{fmt(ten.effect)}x [{fmt(ten.ci_low)}, {fmt(ten.ci_high)}]" if ten is not None and ten.test else "–"
+        out.append([c["label"], _times(c["fcd"]), str(c["fcd"]["n"]) if c["fcd"] else "0", _times(c["kid"]), beside])
+    return head, out
 
 
 def answer_table(rows: Sequence[ForestRow]) -> tuple[list[str], list[list[str]]]:

@@ -16,7 +16,7 @@ from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt, kid_disagrees, kid_text, rules_out
 from gan.analysis.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES
 from gan.analysis.stats import ALPHA
-from gan.analysis.study_analysis import claims_of, read_analysis
+from gan.analysis.study_analysis import claims_of, ensure_analysis
 from gan.files.layout import StudyDir
 from gan.report.document import to_html, to_markdown
 from gan.report.answer import fig_same_noise
@@ -134,8 +134,8 @@ def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[s
 
 def write_report(study_dir: str | Path) -> Path:
     """Write report/report.md, report/report.html and report/figures/*.png from the study's analysis.json
-    (written first when missing or stale); returns the html path."""
-    analysis = read_analysis(study_dir)
+    (written first, under the study's lock, when missing or stale); returns the html path."""
+    analysis = ensure_analysis(study_dir)
     layout = StudyDir(study_dir)
     layout.figures.mkdir(parents=True, exist_ok=True)
     claims = claims_of(analysis)

@@ -80,7 +80,10 @@ class StudySpec:
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)  # the file as read, command-line overrides merged
 
 
-STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm")
+STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm", "claim12")
+# claim12: an intervention study's prediction, written before its runs: {base: STUDY_DIR, direction: lower | higher}
+# (read by `gan answer --intervention`, gan/analysis/answer_analysis.py; checked here so a typo fails before training)
+CLAIM12_DIRECTIONS = ("lower", "higher")
 
 
 def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
@@ -92,8 +95,9 @@ def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
     raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
     unknown = {str(k) for k in raw} - set(STUDY_KEYS)
     if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
-        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm "
-                        f"and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm, "
+                        f"claim12 and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+    _check_claim12(path, raw.get("claim12"))
     if extra:
         given = parse_overrides(list(extra))
         raw = {**raw, "overrides": {**(raw.get("overrides") or {}), **given}}
@@ -168,6 +172,17 @@ def _grids(path: Path, raw: Any) -> tuple[Grid, ...]:
         out.append(Grid(None if g.get("name") is None else str(g["name"]), overrides,
                         _axes(path, g["axes"], f"{where}: 'axes'")))
     return tuple(out)
+
+
+def _check_claim12(path: Path, block: Any) -> None:
+    """`claim12:` absent, or {base: a study folder's path, direction: lower | higher} (UserError otherwise)."""
+    if block is None:
+        return
+    if not isinstance(block, dict) or set(block) != {"base", "direction"} or not isinstance(block["base"], str) \
+            or block["direction"] not in CLAIM12_DIRECTIONS:
+        raise UserError(f"study file '{path}': claim12 must be {{base: STUDY_DIR, direction: lower | higher}} (the "
+                        "base study and the predicted direction of the FCD ratio of ratios), e.g. "
+                        "claim12: {base: results/answer/fashion_mnist, direction: lower}")
 
 
 def _resolve_base(study_file: Path, base: Any) -> str | None:

@@ -8,6 +8,7 @@ written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfin
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -43,11 +44,16 @@ def repair_tail(path: Path) -> None:
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """Rows of metrics.jsonl, null read back as NaN (a torn last line is dropped; a damaged one inside is skipped).
 
-    The one reader of metrics.jsonl: training, results collection, reports and figures all call it."""
-    path = RunDir(run_dir).metrics
+    The one reader of a run's metrics: training, results collection, reports and figures all call it. A run folder
+    as committed to git holds only metrics.jsonl.gz (`gan pack`); that is read when metrics.jsonl is absent, so a
+    fresh clone's studies re-analyse with their curves (the plain file, when present, is the live one)."""
+    run = RunDir(run_dir)
+    path = run.metrics if run.metrics.exists() or not run.metrics_gz.is_file() else run.metrics_gz
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = gzip.decompress(path.read_bytes()).decode("utf-8") if path == run.metrics_gz else \
+        path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     rows = []
     for i, line in enumerate(lines):
         if not line.strip():

@@ -13,7 +13,8 @@ from gan.tracking.metrics_file import read_metrics
 # the file names (folder names such as runs/ or samples/ double as W&B keys, figure names and table headers)
 FILE_NAMES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "last.pt", "final.png", "eval.json",
               "grid.png", "train.log", "study.yaml", "results.csv", "step_time.json", "report.md", "report.html",
-              "prev.pt", "sequential.json", "forest.png", "answer.md", "effect_over_training.png"}  # (".lock" is also a cache-file suffix)
+              "prev.pt", "sequential.json", "forest.png", "answer.md", "effect_over_training.png",
+              "metrics.jsonl.gz", "answer.json"}  # (".lock" is also a cache-file suffix)
 
 
 def test_run_and_study_paths_are_the_documented_ones(tmp_path):
@@ -59,3 +60,22 @@ def test_the_one_metrics_reader_skips_what_is_not_a_row_and_reads_null_as_nan(tm
     StudyDir(tmp_path).results_csv.write_text("run,run_dir,status\na,runs/a,completed\n")
     study = load_study_results(tmp_path)
     assert len(study.metrics["a"]) == 2 and math.isnan(study.metrics["a"][0]["loss/D"])
+
+
+def test_the_metrics_reader_reads_the_gzipped_rows_a_committed_run_holds(tmp_path):
+    """A committed run folder holds metrics.jsonl.gz only (`gan pack`); every stage reads it through read_metrics,
+    so `gan report` on a fresh clone sees the curves. The plain file, when there, is the live one and wins."""
+    import gzip
+
+    from gan.study.read import load_study_results
+
+    run = StudyDir(tmp_path).run("a")
+    run.path.mkdir(parents=True)
+    run.metrics_gz.write_bytes(gzip.compress(b'{"step": 1, "quality/fcd": 9.5}\n{"step": 2, "loss/D": null}\n'))
+    assert run.metrics_gz.name == "metrics.jsonl.gz" and not run.metrics.exists()
+    rows = read_metrics(run.path)
+    assert rows[0] == {"step": 1, "quality/fcd": 9.5} and math.isnan(rows[1]["loss/D"]) and len(rows) == 2
+    StudyDir(tmp_path).results_csv.write_text("run,run_dir,status\na,runs/a,completed\n")
+    assert load_study_results(tmp_path).metrics["a"][0]["quality/fcd"] == 9.5
+    run.metrics.write_text('{"step": 3}\n')  # a run training again: its plain file is newer than any pack
+    assert read_metrics(run.path) == [{"step": 3}]

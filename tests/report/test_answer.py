@@ -17,6 +17,14 @@ from gan.report.forest import RatioLocator, forest_rows
 from gan.study.results import make_results
 from builders_study import PNG_MAGIC, make_study
 
+def analysed(root, **kw):
+    """A fake study with its analysis.json, as `gan report` leaves it (`gan answer` only reads it)."""
+    from gan.analysis.study_analysis import write_analysis
+
+    write_analysis(make_study(root, **kw))
+    return root
+
+
 STUDY = {"axes": {"model.d_act": ["relu", "leaky_relu:0.2"], "train.seed": [0, 1, 2]}}
 
 
@@ -116,7 +124,7 @@ def test_early_horizon_is_a_descriptive_row(tmp_path):
 
 
 def test_gan_answer_over_two_studies(tmp_path, capsys):
-    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
     out = tmp_path / "answer"
     assert cli.main(["answer", f"{a}=Fashion-MNIST", f"{b}=mnist5k", "--out", str(out)]) == 0
     assert (out / "forest.png").read_bytes().startswith(PNG_MAGIC)
@@ -136,7 +144,7 @@ def test_gan_answer_over_two_studies(tmp_path, capsys):
 
 
 def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
-    a, b = make_study(tmp_path / "fm"), make_study(tmp_path / "long", seeds=tuple(range(4)), failed=False)
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "long", seeds=tuple(range(4)), failed=False)
     out = tmp_path / "answer"
     assert cli.main(["answer", f"{a}=FM", "--out", str(out), "--context", f"{b}=FM-long"]) == 0
     md = (out / "answer.md").read_text()
@@ -148,7 +156,7 @@ def test_a_context_study_is_drawn_and_tabled_but_not_decided(tmp_path, capsys):
 
 
 def test_a_claims_only_study_is_decided_in_the_family_but_contrasted_with_no_study(tmp_path):
-    a, b, c = (make_study(tmp_path / n) for n in ("fm", "digits", "range"))
+    a, b, c = (analysed(tmp_path / n) for n in ("fm", "digits", "range"))
     out = tmp_path / "answer"
     both = cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out / "1"), "--claims-only", f"{c}=FM-range"])
     three = cli.main(["answer", f"{a}=FM", f"{b}=digits", f"{c}=FM-range", "--out", str(out / "2")])
@@ -165,6 +173,18 @@ def test_a_claims_only_study_is_decided_in_the_family_but_contrasted_with_no_stu
 def test_gan_answer_without_results_is_one_sentence(tmp_path, capsys):
     assert cli.main(["answer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "has no results.csv" in capsys.readouterr().err
+
+
+def test_gan_answer_refuses_a_stale_analysis_and_leaves_the_study_as_it_was(tmp_path, capsys):
+    """`gan answer` reads other studies' folders: it never rewrites their analysis.json, it names the command."""
+    a = analysed(tmp_path / "fm")
+    results = a / "results.csv"
+    results.write_text(results.read_text().replace(",completed,", ",diverged,", 1))  # a study collected again
+    before = (a / "analysis.json").read_bytes()
+    assert cli.main(["answer", f"{a}=FM", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"run `gan report {a}`" in err and "stale" in err and len(err.strip().splitlines()) == 1
+    assert (a / "analysis.json").read_bytes() == before and not (tmp_path / "o" / "answer.md").exists()
 
 
 def test_forest_rows_skip_untested_claims(tmp_path):
@@ -208,14 +228,58 @@ def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
 
 
 def test_answer_holm_runs_over_the_whole_table(tmp_path):
+    from gan.analysis.answer_analysis import answer_claims
     from gan.analysis.study_analysis import read_analysis
-    from gan.report.answer import answer_claims
 
-    studies = [(lab, read_analysis(make_study(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
+    studies = [(lab, read_analysis(analysed(tmp_path / lab, seeds=tuple(range(8))))) for lab in ("A", "B")]
     rows = answer_claims(studies)
-    tested = [c for _, c, _ in rows if math.isfinite(c.p)]
-    contrast = [c for lab, c, _ in rows if lab == "A vs B"]
+    tested = [c for _, _, c, _ in rows if math.isfinite(c.p)]
+    contrast = [c for lab, kind, c, _ in rows if lab == "A vs B" and kind == "dataset_contrast"]
     assert len(contrast) == 1 and contrast[0].number == 10
     assert len(tested) == 2 * 3 + 1  # claims 1-3 of each study and the contrast: one family of 7
     from gan.analysis.stats import holm
     assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p for c in tested]))
+
+
+def test_answer_md_is_rendered_from_answer_json_alone(tmp_path):
+    """The statistics live in answer.json (gan/analysis/answer_analysis.py); the renderer computes none: a number
+    planted in answer.json is what answer.md shows."""
+    import json
+
+    from gan.report.answer import write_answer
+
+    a, b = analysed(tmp_path / "fm"), analysed(tmp_path / "m5", seeds=tuple(range(6)), failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out)]) == 0
+    answer = json.loads((out / "answer.json").read_text())
+    assert answer["written_by"] == f"gan answer {a}=FM {b}=digits --out {out}"
+    assert [(r["label"], r["kind"], r["claim"]["number"]) for r in answer["rows"]] == [
+        ("FM", "claim", n) for n in range(1, 10)] + [("digits", "claim", n) for n in range(1, 10)] + [
+        ("FM vs digits", "dataset_contrast", 10)]
+    assert answer["family"]["tested"] == 7  # claims 1-3 of each study and the contrast
+    row = next(r for r in answer["rows"] if r["kind"] == "dataset_contrast")
+    row["claim"]["test"]["mean"] = math.log(3.21)  # planted
+    (out / "answer.json").write_text(json.dumps(answer))
+    write_answer(out)
+    (line,) = [x for x in (out / "answer.md").read_text().splitlines() if x.startswith("| 10. ")]
+    assert "| 3.21x [" in line
+
+
+def test_the_answer_shows_steps_to_quality_per_study_and_per_contrast_beside_claim_10(tmp_path):
+    import json
+
+    a, b = analysed(tmp_path / "fm", steps=2000), analysed(tmp_path / "m5", steps=2000, failed=False)
+    out = tmp_path / "answer"
+    assert cli.main(["answer", f"{a}=FM", f"{b}=digits", "--out", str(out)]) == 0
+    steps = json.loads((out / "answer.json").read_text())["steps_to_quality"]
+    assert [s["label"] for s in steps["studies"]] == ["FM", "digits"] and steps["contrasts"][0]["label"] == "FM vs digits"
+    md = (out / "answer.md").read_text()
+    section = md.split("## One currency across datasets: steps to quality")[1].split("## The mechanism")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "dataset" not in line]
+    assert [r[0] for r in rows] == ["| FM", "| digits", "| FM vs digits"]
+    fm, contrast = steps["studies"][0]["fcd"], steps["contrasts"][0]["fcd"]
+    assert rows[0][1] == f"x{fm['ratio']:.3g} [{fm['ratio_low']:.3g}, {fm['ratio_high']:.3g}]" and rows[0][2] == "9"
+    assert rows[2][1].startswith(f"x{contrast['ratio']:.3g} [") and rows[2][2] == "19"
+    (ten,) = [x.split(" | ") for x in md.splitlines() if x.startswith("| 10. ")]
+    assert rows[2][4] == ten[3] + " |"  # claim 10's ratio of ratios beside it, as the main table gives it
+    assert "Written by" in md.splitlines()[0] and md.index("p (Holm)") < md.index("## One currency")

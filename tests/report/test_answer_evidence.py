@@ -12,7 +12,8 @@ import pytest
 from gan.analysis.claims import evaluate_claims
 from gan.cli import build_parser
 from gan.analysis.study_analysis import claims_section
-from gan.report.answer import answer_table, forest_rows_of, parse_study_arg
+from gan.analysis.answer_analysis import compute_answer, load_inputs
+from gan.report.answer import answer_table, table_rows_of
 from gan.report.study_report import claims_table
 from gan.study.read import load_study_results
 
@@ -48,9 +49,9 @@ def test_committed_studies_reproduce_the_committed_answer_table(answer_md):
     # the command on answer.md's first line, read by gan's own parser (no second copy of its flags here)
     command = build_parser().parse_args(re.search(r"Written by `gan (answer .+?)`", text).group(1).split())
 
-    def loaded(args: list[str]) -> list:
-        return [(lab, claims_section(load_study_results(REPO / path))) for path, lab in map(parse_study_arg, args)]
-
-    _, rows = answer_table(forest_rows_of(loaded(command.studies), loaded(command.claims_only)))
+    # the answer's statistics (gan/analysis/answer_analysis.py) on each study's claims recomputed from results.csv
+    inputs = load_inputs(command.studies, command.claims_only, (), command.intervention,
+                         read=lambda path: claims_section(load_study_results(path)), root=REPO)
+    _, rows = answer_table(table_rows_of(compute_answer(inputs)))
     committed = table_rows(text, "| claim |", "p (Holm)")
     assert committed == rows
