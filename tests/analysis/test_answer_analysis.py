@@ -86,12 +86,12 @@ def test_claim12_is_welch_on_the_intervention_and_base_log_ratios_in_the_one_hol
     assert [t["p_adjusted"] for t in tested] == pytest.approx(holm([t["p"] for t in tested]))
     (iv,) = answer["interventions"]
     assert iv["check"] == {"metric": "half2/D/saturated", "arm": "relu", "relu_mean": pytest.approx(0.40), "runs": 7,
-                           "op": ">=", "threshold": 0.15, "passed": True}
+                           "op": ">=", "threshold": 0.05, "passed": True}
 
 
 @pytest.mark.parametrize("direction, saturation, verdict", [
-    ("lower", 0.10, NOT_CHANGED),  # a stronger D that does not make ReLU's D saturate
-    ("lower", 0.15, "supported (beyond the margin)"),  # the threshold itself passes (>=)
+    ("lower", 0.04, NOT_CHANGED),  # a stronger D that does not make ReLU's D saturate
+    ("lower", 0.05, "supported (beyond the margin)"),  # the threshold itself passes (>=)
     ("higher", 0.06, NOT_CHANGED),  # a weaker D whose ReLU still saturates
     ("higher", 0.05, "contradicted (beyond the margin)")])  # predicted > 1, measured 0.79x
 def test_the_manipulation_check_decides_whether_claim12_is_tested(tmp_path, direction, saturation, verdict):
@@ -125,7 +125,7 @@ def test_gan_answer_with_an_intervention_renders_its_row_and_check_and_the_guard
     assert md.startswith(f"Written by `gan answer {base}=FM --out {out} --intervention {iv}=FM-strong-D`.")
     (line,) = [x for x in md.splitlines() if x.startswith("| 12. ")]
     assert "| FM-strong-D vs FM |" in line and f"| {NOT_CHANGED} |" in line
-    assert "FM-strong-D (base FM, direction lower): 0.02 over 7 runs, needs >= 0.15: failed" in md
+    assert "FM-strong-D (base FM, direction lower): 0.02 over 7 runs, needs >= 0.05: failed" in md
     assert json.loads((out / "answer.json").read_text())["interventions"][0]["check"]["passed"] is False
     capsys.readouterr()
     no_block = built(tmp_path / "plain", STRONG)
