@@ -41,6 +41,10 @@ class RunDir:
         return self.path / "metrics.jsonl"  # one JSON row per logged step (gan.tracking.metrics_file)
 
     @property
+    def metrics_gz(self) -> Path:
+        return self.path / "metrics.jsonl.gz"  # the same rows as kept in git (gan pack); read when the plain one is absent
+
+    @property
     def summary(self) -> Path:
         return self.path / SUMMARY_FILE  # status, final / mean values, written at the end of a run
 
@@ -66,8 +70,9 @@ class RunDir:
 
     @property
     def progress(self) -> tuple[Path, ...]:
-        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay)."""
-        return self.checkpoints, self.samples, self.metrics, self.summary, self.eval_json
+        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay). The packed curves
+        go too: read_metrics falls back on them, so a stale copy would stand in for the restarted run's rows."""
+        return self.checkpoints, self.samples, self.metrics, self.metrics_gz, self.summary, self.eval_json
 
     @property
     def samples(self) -> Path:

@@ -26,7 +26,7 @@ REPORT_SUFFIXES = (".md", ".html", ".png")
 
 
 def gz_of(run: RunDir) -> Path:
-    return run.metrics.with_name(run.metrics.name + ".gz")
+    return run.metrics_gz
 
 
 def finished(run: RunDir) -> bool:

@@ -8,6 +8,7 @@ written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfin
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -43,11 +44,18 @@ def repair_tail(path: Path) -> None:
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """Rows of metrics.jsonl, null read back as NaN (a torn last line is dropped; a damaged one inside is skipped).
 
-    The one reader of metrics.jsonl: training, results collection, reports and figures all call it."""
-    path = RunDir(run_dir).metrics
-    if not path.exists():
+    The one reader of metrics.jsonl: training, results collection, reports and figures all call it. A run kept in
+    git by `gan pack` has only metrics.jsonl.gz (the plain file is never committed): its rows are read from the gz,
+    so a fresh clone's studies can be re-analysed (`gan report --collect`) without `gan pack --unpack` first and
+    without losing a curve. The plain file wins when both exist (it is the one training appends to)."""
+    path, packed = RunDir(run_dir).metrics, RunDir(run_dir).metrics_gz
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines()
+    elif packed.is_file():
+        with gzip.open(packed, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    else:
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
     rows = []
     for i, line in enumerate(lines):
         if not line.strip():
