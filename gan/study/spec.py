@@ -80,7 +80,7 @@ class StudySpec:
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)  # the file as read, command-line overrides merged
 
 
-STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm")
+STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm", "prediction")
 
 
 def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
@@ -92,8 +92,11 @@ def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
     raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
     unknown = {str(k) for k in raw} - set(STUDY_KEYS)
     if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
-        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm "
-                        f"and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+        raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm, "
+                        f"prediction and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+    if raw.get("prediction") is not None and not isinstance(raw.get("prediction"), str):
+        raise UserError(f"study file '{path}': 'prediction' must be the path of the advise.json the study tests "
+                        "(written by `gan advise` and committed before the study's runs)")
     if extra:
         given = parse_overrides(list(extra))
         raw = {**raw, "overrides": {**(raw.get("overrides") or {}), **given}}
