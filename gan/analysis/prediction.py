@@ -21,7 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gan.analysis.saturation_rule import score
+from gan.analysis.saturation_rule import HORIZON, score
+from gan.study.results import is_finite
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess | None:
@@ -61,9 +62,11 @@ def resolve(study_dir: Path, given: str) -> Path:
     return top / p if top is not None and (top / p).is_file() else p.resolve()
 
 
-def study_prediction(study_dir: str | Path, given: Any, measured: dict[str, Any]) -> dict[str, Any] | None:
+def study_prediction(study_dir: str | Path, given: Any, measured: dict[str, Any],
+                     steps: Any = HORIZON) -> dict[str, Any] | None:
     """The study file's `prediction:` read, ordered against the study's runs and scored on `measured` (the study's
-    baseline cell, saturation_rule.measured); None when the study names no prediction."""
+    baseline cell, saturation_rule.measured; `steps`: how long its runs trained, since the call is about HORIZON
+    steps); None when the study names no prediction."""
     if not given:
         return None
     study_dir = Path(study_dir).resolve()
@@ -107,5 +110,8 @@ def study_prediction(study_dir: str | Path, given: Any, measured: dict[str, Any]
     else:
         out["order"] = (f"not before the data: prediction first committed in {first[0][:9]} ({first[1]}), the runs "
                         f"in {data[0][:9]} ({data[1]})")
+    if is_finite(steps) and int(steps) != HORIZON:
+        out["order"] += f"; the study trained {int(steps)} steps and the call is about {HORIZON}: not scored"
+        return out
     out["score"] = score(out["call"], measured)
     return out

@@ -35,7 +35,7 @@ import numpy as np
 
 from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claims import LOG_FCD, LOG_KID, baseline_results
-from gan.analysis.stats import ALPHA, paired_difference, t_interval, tost_p
+from gan.analysis.stats import ALPHA, t_interval, tost_p
 from gan.measure import metric_keys as mk
 from gan.study.derived import window_saturated_share
 from gan.study.results import ACT, SEED, Results, is_finite, short
@@ -223,16 +223,29 @@ def rule_constants() -> dict[str, Any]:
             "supported_right": SUPPORTED_RIGHT, "contradicted_wrong": CONTRADICTED_WRONG}
 
 
+def seed_log_ratios(rows: Sequence[dict], column: str, leaky: str) -> dict[str, float]:
+    """seed -> LeakyReLU minus ReLU value of a log column, over one cell's completed runs (the pairs claim 2 makes
+    within a cell: the cell's runs differ only by seed and activation)."""
+    by_seed: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if is_finite(r.get(column)):
+            by_seed.setdefault(str(r.get(SEED)), {})[str(r.get(ACT))] = float(r[column])
+    return {s: v[leaky] - v[RELU] for s, v in sorted(by_seed.items(), key=lambda kv: _seed_order(kv[0]))
+            if leaky in v and RELU in v}
+
+
+def _seed_order(seed: str) -> tuple:
+    return (0, int(seed), "") if seed.lstrip("-").isdigit() else (1, 0, seed)
+
+
 def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], leaky: str,
           metrics: dict[str, list[dict]], settings_of: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-    from dataclasses import replace
-
-    relu = sorted((r for r in rows if str(r.get(ACT)) == RELU), key=lambda r: str(r.get(SEED)))
+    relu = sorted((r for r in rows if str(r.get(ACT)) == RELU), key=lambda r: _seed_order(str(r.get(SEED))))
     s_seed = {str(r.get(SEED)): float(r[STATISTIC]) for r in relu if is_finite(r.get(STATISTIC))}
     s = cell_statistic(s_seed.values())
-    cell = replace(results, rows=rows)
-    ratio = measured(paired_difference(cell, RATIO, {ACT: leaky}, {ACT: RELU}) if cell.has_metric(RATIO) else [])
-    kid = measured(paired_difference(cell, LOG_KID, {ACT: leaky}, {ACT: RELU}) if cell.has_metric(LOG_KID) else [])
+    per_seed = seed_log_ratios(rows, RATIO, leaky)
+    ratio = measured(list(per_seed.values()))
+    kid = measured(list(seed_log_ratios(rows, LOG_KID, leaky).values()))
     steps = max((int(r["step"]) for r in rows if is_finite(r.get("step"))), default=math.nan)
     settings = settings_of(str(relu[0]["run"])) if relu else {}
     why = no_prediction_why(settings, steps)
@@ -243,7 +256,7 @@ def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], l
             "setup": {k: settings.get(k) for k in (*SCOPE, "data.range", "data.train_size", "model.d_extra_layers",
                                                    "train.lr_d", "train.d_steps") if k in settings},
             "s": s, "s_per_seed": s_seed, "prediction": call, "no_prediction": why,
-            "measured": ratio, "found": found(ratio), "kid": kid, "score": score(call, ratio),
+            "measured": ratio, "log_ratio_per_seed": per_seed, "found": found(ratio), "kid": kid, "score": score(call, ratio),
             "when": "after the data", "relu_profile": profile([metrics.get(str(r["run"]), []) for r in relu])}
 
 

@@ -147,8 +147,8 @@ def rule_section(study: Study) -> dict[str, Any]:
     """saturation_rule and prediction (module docstring)."""
     rule = reading(study.results, study.metrics, lambda run: run_settings(study, run))
     given = study.results.study.get("prediction") if isinstance(study.results.study, dict) else None
-    base = rule["cells"][0]["measured"] if rule and rule["cells"] else {"n": 0}
-    return {"saturation_rule": rule, "prediction": study_prediction(study.dir, given, base)}
+    base = rule["cells"][0] if rule and rule["cells"] else {"measured": {"n": 0}, "steps": math.nan}
+    return {"saturation_rule": rule, "prediction": study_prediction(study.dir, given, base["measured"], base["steps"])}
 
 
 def _rest(study: Study) -> list[str]:
