@@ -132,8 +132,8 @@ def _horizon_evidence(rows: list[dict[str, Any]]) -> str:
     by_steps: dict[int, list[str]] = {}
     for r in longer:
         by_steps.setdefault(int(r["steps"]), []).append(
-            f"{r['dataset']} {r['found']} ({_ratio(r)}; the rule would have called {rule.predict(r['s']) or '?'} "
-            f"from its S {_f(r['s'])})")
+            f"{r['dataset']} {r['found']}, {_ratio(r)} (from its S {_f(r['s'])} the rule would have called "
+            f"{rule.predict(r['s']) or '?'})")
     return "; ".join(f"at {steps} steps: " + ", ".join(v) for steps, v in sorted(by_steps.items()))
 
 

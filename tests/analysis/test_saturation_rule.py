@@ -130,6 +130,8 @@ def test_reading_scores_each_cell_of_a_study():
     assert batch["s"] == pytest.approx(0.1) and batch["s_per_seed"] == {"0": 0.2, "1": 0.1, "2": 0.0}
     assert batch["prediction"] == rule.AHEAD and batch["measured"]["side"] == rule.BELOW
     assert batch["score"] == rule.RIGHT and batch["found"] == "LeakyReLU ahead"
+    assert batch["log_ratio_per_seed"] == {"0": pytest.approx(math.log(0.8)), "1": pytest.approx(math.log(0.85)),
+                                           "2": pytest.approx(math.log(0.9))}
     assert none["prediction"] is None and "model.d_norm=none (the rule: batch)" in none["no_prediction"]
     assert none["score"] is None and none["found"] == "LeakyReLU behind"
     sat = batch["relu_profile"]["keys"]["D/saturated"]
@@ -198,3 +200,23 @@ def test_an_uncommitted_prediction_is_scored_but_not_before_the_data(tmp_path):
     assert study_prediction(tmp_path, None, _m(None, True)) is None
     missing = study_prediction(tmp_path, str(tmp_path / "nope.json"), _m(None, True))
     assert missing["score"] is None and "cannot be read" in missing["order"]
+
+
+def test_a_prediction_is_not_scored_on_a_study_of_another_length(tmp_path):
+    (tmp_path / "advise.json").write_text(_advice(rule.AHEAD, 0.2))
+    p = study_prediction(tmp_path, str(tmp_path / "advise.json"), _m(rule.BELOW, False), steps=10000)
+    assert p["score"] is None and p["order"].endswith("the study trained 10000 steps and the call is about 4000: "
+                                                      "not scored")
+
+
+def test_a_study_file_names_its_prediction_by_a_path(tmp_path):
+    from gan.errors import UserError
+    from gan.study.spec import read_study_spec
+
+    base = {"name": "s", "axes": {"train.seed": [0, 1], "model.d_act": ["relu", "leaky_relu:0.2"]}}
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(json.dumps({**base, "prediction": "results/rule/x/advise.json"}))
+    bad.write_text(json.dumps({**base, "prediction": 3}))
+    assert read_study_spec(good).raw["prediction"] == "results/rule/x/advise.json"
+    with pytest.raises(UserError, match="'prediction' must be the path of the advise.json the study tests"):
+        read_study_spec(bad)
