@@ -88,6 +88,7 @@ def track_record(root: Path) -> dict[str, Any]:
                       for i in range(len(rule.PROFILE_WINDOWS))]
         ranges[key] = [[min(v), max(v)] if v else None for v in per_window]
     s_values = [r["s"] for r in independent if is_finite(r["s"])]
+    within_r, within_n = _within_cell_r(independent)
     prospective = [r["score"] for r in rows if r["when"] == "before the data" and r["score"]]
     outcome, tally = rule.verdict(prospective)
     after = [r["score"] for r in independent if r["score"]]
@@ -99,6 +100,7 @@ def track_record(root: Path) -> dict[str, Any]:
                        for k in rule.SCOPE},
             "after": {k: sum(s == k for s in after) for k in (rule.RIGHT, rule.WRONG, rule.UNDECIDED)},
             "verdict": outcome, "tally": tally, "horizon": _horizon_evidence(independent),
+            "within_cell_r": within_r, "within_cell_seeds": within_n,
             "wrong_example": _example(independent)}
 
 
@@ -117,6 +119,24 @@ def _mark_repeats(rows: list[dict[str, Any]]) -> None:
         else:
             if mine:
                 seen.append(r)
+
+
+def _within_cell_r(rows: list[dict[str, Any]]) -> tuple[float, int]:
+    """Pearson r of a seed's own S with its own paired log ratio, each centred on its cell's mean (pooled over the
+    cells with at least 3 such seeds and some spread of S), and how many seeds: does the rule work seed by seed?"""
+    import numpy as np
+
+    xs, ys = [], []
+    for r in rows:
+        seeds = [s for s in r["s_per_seed"] if s in r["log_ratio_per_seed"] and is_finite(r["s_per_seed"][s])]
+        x = np.array([r["s_per_seed"][s] for s in seeds], dtype=float)
+        y = np.array([r["log_ratio_per_seed"][s] for s in seeds], dtype=float)
+        if len(seeds) >= 3 and x.std() > 0:
+            xs += list(x - x.mean())
+            ys += list(y - y.mean())
+    if len(xs) < 3:
+        return math.nan, len(xs)
+    return float(np.corrcoef(xs, ys)[0, 1]), len(xs)
 
 
 def _num(seed: str) -> tuple:

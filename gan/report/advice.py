@@ -156,12 +156,15 @@ def section_limits(a: dict[str, Any]) -> list[str]:
               else "these datasets")
     n = rec["cells"]
     lines = [f"The rule rests on {n} committed cell{'s' * (n != 1)} ({rec['independent']} independent"
-             + (f"; {len(repeats)} repeat{'s' * (len(repeats) != 1)} the runs of another cell" if repeats else "")
+             + (f"; {len(repeats)} repeat{'s' * (len(repeats) == 1)} the runs of another cell" if repeats else "")
              + f"), on {', '.join(rec['datasets'])}: {family}, with a DCGAN discriminator at {setups}. Any other "
              "data, image size, architecture or normalization is untested.",
              f"Horizon: the rule is about {rule['horizon']} steps; {rec['horizon']}.",
              f"What a miss looks like: {rec['wrong_example']}.",
-             "Within a cell, a seed's own saturation does not predict its own effect; the rule is about cells."]
+             (f"The rule is about cells, not seeds: within a cell, a seed's own S and its own log ratio correlate "
+              f"r = {_f(rec['within_cell_r'], 2)} (pooled over {rec['within_cell_seeds']} seeds of the cells whose S "
+              "varies)." if is_finite(rec.get("within_cell_r")) else
+              "The rule is about cells, not seeds: no committed cell's S varies enough to test it seed by seed.")]
     return ["## Limits", "", *[f"- {x}" for x in lines]]
 
 

@@ -159,3 +159,14 @@ def test_a_cell_repeating_another_is_marked_and_not_counted(tmp_path):
     rec = advice.track_record(tmp_path / "repo")
     assert rec["cells"] == 2 and rec["independent"] == 1
     assert rec["rows"][1]["repeats"] == "results/a / baseline (seeds 0, 1)" and "repeats" not in rec["rows"][0]
+
+
+def test_the_within_cell_correlation_is_pooled_over_centred_seeds():
+    a = {"s_per_seed": {"0": 0.1, "1": 0.2, "2": 0.3}, "log_ratio_per_seed": {"0": 0.3, "1": 0.2, "2": 0.1}}
+    b = {"s_per_seed": {"0": 0.5, "1": 0.6, "2": 0.7}, "log_ratio_per_seed": {"0": 0.9, "1": 0.8, "2": 0.7}}
+    flat = {"s_per_seed": {"0": 0.0, "1": 0.0, "2": 0.0}, "log_ratio_per_seed": {"0": 0.5, "1": 0.0, "2": 0.9}}
+    # each cell alone: S up, log ratio down; across cells both are higher in b (uncentred, r would be +0.79): only the
+    # within-cell part counts
+    r, n = advice._within_cell_r([a, b, flat])
+    assert r == pytest.approx(-1.0) and n == 6
+    assert math.isnan(advice._within_cell_r([flat])[0])
