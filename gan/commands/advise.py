@@ -144,10 +144,9 @@ def pilot_dir(cfg, base: str | None, overrides: list[str], steps: int, out: str 
 
 def run(a: argparse.Namespace) -> int:
     from gan.config.load import load_config
-    from gan.files.atomic import write_json_atomic, write_text_atomic
+    from gan.analysis.saturation_rule import HORIZON, WINDOW, no_prediction_why
+    from gan.files.atomic import write_text_atomic
     from gan.study.spec import as_overrides
-
-    from gan.analysis.saturation_rule import WINDOW, no_prediction_why
 
     if a.steps < WINDOW[1]:
         raise UserError(f"--steps {a.steps} is too short: the rule reads the ReLU D's steps {WINDOW[0] + 1}-{WINDOW[1]}, "
@@ -180,7 +179,7 @@ def run(a: argparse.Namespace) -> int:
     write_text_atomic(study_yaml, "# written by `gan advise` (the pilot's study file; the same command resumes it)\n"
                       + yaml.safe_dump({k: v for k, v in study.items() if v is not None}, sort_keys=False))
     settings = _settings(cfg)
-    why = no_prediction_why(settings, 4000)
+    why = no_prediction_why(settings, HORIZON)
     print(f"gan advise: {a.seeds} paired seeds x 2 arms x {a.steps} steps of your setup -> {folder}")
     if why:
         print(f"note: {why}; the pilot shows what your D does, but the rule will make no prediction")

@@ -10,7 +10,6 @@ command and planned time); (4) the rule's track record; then the limits.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 

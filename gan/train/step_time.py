@@ -147,7 +147,6 @@ def time_pieces(cfg: RunConfig, threads: int, steps: int = 6) -> dict[str, float
     evaluation is off). The model and data are cfg's; the feature network has random weights (its cost does not
     depend on them), so nothing is trained or cached here. Inception features are not timed (NaN)."""
     from gan.data.dataset import load_split, num_classes
-    from gan.data.images import to_float
     from gan.measure.classifier import build_classifier
     from gan.measure.features import resolve
     from gan.measure.probes import HELD_OUT, Probe
