@@ -14,10 +14,10 @@ import warnings
 
 from gan.errors import UserError
 
-from gan.commands import answer, config, data, pack, report, sample, study, sweep, train
+from gan.commands import advise, answer, config, data, pack, report, sample, study, sweep, train
 from gan.commands import eval as eval_command  # not `eval`: the builtin
 
-COMMANDS = (train, study, report, answer, sample, eval_command, data, config, sweep, pack)  # `gan --help` lists them in this order
+COMMANDS = (train, study, report, advise, answer, sample, eval_command, data, config, sweep, pack)  # `gan --help` lists them in this order
 
 
 def build_parser() -> argparse.ArgumentParser:

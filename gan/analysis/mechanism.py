@@ -25,7 +25,7 @@ from gan.study.results import ACT, Results, is_finite, matches
 # (results.csv column, what it says in a table); the order is the story: saturation and over-fitting (is D
 # over-strong?), then the gradient G receives, then D's own zeros and dead units
 MEASURES = (
-    (mk.half2(mk.D_SATURATED), "D saturated: share of 2nd-half training steps with D(x) > 0.9 and D(G(z)) < 0.1"),
+    (mk.half2(mk.D_SATURATED), f"D saturated: share of 2nd-half training steps with {mk.SATURATED_TEXT}"),
     (mk.mean(mk.OVERFIT_R_T), "r_t = E[sign D(x_train)] (1: every training image called real)"),
     (mk.mean(mk.OVERFIT_R_V), "r_v: held-out reals between training reals (0) and fakes (1) on D's logits"),
     (mk.half2(mk.OVERFIT_HELDOUT_GAP), "held-out minus training real loss of D, 2nd half (> 0: memorises)"),

@@ -153,41 +153,28 @@ def plan_study(study_yaml: str, pilot: str | None = None, jobs: int = 1) -> int:
 PRIOR_FCD_SD = 0.11
 
 
-def measure_step_s(cfg, threads: int, steps: int = 8) -> float:
-    """Median seconds of one training step (D then G update) of cfg's model on this machine, `threads` threads."""
-    import statistics
-    import time
-
-    import torch
-
-    from gan.train.step_time import make_step
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        step = make_step(cfg, cfg.model.d_act)
-        step()  # warm-up: allocator, thread pool
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-    finally:
-        torch.set_num_threads(before)
-
-
-def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s: float | None = None) -> str:
-    """What `--until-decided` will do and about how long it takes here: looks, runs, hours, likely pairs."""
+def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s: float | None = None,
+                    pieces: dict[str, float] | None = None) -> str:
+    """What `--until-decided` will do and about how long it takes here: looks, runs, hours (every cost: the feature
+    network when it is not cached, training steps, probes, evaluations, starting the runs), likely pairs.
+    step_s: a given step time and nothing else (tests); pieces: time_pieces' measurements (else timed here)."""
     import os
 
     seeds = spec.axes.get(SEED) or [None]
     runs_per_seed = max(1, round(len(spec.runs) / len(seeds)))
     cfg = load_config(spec.base, as_overrides(spec.overrides))
     threads = max(1, (os.cpu_count() or 1) // jobs)  # as the runner gives each run
-    if step_s is None:
-        step_s = measure_step_s(cfg, threads)
-    per_seed = runs_per_seed * cfg.train.steps * step_s / jobs  # wall seconds for one more seed
+    feature_s = None
+    if pieces is None and step_s is not None:
+        pieces = {"step": step_s, "probe": 0.0, "probe_view": 0.0, "eval": 0.0, "eval_setup": 0.0, "startup": 0.0}
+    elif pieces is None:
+        from gan.train.step_time import feature_net_s, time_pieces_together
+
+        feature_s = feature_net_s(cfg, os.cpu_count() or 1)  # trained once, on every core, before the first run
+        pieces = time_pieces_together(cfg, threads, jobs)
+    step_s = pieces["step"]
+    first = study_costs(pieces, cfg, runs_per_seed * schedule[0], jobs, feature_s)
+    last = study_costs(pieces, cfg, runs_per_seed * schedule[-1], jobs, feature_s)
     columns = (*(HOYER, DEAD) * (cfg.train.probe_every > 0), *(LOG_FCD,) * cfg.eval.enabled)  # what runs will write
     stand_in = evaluate_claims(_stand_in_results(spec, columns), None)
     tested = [c.number for c in stand_in if c.primary and c.verdict != "not tested"]
@@ -195,12 +182,53 @@ def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s:
     lines = [f"plan: looks at {', '.join(map(str, schedule))} seeds ({runs_per_seed} runs per seed, "
              f"{cfg.train.steps} steps each); claims tested: {', '.join(map(str, tested)) or 'none'}",
              f"this machine: {step_s:.3g} s per training step ({threads} thread{'s' * (threads > 1)}, "
-             f"--jobs {jobs}): about {_hours(per_seed * schedule[0])} to the first look, "
-             f"{_hours(per_seed * schedule[-1])} if it runs to {schedule[-1]} seeds (training steps only; "
-             "evaluations add a little)"]
+             f"--jobs {jobs}, timed with {jobs} at once): about {_hours(first['total'])} to the first look "
+             f"({costs_text(first)}), {_hours(last['total'])} if it runs to {schedule[-1]} seeds"]
     if 2 in tested:
         needed = pairs_needed(PRIOR_FCD_SD, analysis_margin(2, m[2]), ALPHA / max(1, len(tested)), POWER)
         lines.append(f"pairs likely needed for the sample-quality verdict: about {needed} (an effect of one margin, "
                      f"{m[2]:.0%} in FCD, at the seed-to-seed spread seen on Fashion-MNIST and mnist5k); "
                      "a larger effect decides at an earlier look, a smaller one may need every seed")
     return "\n".join(lines)
+
+
+########################################################################################
+# every cost of a study: the feature network, training steps, probes, evaluations, starting each run
+
+
+def run_costs(pieces: dict[str, float], cfg) -> dict[str, float]:
+    """Seconds one run of `cfg` spends, by part, from time_pieces' measured pieces (gan/train/step_time.py):
+    training steps; probes (every train.probe_every steps, the data view on some of them as the loop does);
+    evaluations (every eval.every steps and at the end, plus the evaluator's setup); starting (interpreter, torch,
+    data)."""
+    from gan.measure.probes import data_view_due
+
+    t, steps = cfg.train, cfg.train.steps
+    probes = [s for s in range(t.probe_every, steps + 1, t.probe_every)] if t.probe_every else []
+    views = sum(data_view_due(s, t.probe_every, steps) for s in probes)
+    every = cfg.eval.every
+    evals = (len(range(every, steps + 1, every)) + (steps % every != 0) if every else 1) if cfg.eval.enabled else 0
+    return {"train": steps * pieces["step"], "probe": (len(probes) - views) * pieces["probe"]
+            + views * pieces["probe_view"], "eval": evals * pieces["eval"] + (evals > 0) * pieces["eval_setup"],
+            "startup": pieces.get("startup", 0.0)}
+
+
+def study_costs(pieces: dict[str, float], cfg, runs: int, jobs: int, feature_s: float | None) -> dict[str, float]:
+    """Wall seconds of `runs` runs of cfg at --jobs `jobs`, by part, and "total": the feature network first (trained
+    once on every core before any run), then the runs in waves of `jobs` (the pieces were timed with `jobs`
+    processes at once, so sharing the CPU is in them)."""
+    per_run = run_costs(pieces, cfg)
+    waves = math.ceil(runs / max(jobs, 1))
+    out = {k: v * waves for k, v in per_run.items()}
+    out["feature_net"] = feature_s or 0.0
+    out["total"] = sum(out.values())
+    return out
+
+
+def costs_text(costs: dict[str, float]) -> str:
+    """'the feature network: cached; training 9 min, evaluations 3 min, probes 1 min, starting runs 1 min'."""
+    parts = [("training", "train"), ("evaluations", "eval"), ("probes", "probe"), ("starting runs", "startup")]
+    text = ", ".join(f"{name} {_hours(costs[k])}" for name, k in parts if costs.get(k))
+    net = f"training the feature network first {_hours(costs['feature_net'])}" if costs.get("feature_net") else \
+        "the feature network: cached"
+    return f"{net}; {text}"

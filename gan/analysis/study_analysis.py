@@ -24,7 +24,10 @@ docs/architecture.md's). Its sections:
 - mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
-- headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py).
+- headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py);
+- saturation_rule: claim 11 per cell (the ReLU arm's S, the prediction, the measured ratio, the score after the
+  data; gan/analysis/saturation_rule.py) and prediction: the prediction the study file names, ordered against
+  the study's runs in git and scored (gan/analysis/prediction.py).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from gan.analysis.effect_curve import (describe, effect_curves, late_trend_text,
                                        steps_to_quality_text)
 from gan.analysis.headline import headline
 from gan.analysis.mechanism import mechanism
+from gan.analysis.prediction import study_prediction
+from gan.analysis.saturation_rule import reading
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
 from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
@@ -55,7 +60,8 @@ from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
 
-VERSION = 3  # 2: the mechanism section; 3: source (results.csv's hash), late trends, steps to quality
+VERSION = 4  # 2: the mechanism section; 3: source (results.csv's hash), late trends, steps to quality; 4: the
+# saturation rule (claim 11) per cell
 PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
               mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM, mk.OVERFIT_R_T, mk.OVERFIT_R_V,
               mk.OVERFIT_HELDOUT_GAP, mk.OVERFIT_SATURATED)
@@ -145,6 +151,7 @@ def analyse(study: Study) -> dict[str, Any]:
         "step_time": {act: [_step_ms(r) for r in rows] for act, rows in group_rows(results.completed(), [ACT]).items()},
         **_effects(study),
         "mechanism": mechanism(results),
+        **rule_section(study),
         "samples": _samples(study),
         "same_noise": same_noise(study),
         "headline": headline(study, claims_of(claims), margins(results)),  # the first line on a folder of images
@@ -164,6 +171,29 @@ def claims_section(study: Study) -> dict[str, Any]:
                                  k2 if c.primary and c.number == 2 else ())
                    for c in evaluate_claims(results, study.step_time)],
     }
+
+
+def run_settings(study: Study, run: str) -> dict[str, Any]:
+    """The run's resolved config (its config.yaml) as dotted keys; {} when it has none."""
+    import yaml
+
+    d = study.run_dirs.get(run)
+    try:
+        cfg = yaml.safe_load(RunDir(d).config.read_text()) if d else None
+    except (OSError, yaml.YAMLError):
+        cfg = None
+    if not isinstance(cfg, dict):
+        return {}
+    return {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
+            for k, v in values.items()}
+
+
+def rule_section(study: Study) -> dict[str, Any]:
+    """saturation_rule and prediction (module docstring)."""
+    rule = reading(study.results, study.metrics, lambda run: run_settings(study, run))
+    given = study.results.study.get("prediction") if isinstance(study.results.study, dict) else None
+    base = rule["cells"][0] if rule and rule["cells"] else {"measured": {"n": 0}, "steps": math.nan}
+    return {"saturation_rule": rule, "prediction": study_prediction(study.dir, given, base["measured"], base["steps"])}
 
 
 def _rest(study: Study) -> list[str]:

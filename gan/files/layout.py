@@ -70,8 +70,9 @@ class RunDir:
 
     @property
     def progress(self) -> tuple[Path, ...]:
-        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay)."""
-        return self.checkpoints, self.samples, self.metrics, self.summary, self.eval_json
+        """What a run writes as it trains (a restart removes it; config.yaml and train.log stay). The packed curves
+        go too: read_metrics falls back on them, so a stale copy would stand in for the restarted run's rows."""
+        return self.checkpoints, self.samples, self.metrics, self.metrics_gz, self.summary, self.eval_json
 
     @property
     def samples(self) -> Path:

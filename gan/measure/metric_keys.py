@@ -61,7 +61,17 @@ OVERFIT = PROBE + "overfit/"  # is D over-strong (gan/measure/overfit.py)
 OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
 OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
 SATURATED_REAL, SATURATED_FAKE = 0.9, 0.1  # D saturates: mean sigmoid on reals > 0.9 and on fakes < 0.1
+SATURATED_TEXT = f"D(x) > {SATURATED_REAL} and D(G(z)) < {SATURATED_FAKE}"  # the test in words, for every text
 D_SATURATED = "D/saturated"  # per logged training row: D/real_prob > 0.9 and D/fake_prob < 0.1 (derived only)
+# claim 11's window (docs/claims.md): a ReLU run's saturated share over the logged rows with 1000 < step <= 2000;
+# steps up to 1000 are a start-up transient in which every BatchNorm D saturates (0.36-0.76), telling nothing
+SATURATION_WINDOW = (1000, 2000)
+
+
+def is_saturated(real_prob: float, fake_prob: float) -> bool:
+    """D saturates: the batch mean of sigmoid(D(x)) above 0.9 and of sigmoid(D(G(z))) below 0.1. The one test:
+    the over-fit probe, the derived results.csv columns and claim 11's rule all call it."""
+    return float(real_prob) > SATURATED_REAL and float(fake_prob) < SATURATED_FAKE
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
 ##### metrics.jsonl: sample quality (quality.py)
@@ -122,6 +132,11 @@ def half2(key: str) -> str:
     return f"half2/{key}"
 
 
+def window(key: str, after: int = SATURATION_WINDOW[0], upto: int = SATURATION_WINDOW[1]) -> str:
+    """'D/saturated' -> 'w1001_2000/D/saturated': over the logged rows with after < step <= upto."""
+    return f"w{after + 1}_{upto}/{key}"
+
+
 TAIL_N_EVALS = f"tail{TAIL_EVALS}/n_evals"
 MEDIAN_STEP_MS = median(STEP_MS)
 
@@ -166,8 +181,8 @@ _METRICS = [
     Metric(OVERFIT_R_V, "(E D(x_train) - E D(x_held)) / (E D(x_train) - E D(G(z))) on logits (0: held-out reals "
            "look like training reals; 1: like fakes)", LOWER),
     Metric(OVERFIT_HELDOUT_GAP, "D's real loss on held-out test images minus on training images", LOWER),
-    Metric(OVERFIT_SATURATED, "1 when D saturates (real_prob > 0.9 and fake_prob < 0.1 on the probe batch); its "
-           "run mean is the share of saturated probes", LOWER),
+    Metric(OVERFIT_SATURATED, f"1 when D saturates ({SATURATED_TEXT} on the probe batch); its run mean is the "
+           "share of saturated probes", LOWER),
     *(Metric(probe("D", m), f"D, mean over layers: {t}", LOWER if m in _D_LOWER else NONE,
              claims=(3,) if m in ("dead_frac", "dead_frac_eval", "grad_zero_frac", "param_grad_zero_frac") else ())
       for m, t in _LAYER_TEXT.items()),
@@ -195,7 +210,10 @@ _METRICS = [
     Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
     Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
     Metric(half2(D_SATURATED), "beside claim 2: share of the 2nd half's logged training steps with a saturated D "
-           "(D/real_prob > 0.9 and D/fake_prob < 0.1)", LOWER, claims=(2,)),
+           f"({SATURATED_TEXT})", LOWER, claims=(2,)),
+    Metric(window(D_SATURATED), f"claim 11's statistic: share of the logged training steps {SATURATION_WINDOW[0] + 1}"
+           f"-{SATURATION_WINDOW[1]} with a saturated D ({SATURATED_TEXT}); a cell's S is its mean over the ReLU runs",
+           LOWER, True, (11,), needs=f"train.steps >= {SATURATION_WINDOW[1]}"),
     Metric(half2(OVERFIT_HELDOUT_GAP), "beside claim 2: D's held-out minus training real loss, 2nd-half mean",
            LOWER, claims=(2,)),
     Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,

@@ -10,7 +10,7 @@ Definitions (docs/metrics.md "Over-strong D"); logits l = D(x) before the sigmoi
   is not clipped (early in training, before D separates reals from fakes, it can be far from [0, 1]).
 - heldout_gap = BCE(l(x_held), 1) - BCE(l(x_train), 1), each a mean over samples: how much worse D's real
   loss is on images it never trained on (> 0: D memorises its training images).
-- saturated = 1 when mean sigmoid(l(x_train)) > 0.9 and mean sigmoid(l(G(z))) < 0.1, else 0: D separates
+- saturated = 1 when mean sigmoid(l(x_train)) > 0.9 and mean sigmoid(l(G(z))) < 0.1 (metric_keys.is_saturated), else 0: D separates
   nearly perfectly. Its mean over a run's probes (summary.json mean/probe/overfit/saturated) is the share of
   probes with a saturated D.
 """
@@ -22,8 +22,6 @@ import torch.nn.functional as F
 
 from gan.measure import metric_keys as mk
 
-SATURATED_REAL, SATURATED_FAKE = mk.SATURATED_REAL, mk.SATURATED_FAKE
-
 
 def overfit_metrics(train_logits: torch.Tensor, held_logits: torch.Tensor,
                     fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -32,6 +30,7 @@ def overfit_metrics(train_logits: torch.Tensor, held_logits: torch.Tensor,
     denominator = t.mean() - f.mean()
     r_v = (t.mean() - h.mean()) / denominator if bool(denominator != 0) else torch.tensor(float("nan"), dtype=t.dtype)
     real = lambda x: F.binary_cross_entropy_with_logits(x, torch.ones_like(x))  # noqa: E731 - mean over samples
-    saturated = (torch.sigmoid(t).mean() > SATURATED_REAL) & (torch.sigmoid(f).mean() < SATURATED_FAKE)
+    saturated = mk.is_saturated(torch.sigmoid(t).mean(), torch.sigmoid(f).mean())  # the one test (metric_keys)
     return {mk.OVERFIT_R_T: torch.sign(t).mean(), mk.OVERFIT_R_V: r_v,
-            mk.OVERFIT_HELDOUT_GAP: real(h) - real(t), mk.OVERFIT_SATURATED: saturated.to(torch.float64)}
+            mk.OVERFIT_HELDOUT_GAP: real(h) - real(t), mk.OVERFIT_SATURATED: torch.tensor(float(saturated),
+                                                                                         dtype=torch.float64)}

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from gan.analysis.claim_text import fmt
+from gan.measure import metric_keys as mk
 
 
 MECHANISM_TEXT = (
     "Descriptive (no p-value, no Holm, no verdict): what moved with the verdicts above. Per study and condition "
     "(the baseline cell; then each other level of a condition axis it varies), each arm's mean over runs [95% "
     "bootstrap CI] and the paired LeakyReLU - ReLU difference by seed [95% t-interval] (pairs). An over-strong D "
-    "saturates (D(x) > 0.9 and D(G(z)) < 0.1), calls its training images real (r_t near 1), scores held-out reals "
+    f"saturates ({mk.SATURATED_TEXT}), calls its training images real (r_t near 1), scores held-out reals "
     "like fakes (r_v towards 1) and has a larger real loss on held-out images (gap > 0). Columns measured only by "
     "newer code (r_t, r_v, the held-out gap) are missing from older studies.")
 

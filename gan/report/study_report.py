@@ -103,6 +103,42 @@ def rules(margin: dict[int, float]) -> list[str]:
     ]
 
 
+def rule_blocks(analysis: dict[str, Any]) -> list:
+    """Claim 11 on this study's cells, in words and as a table (analysis.json's saturation_rule and prediction)."""
+    rule = analysis.get("saturation_rule")
+    if not rule:
+        return []
+    c = rule["rule"]
+    window = f"{c['window'][0] + 1}-{c['window'][1]}"
+    b: list = [("h2", "The saturation rule (claim 11), cell by cell"),
+               ("p", f"The rule: S, the ReLU D's share of logged steps {window} with {c['saturated']} (mean over the "
+                     f"ReLU runs), above {c['threshold']:g} predicts LeakyReLU(0.2) ahead (LeakyReLU / ReLU tail-3 FCD "
+                     f"ratio below 1 at {c['horizon']} steps), at or below it LeakyReLU not ahead (above 1, or within "
+                     f"±{c['margin']:.0%}). It is stated for {c['horizon']} steps at "
+                     + ", ".join(f"{k}={v}" for k, v in c["scope"].items())
+                     + "; elsewhere it predicts nothing. Here S comes from the cells' own runs: these scores are "
+                       "after the data, shown as a track record and never counted in claim 11's verdict.")]
+    head = ["cell", "data", "steps", "ReLU S (per seed)", "prediction", "LeakyReLU / ReLU FCD [95% CI]", "pairs",
+            "found", "score"]
+    rows = []
+    for cell in rule["cells"]:
+        m = cell["measured"]
+        seeds = ", ".join(f"{v:.2f}" for v in cell["s_per_seed"].values())
+        rows.append([cell["cell"], cell["dataset"], str(cell["steps"]),
+                     f"{fmt(cell['s'])} ({seeds})" if seeds else "–",
+                     cell["prediction"] or f"none: {cell['no_prediction']}",
+                     f"{fmt(m['ratio'])}x [{fmt(m['ci_low'])}, {fmt(m['ci_high'])}]", str(m["n"]), cell["found"],
+                     cell["score"] or "–"])
+    b.append(("table", head, rows))
+    p = analysis.get("prediction")
+    if p:
+        told = p["call"] or f"no prediction ({p.get('no_prediction') or 'none recorded'})"
+        made = p.get("made_utc") or "at an unrecorded time"
+        b.append(("p", f"The prediction this study tests ({p['path']}, made {made}): {told}; scored on the baseline "
+                       f"cell: {p['score'] or 'not scored'}. {p['order']}."))
+    return b
+
+
 def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[str, Path], notes: list[str]) -> list:
     st = analysis["study"]
     margin = {int(k): v for k, v in analysis["margins"].items()}
@@ -121,6 +157,7 @@ def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[s
     mech = mechanism_table([(st["name"], analysis)])
     if mech[1]:
         b += [("h2", "The mechanism, as measured"), ("p", MECHANISM_TEXT), ("table", *mech)]
+    b += rule_blocks(analysis)
     b.append(("h2", "Figures"))
     for name, path in figures.items():
         b += [("h3", FIGURES[name][0]), ("p", FIGURES[name][1]), ("img", path)]

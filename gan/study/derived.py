@@ -17,6 +17,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
 - `half2/D/saturated`: the share of the second half's logged training rows in which D saturates (D/real_prob >
   0.9 and D/fake_prob < 0.1, the batch means of sigmoid(D)): how often D separates reals from fakes nearly
   perfectly. Read from the training rows every run logs (runs older than the over-strong-D probes included).
+- `w1001_2000/D/saturated`: the same share over the rows with 1000 < step <= 2000 (metric_keys.SATURATION_WINDOW),
+  claim 11's statistic S (a cell's S: the mean over its ReLU runs; gan/analysis/saturation_rule.py); written only
+  for a run that logged up to step 2000.
 - `median/perf/step_ms`: the median of a run's logged step times (descriptive row of claim 6 and the step-time
   figure): robust to the warm-up step and to checkpoint / eval steps, unlike the final value. Claim 6 itself
   reads only step_time.json (runs of a study share the CPU).
@@ -62,14 +65,32 @@ def second_half_mean(rows: Iterable[dict], key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def window_saturated_share(rows: Iterable[dict], after: float, upto: float) -> tuple[float | None, int]:
+    """(share of the rows with after < step <= upto holding both D/real_prob and D/fake_prob in which D saturates
+    (metric_keys.is_saturated), how many such rows); (None, 0) when no row holds both."""
+    flags = [mk.is_saturated(r[mk.D_REAL_PROB], r[mk.D_FAKE_PROB]) for r in rows
+             if is_finite(r.get("step")) and after < r["step"] <= upto
+             and is_finite(r.get(mk.D_REAL_PROB)) and is_finite(r.get(mk.D_FAKE_PROB))]
+    return (sum(flags) / len(flags) if flags else None), len(flags)
+
+
 def saturated_share(rows: Iterable[dict]) -> float | None:
     """Share of the 2nd half's rows (step > last step / 2) holding both D/real_prob and D/fake_prob in which D
-    saturates (real > SATURATED_REAL and fake < SATURATED_FAKE); None when no row holds both."""
+    saturates; None when no row holds both."""
     rows = [r for r in rows if is_finite(r.get("step"))]
     last = max((r["step"] for r in rows), default=0)
-    flags = [float(r[mk.D_REAL_PROB]) > mk.SATURATED_REAL and float(r[mk.D_FAKE_PROB]) < mk.SATURATED_FAKE
-             for r in rows if r["step"] > last / 2 and is_finite(r.get(mk.D_REAL_PROB)) and is_finite(r.get(mk.D_FAKE_PROB))]
-    return sum(flags) / len(flags) if flags else None
+    return window_saturated_share(rows, last / 2, math.inf)[0]
+
+
+def rule_window_share(rows: Iterable[dict]) -> float | None:
+    """Claim 11's statistic of one run: its saturated share over the logged rows in SATURATION_WINDOW (1000 < step
+    <= 2000); None unless the run logged past the window's end (a run stopped at step 1500 would be read on half
+    a window and look like a finished one)."""
+    rows = [r for r in rows if is_finite(r.get("step"))]
+    after, upto = mk.SATURATION_WINDOW
+    if max((r["step"] for r in rows), default=0) < upto:
+        return None
+    return window_saturated_share(rows, after, upto)[0]
 
 
 def median_step_ms(rows: Iterable[dict]) -> float | None:
@@ -98,6 +119,9 @@ def derived_columns(rows: list[dict]) -> dict[str, float | int]:
     share = saturated_share(rows)
     if share is not None:
         out[mk.half2(mk.D_SATURATED)] = share
+    share = rule_window_share(rows)
+    if share is not None:
+        out[mk.window(mk.D_SATURATED)] = share
     median = median_step_ms(rows)
     if median is not None:
         out[MEDIAN_STEP_MS] = median

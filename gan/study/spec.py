@@ -80,9 +80,10 @@ class StudySpec:
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)  # the file as read, command-line overrides merged
 
 
-STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm", "claim12")
+STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm", "claim12", "prediction")
 # claim12: an intervention study's prediction, written before its runs: {base: STUDY_DIR, direction: lower | higher}
 # (read by `gan answer --intervention`, gan/analysis/answer_analysis.py; checked here so a typo fails before training)
+# prediction: the advise.json (claim 11) the study tests, committed before its runs (gan/analysis/prediction.py)
 CLAIM12_DIRECTIONS = ("lower", "higher")
 
 
@@ -95,9 +96,13 @@ def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
     raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
     unknown = {str(k) for k in raw} - set(STUDY_KEYS)
     if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
+        found = ", ".join(sorted(unknown)) or type(raw).__name__
         raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm, "
-                        f"claim12 and description (found {', '.join(sorted(unknown)) or type(raw).__name__})")
+                        f"claim12, prediction and description (found {found})")
     _check_claim12(path, raw.get("claim12"))
+    if raw.get("prediction") is not None and not isinstance(raw.get("prediction"), str):
+        raise UserError(f"study file '{path}': 'prediction' must be the path of the advise.json the study tests "
+                        "(written by `gan advise` and committed before the study's runs)")
     if extra:
         given = parse_overrides(list(extra))
         raw = {**raw, "overrides": {**(raw.get("overrides") or {}), **given}}

@@ -3,6 +3,7 @@
     steps = {"relu": make_step(cfg, "relu"), "leaky_relu:0.2": make_step(cfg, "leaky_relu:0.2")}
     ms = time_arms(steps, rounds=10, steps=20)       # {arm: [median ms of round 1, round 2, ...]}
     write_step_time(study_dir, record(cfg, ms, "relu", "leaky_relu:0.2", steps=20, warmup=3))
+    time_pieces_together(cfg, threads=1, jobs=2)  # a step, a probe, an evaluation, as a study's runs share the CPU
 
 Why this shape: study runs share the CPU with each other, so their step times measure the load, not the
 activation. Here both arms live in one process, alternate every round (the order flips each round, so a
@@ -13,9 +14,11 @@ to a stray slow step). Claim 6 (gan/analysis/claims.py) pairs the two arms' medi
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -117,3 +120,140 @@ def write_step_time(study_dir: str | Path, data: dict[str, Any]) -> Path:
     path = layout.StudyDir(study_dir).step_time
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
     return path
+
+
+########################################################################################
+# what a run costs here, piece by piece (what `gan advise` and `gan study --until-decided` plan with)
+
+
+def _median_s(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+TIMED_IMAGES, TIMED_SAMPLES = 2000, 512
+
+
+def time_pieces(cfg: RunConfig, threads: int, steps: int = 6) -> dict[str, float]:
+    """Seconds, on this machine with `threads` torch threads, of: one training step ("step"); one probe without and
+    with the held-out data view ("probe", "probe_view"; 0 when probes are off); the evaluator's setup (embedding the
+    held-out images once per run, "eval_setup") and one evaluation of eval.n_samples samples ("eval"; 0 when
+    evaluation is off). The model and data are cfg's; the feature network has random weights (its cost does not
+    depend on them), so nothing is trained or cached here. Inception features are not timed (NaN)."""
+    from gan.data.dataset import load_split, num_classes
+    from gan.measure.classifier import build_classifier
+    from gan.measure.features import resolve
+    from gan.measure.probes import HELD_OUT, Probe
+    from gan.measure.quality import Evaluator
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = {"step": _median_s(make_step(cfg, cfg.model.d_act), steps)}
+        torch.manual_seed(0)
+        nc, size, t = channels(cfg.data), cfg.data.image_size, cfg.train
+        G, D = build_models(cfg.model, nc, size)
+        out["probe"] = out["probe_view"] = 0.0
+        if t.probe_every:
+            real = torch.rand(t.probe_batch, nc, size, size) * 2 - 1
+            probe = Probe(G, D, real, torch.randn(t.probe_batch, cfg.model.nz, 1, 1),
+                          held_real=torch.rand(HELD_OUT, nc, size, size) * 2 - 1,
+                          held_z=torch.randn(HELD_OUT, cfg.model.nz, 1, 1), train_real=real.clone())
+            out["probe"] = _median_s(lambda: probe.measure(data_view=False), 2)
+            out["probe_view"] = _median_s(lambda: probe.measure(data_view=True), 1, warmup=0)
+        out["eval"] = out["eval_setup"] = 0.0
+        if cfg.eval.enabled:
+            kind = resolve(cfg)
+            if kind == "inception":
+                out["eval"] = out["eval_setup"] = math.nan
+            else:
+                # timed on parts and scaled (linear: generating and embedding dominate), to keep the plan short:
+                # the setup on up to TIMED_IMAGES held-out images, an evaluation on up to TIMED_SAMPLES samples
+                classes = num_classes(cfg.data) if kind == "classifier" else 4
+                test = load_split(cfg.data, train=False).images
+                part = test[:TIMED_IMAGES]
+                t0 = time.perf_counter()
+                ev = Evaluator(cfg, classifier=build_classifier(nc, classes), real_images=part,
+                               classes=kind == "classifier")
+                out["eval_setup"] = (time.perf_counter() - t0) * len(test) / len(part)
+                n = min(cfg.eval.n_samples, TIMED_SAMPLES)
+                with warnings.catch_warnings():  # "metrics from 512 samples are biased": true, and beside the point
+                    warnings.simplefilter("ignore", UserWarning)
+                    out["eval"] = _median_s(lambda: ev.evaluate(G, cfg.model.nz, n), 1, warmup=0) \
+                        * cfg.eval.n_samples / n
+        return out
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pieces_worker(cfg_dict: dict[str, Any], threads: int, started: float) -> dict[str, float]:
+    """time_pieces in a worker process; "startup": seconds from the parent's submit to this worker's first line
+    (the interpreter and torch starting, as each run of a study pays)."""
+    from gan.config.load import config_from_dict
+
+    startup = time.time() - started
+    return {**time_pieces(config_from_dict(cfg_dict), threads), "startup": startup}
+
+
+def time_pieces_together(cfg: RunConfig, threads: int, jobs: int) -> dict[str, float]:
+    """time_pieces in `jobs` processes at once, as a study's runs share this CPU (each job slows the others;
+    timing one process alone would miss that): the mean over the workers of each piece, plus "startup"."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gan.config.load import config_to_dict
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = [f.result() for f in [pool.submit(_pieces_worker, config_to_dict(cfg), threads, time.time())
+                                      for _ in range(jobs)]]
+    return {k: statistics.fmean(d[k] for d in done) for k in done[0]}
+
+
+def feature_net_s(cfg: RunConfig, threads: int) -> float | None:
+    """Seconds to train the quality feature network of cfg's data here, when it is not cached yet (None when it is,
+    or with Inception features): a few timed training steps of the network, scaled to its recipe's steps, plus its
+    sanity check's embeddings. A cache file that later fails its identity check is retrained: not counted."""
+    from gan.data.dataset import cache_root, data_key, load_split, num_classes
+    from gan.measure import rotation_features as rf
+    from gan.measure.classifier import TRAIN_BATCH, build_classifier, cache_dir, cache_key, epochs_for
+    from gan.measure.features import resolve
+
+    kind = resolve(cfg) if cfg.eval.enabled else "none"
+    if kind == "rotation":
+        path, batch, classes = rf.cache_path_for(cache_root(cfg.data), data_key(cfg.data)), rf.BATCH * 4, 4
+    elif kind == "classifier":
+        path, batch, classes = cache_dir(cfg.data) / f"classifier-{cache_key(cfg.data)}.pt", TRAIN_BATCH, \
+            num_classes(cfg.data)
+    else:
+        return None
+    if path.is_file():
+        return None
+    n_train = len(load_split(cfg.data, train=True))
+    total = rf.STEPS if kind == "rotation" else epochs_for(cfg.data, n_train) * max(n_train // TRAIN_BATCH, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        nc, size = channels(cfg.data), cfg.data.image_size
+        net = build_classifier(nc, classes).to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        x = (torch.rand(batch, nc, size, size) * 2 - 1).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(classes, (batch,))
+
+        def step() -> None:
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        per_step = _median_s(step, 5)
+        with torch.inference_mode():  # the sanity check embeds 4 sets of up to SANITY_N images and the test split
+            embed = _median_s(lambda: net.eval().features(x[:min(batch, 128)]), 3) / min(batch, 128)
+        return total * per_step + embed * (5 * rf.SANITY_N + len(load_split(cfg.data, train=False)))
+    finally:
+        torch.set_num_threads(before)

@@ -188,3 +188,23 @@ def test_cli_until_decided_needs_max_seeds(tmp_path, capsys):
     assert main(["study", study_file(tmp_path), "--until-decided"]) == 2
     assert "--until-decided needs --max-seeds N" in capsys.readouterr().err
     assert main(["study", study_file(tmp_path), "--max-seeds", "8"]) == 2
+
+
+def test_run_and_study_costs_count_every_part_by_hand():
+    """2000 steps, probes every 100 (20 probes, the data view on 1 of them: every 20th probe and the last, here the
+    same one, step 2000), evaluations
+    every 500 (4) plus the evaluator's setup, and the start; 6 runs at --jobs 2 are 3 waves; the feature net first."""
+    from gan.analysis.plan import costs_text, run_costs, study_costs
+    from gan.config.load import load_config
+
+    cfg = load_config(None, ["train.steps=2000", "train.probe_every=100", "eval.every=500"])
+    pieces = {"step": 0.2, "probe": 1.0, "probe_view": 3.0, "eval": 20.0, "eval_setup": 10.0, "startup": 15.0}
+    costs = run_costs(pieces, cfg)
+    assert costs == {"train": 400.0, "probe": 19 * 1.0 + 1 * 3.0, "eval": 4 * 20.0 + 10.0, "startup": 15.0}
+    total = study_costs(pieces, cfg, runs=6, jobs=2, feature_s=120.0)
+    assert total["train"] == 1200.0 and total["feature_net"] == 120.0
+    assert total["total"] == pytest.approx(3 * (400 + 22 + 90 + 15) + 120)
+    assert costs_text(total) == ("training the feature network first 2 min; training 20 min, evaluations 4 min, "
+                                 "probes 1 min, starting runs 1 min")
+    no_probes = load_config(None, ["train.steps=2000", "train.probe_every=0", "eval.every=0"])
+    assert run_costs(pieces, no_probes) == {"train": 400.0, "probe": 0.0, "eval": 30.0, "startup": 15.0}

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gan.measure import metric_keys as mk
 from gan.study import derived
 
 from gan.analysis import stats
@@ -403,6 +404,34 @@ def test_saturated_share_counts_second_half_rows_with_both_probabilities():
     assert derived.saturated_share(rows) == pytest.approx(2 / 5)
     assert derived.derived_columns(rows)["half2/D/saturated"] == pytest.approx(2 / 5)
     assert derived.saturated_share([{"step": 10, "loss/D": 1.0}]) is None
+
+
+def test_rule_window_share_reads_steps_1001_to_2000_only():
+    """Claim 11's S of one run: rows 1000 < step <= 2000 holding both probabilities; hand-labelled."""
+    pairs = {950: (0.99, 0.01), 1000: (0.99, 0.01),  # the start-up transient: saturated, but not counted
+             1050: (0.95, 0.05), 1100: (0.80, 0.05), 1500: (0.93, 0.02), 1950: (0.91, 0.10), 2000: (0.99, 0.09),
+             2050: (0.99, 0.01)}  # past the window: not counted
+    rows = [{"step": s, "D/real_prob": r, "D/fake_prob": f} for s, (r, f) in pairs.items()]
+    rows.append({"step": 1200, "D/real_prob": 0.99, "D/fake_prob": math.nan})  # a diverged row: not counted
+    # in the window: 1050 yes, 1100 no (real 0.80), 1500 yes, 1950 no (fake 0.10 is not < 0.1), 2000 yes -> 3 / 5
+    assert derived.rule_window_share(rows) == pytest.approx(3 / 5)
+    assert derived.derived_columns(rows)["w1001_2000/D/saturated"] == pytest.approx(3 / 5)
+    assert derived.window_saturated_share(rows, 1000, 2000) == (pytest.approx(3 / 5), 5)
+    short = [r for r in rows if r["step"] <= 1950]  # a run that never reached step 2000: no S at all
+    assert derived.rule_window_share(short) is None and "w1001_2000/D/saturated" not in derived.derived_columns(short)
+
+
+def test_one_saturation_test_for_every_reader():
+    """metric_keys.is_saturated is the definition; the probe reads the same thresholds (0.9 / 0.1, strict)."""
+    import torch
+
+    from gan.measure.overfit import overfit_metrics
+
+    assert mk.is_saturated(0.91, 0.09) and not mk.is_saturated(0.9, 0.05) and not mk.is_saturated(0.95, 0.1)
+    logit = lambda p: torch.full((8,), math.log(p / (1 - p)), dtype=torch.float64)  # noqa: E731
+    assert float(overfit_metrics(logit(0.91), logit(0.91), logit(0.09))[mk.OVERFIT_SATURATED]) == 1.0
+    assert float(overfit_metrics(logit(0.89), logit(0.89), logit(0.09))[mk.OVERFIT_SATURATED]) == 0.0
+    assert mk.SATURATED_TEXT == "D(x) > 0.9 and D(G(z)) < 0.1"
 
 
 def test_collect_results_writes_the_derived_columns(tmp_path):

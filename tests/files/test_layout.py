@@ -27,7 +27,8 @@ def test_run_and_study_paths_are_the_documented_ones(tmp_path):
                    "grid": "grid.png", "train_log": "train.log", "wandb": "wandb"}
     assert run.step_samples(40).name == "step_000040.png" and run.step_samples(40).parent == run.samples
     assert run.ckpt_prev.relative_to(run.path).as_posix() == "checkpoints/prev.pt" and run.lock.name == ".lock"
-    assert set(run.progress) == {run.checkpoints, run.samples, run.metrics, run.summary, run.eval_json}
+    assert set(run.progress) == {run.checkpoints, run.samples, run.metrics, run.metrics_gz, run.summary, run.eval_json}
+    assert run.metrics_gz.relative_to(run.path).as_posix() == "metrics.jsonl.gz"
     study = StudyDir(tmp_path / "s")
     assert study.run("a").metrics == tmp_path / "s" / "runs" / "a" / "metrics.jsonl"
     rel = {k: getattr(study, k).relative_to(study.path).as_posix() for k in

@@ -94,3 +94,29 @@ def test_gan_pack_unpack_through_the_cli(tmp_path, capsys):
     (done / "metrics.jsonl").unlink()
     assert main(["pack", str(tmp_path), "--unpack"]) == 0
     assert "unpack: 1 run(s) restored" in capsys.readouterr().out and (done / "metrics.jsonl").is_file()
+
+
+def test_a_packed_run_is_read_from_its_gz_as_cloned(tmp_path):
+    """A fresh clone holds metrics.jsonl.gz only: read_metrics reads it, with the same rows as the plain file
+    (issue 42: `gan report --collect` on a clone had lost every curve); the plain file wins when both exist."""
+    from gan.tracking.metrics_file import read_metrics
+
+    run = _run(tmp_path, "d_act-relu__seed-0", "completed", rows=5)
+    plain = read_metrics(run)
+    assert [r["step"] for r in plain] == [0, 1, 2, 3, 4] and plain[3]["G/loss"] == 1.5
+    small_files.pack(tmp_path)
+    (run / "metrics.jsonl").unlink()
+    assert read_metrics(run) == plain
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 9, "G/loss": 7.0}) + "\n")  # training appends here
+    assert read_metrics(run) == [{"step": 9, "G/loss": 7.0}]
+
+
+def test_a_restarted_run_loses_its_packed_curves_too(tmp_path):
+    """--restart removes the gz with the rest: a stale packed copy would stand in for the new run's rows."""
+    from gan.train.run_folder import clear_progress
+    from gan.tracking.metrics_file import read_metrics
+
+    run = _run(tmp_path, "d_act-relu__seed-0", "completed")
+    small_files.pack(tmp_path)
+    clear_progress(run, "--restart")
+    assert not (run / "metrics.jsonl.gz").exists() and read_metrics(run) == []
