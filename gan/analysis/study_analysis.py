@@ -14,7 +14,8 @@ docs/architecture.md's). Its sections:
 - mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
-- headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py).
+- headline, headline_facts: every report's one-line answer and what it read (data, steps, evaluations averaged,
+  real-data floor, each arm's FCD, held-out images; gan/analysis/headline.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
 from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
                                  evaluate_claims, margins)
 from gan.analysis.effect_curve import describe, effect_curves
-from gan.analysis.headline import headline
+from gan.analysis.headline import headline_section
 from gan.analysis.mechanism import mechanism
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
 from gan.files.atomic import write_json_atomic
@@ -40,7 +41,7 @@ from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
 
-VERSION = 2  # 2: the mechanism section
+VERSION = 3  # 2: the mechanism section; 3: a headline for every study, with the facts it read
 PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
               mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM, mk.OVERFIT_R_T, mk.OVERFIT_R_V,
               mk.OVERFIT_HELDOUT_GAP, mk.OVERFIT_SATURATED)
@@ -103,7 +104,7 @@ def analyse(study: Study) -> dict[str, Any]:
         "mechanism": mechanism(results),
         "samples": _samples(study),
         "same_noise": same_noise(study),
-        "headline": headline(study, claims_of(claims), margins(results)),  # the first line on a folder of images
+        **headline_section(study, claims_of(claims), margins(results)),  # every report's first line, what it read
         "notes": _notes(study),
     }
 
