@@ -40,11 +40,13 @@ def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> i
     cfg = DataConfig(name="folder", root=root, image_size=image_size, channels=channels)
     ds = open_folder(cfg)
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)  # both splits load
+    from gan.config.schema import RunConfig
+    from gan.measure.features import describe_features
+
     print(ds.summary())
-    features = ("classifier (trained on the class labels)" if ds.num_classes >= 2 else
-                "rotation features (trained on the images alone: no class subfolders)")
-    print(f"  ready: {len(train)} training and {len(test)} held-out images; quality is measured with {features} "
-          f"(eval.features=auto); train with data.name=folder data.root={root}")
+    print(f"  ready: {len(train)} training and {len(test)} held-out images; train with data.name=folder "
+          f"data.root={root}")
+    print("  " + describe_features(RunConfig(data=cfg)))  # what it will cost before the first study pays it
     return 0
 
 

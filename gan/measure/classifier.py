@@ -181,6 +181,11 @@ def cache_key(data_cfg: DataConfig) -> str:
     return f"{data_key(data_cfg)}-v{ARCH_VERSION}"
 
 
+def cache_path(data_cfg: DataConfig) -> Path:
+    """The cached weights: cache_dir / classifier-<cache_key>.pt (its identity JSON beside it)."""
+    return cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
+
+
 def epochs_for(data_cfg: DataConfig, n_train: int) -> int:
     """A built-in dataset's EPOCHS; a folder's: enough epochs for FOLDER_STEPS batches (at least 4, at most 100)."""
     if is_folder(data_cfg):
@@ -322,7 +327,7 @@ def load_classifier(data_cfg: DataConfig,
     meta: the identity, "sha256" of the weights, "test_acc" measured now on the test split ("test_acc_s": its
     cost) and "path". A cache whose identity, hash or accuracy fails is reported in one warning and replaced.
     """
-    path = cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
+    path = cache_path(data_cfg)
     train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
     expected = identity(data_cfg, train, test)
     with wait_lock(path):

@@ -4,6 +4,7 @@ one sentence), data.train_size on folders, and the class metrics that only a cla
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,32 @@ def test_gan_data_folder_prints_classes_size_channels_and_skipped(tmp_path, caps
     out = capsys.readouterr().out
     assert "48 images" in out and "32x32, 1 channels" in out and "a: 24" in out and "b: 24" in out
     assert "skipped 1 unreadable files: a/broken.png" in out and "ignored 1 files" in out
-    assert "quality is measured with classifier" in out
+    assert "quality: a classifier of its 2 classes (trained on the class subfolders); not trained yet: the first " \
+        "`gan train` or `gan study` trains it once, 100 steps, about " in out  # 100 epochs of 24 images in one batch
+    assert re.search(r"min here \(a step measured now: [0-9.e-]+ s on \d+ threads\)", out)
+
+
+def test_gan_data_folder_says_when_its_feature_network_is_cached_or_remembered_as_failed(tmp_path, capsys):
+    root = write_images(tmp_path / "flat")  # no class subfolders: rotation features
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert "quality: rotation features (a network trained on the images alone to tell how each was turned: no " \
+           "class subfolders); not trained yet: the first `gan train` or `gan study` trains it once, 60 steps" \
+        in capsys.readouterr().out
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"])
+    key = dataset.data_key(cfg.data)
+    path = rf.cache_path_for(dataset.cache_root(cfg.data), key)
+    train, test = dataset.load_split(cfg.data, train=True), dataset.load_split(cfg.data, train=False)
+    ranking = {"real train images": 0.1, "blurred (sigma 1)": 5.0, "blurred (sigma 2)": 3.0, "uniform noise": 90.0}
+    rf.remember_failure(path, rf.identity(train.images, test.images, key, rf.STEPS), ranking)
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert "it FAILED its sanity check when it was made (" in capsys.readouterr().out
+    assert cli.main(["train", *TINY, "data.name=folder", f"data.root={root}", "eval.enabled=true",
+                     "--out", str(tmp_path / "r")]) == 2  # and training refuses before training the network
+    assert "failed its sanity check when it was made" in error_line(capsys)
+    rf.failure_path(path).unlink()
+    rf.load_rotation_features(train.images, test.images, path, data_key=key, steps=rf.STEPS)
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert f"already trained and cached ({path})" in capsys.readouterr().out
 
 
 def test_channels_come_from_the_data(tmp_path):
