@@ -221,3 +221,26 @@ def test_inception_loads_offline_from_a_local_weights_file(tmp_path, monkeypatch
     with pytest.warns(UserWarning, match="biased"):
         row = ev.evaluate(build_models(cfg.model, 1, 32)[0])
     assert {"quality/fid", "quality/is", "quality/kid"} <= set(row) and "quality/modes_covered" not in row
+
+
+def test_a_labelled_folder_whose_classifier_fails_its_ranking_is_refused_at_once_the_next_time(tmp_path,
+                                                                                               monkeypatch):
+    from gan.errors import UserError
+    from gan.measure import features
+    from gan.measure.classifier import build_classifier
+
+    root = write_images(tmp_path / "pets", labelled=True)
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"])
+    loads = []
+    monkeypatch.setattr(features, "load_classifier", lambda *a, **k: loads.append(1) or
+                        (build_classifier(1, 2).eval(), {"test_acc_s": 0.1}))
+    monkeypatch.setattr(rf, "sanity_distances", lambda *a, **k: {"real train images": 0.1, "blurred (sigma 1)": 5.0,
+                                                                 "blurred (sigma 2)": 3.0, "uniform noise": 90.0})
+    with pytest.raises(UserError, match="fails the sanity check"):
+        features.load_features(cfg)
+    with pytest.raises(UserError) as err:
+        features.load_features(cfg)
+    assert loads == [1]  # the rerun loads (or trains) nothing
+    assert f"the classifier of the classes of '{root}' failed its sanity check when it was made (" in str(err.value)
+    assert "blurred (sigma 2) 3, uniform noise 90 do not rise in that order), so it is not trained again; add images " \
+           "to each class, or use eval.features=rotation" in str(err.value)
