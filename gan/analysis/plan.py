@@ -177,6 +177,13 @@ def measure_step_s(cfg, threads: int, steps: int = 8) -> float:
         torch.set_num_threads(before)
 
 
+def _claim_numbers(numbers: list[int]) -> str:
+    """[2] -> 'claim 2', [1, 2, 3] -> 'claims 1, 2, 3', [] -> 'no claim': numbers, never read as a count."""
+    if not numbers:
+        return "no claim"
+    return ("claim " if len(numbers) == 1 else "claims ") + ", ".join(map(str, numbers))
+
+
 def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s: float | None = None) -> str:
     """What `--until-decided` will do and about how long it takes here: looks, runs, hours, likely pairs."""
     import os
@@ -193,7 +200,7 @@ def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s:
     tested = [c.number for c in stand_in if c.primary and c.verdict != "not tested"]
     m = margins(make_results([], {"margins": spec.margins}))
     lines = [f"plan: looks at {', '.join(map(str, schedule))} seeds ({runs_per_seed} runs per seed, "
-             f"{cfg.train.steps} steps each); claims tested: {', '.join(map(str, tested)) or 'none'}",
+             f"{cfg.train.steps} steps each); tests {_claim_numbers(tested)}",
              f"this machine: {step_s:.3g} s per training step ({threads} thread{'s' * (threads > 1)}, "
              f"--jobs {jobs}): about {_hours(per_seed * schedule[0])} to the first look, "
              f"{_hours(per_seed * schedule[-1])} if it runs to {schedule[-1]} seeds (training steps only; "
