@@ -272,16 +272,16 @@ def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
             with contextlib.suppress(OSError, ValueError, KeyError):
                 if d != final and json.loads((d / "meta.json").read_text())["root"] == str(root):
                     earlier.append((d, _changes(d, entries)))
-        print(f"folder changed since it was prepared ({earlier[0][1]}): preparing again" if earlier else
-              f"preparing '{root}': {len(entries)} images at {image_size} px (once; cached in {final})",
-              file=sys.stderr, flush=True)
+        # said once the images decoded and passed the checks: a refusal (too many corrupt files) comes alone
+        announce = (f"folder changed since it was prepared ({earlier[0][1]}): preparing again" if earlier else
+                    f"preparing '{root}': {len(entries)} images at {image_size} px (once; cached in {final})")
         tmp = cache_root / f".{final.name}.tmp-{os.getpid()}"
         for stale in [*cache_root.glob(f".{final.name}.tmp-*"), final]:  # left by a kill, or damaged
             shutil.rmtree(stale, ignore_errors=True)
         workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
         try:
             tmp.mkdir()
-            meta = _prepare(root, is_zip, entries, image_size, channels, tmp, workers)
+            meta = _prepare(root, is_zip, entries, image_size, channels, tmp, workers, announce)
             (tmp / "manifest.json").write_text(json.dumps(entries))
             (tmp / "meta.json").write_text(json.dumps({**meta, "key": key, "kind": kind, "root": str(root)}))
             tmp.rename(final)
@@ -306,12 +306,13 @@ def _new_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _prepare(root: Path, is_zip: bool, entries: list[Entry], size: int, channels: int | str, tmp: Path,
-             workers: int) -> dict:
-    """Decode every image into tmp/raw.npy (file order, RGB), then write tmp/images.npy in split order."""
+             workers: int, announce: str = "") -> dict:
+    """Decode every image into tmp/raw.npy (file order, RGB), check them, print `announce`, then write
+    tmp/images.npy in split order."""
     start, names, n = time.perf_counter(), [e[0] for e in entries], len(entries)
     raw, errors = _new_npy(tmp / "raw.npy", (n, 3, size, size)), [None] * n
     colour, small = np.zeros(n, bool), np.zeros(n, bool)
-    with tqdm(total=n, desc="decoding images", unit="img", disable=n < 5000, mininterval=1.0) as bar:
+    with tqdm(total=n, desc="decoding images", unit="img", disable=n < 5000, mininterval=1.0, leave=False) as bar:
         for s, (x, err, col, sm) in decode_all(root, is_zip, names, size, workers):
             raw[s:s + len(x)], errors[s:s + len(x)], colour[s:s + len(x)], small[s:s + len(x)] = x, err, col, sm
             bar.update(len(x))
@@ -326,6 +327,8 @@ def _prepare(root: Path, is_zip: bool, entries: list[Entry], size: int, channels
                         f"{MAX_CORRUPT:.0%} (e.g. {first}); repair or remove them and run again")
     if ok.sum() < MIN_IMAGES:
         raise UserError(f"'{root}' has {ok.sum()} readable images but at least {MIN_IMAGES} are needed; add images")
+    if announce:
+        print(announce, file=sys.stderr, flush=True)
     if bad:
         warnings.warn(f"skipped {len(bad)} corrupt or unreadable of {n} files in '{root}': {first}", stacklevel=3)
     if small[ok].any():
