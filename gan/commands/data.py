@@ -35,6 +35,12 @@ def run(a: argparse.Namespace) -> int:
 def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> int:
     """Prepare (once) and verify a folder of images; print its classes, size, channels and the files skipped."""
     from gan.config.schema import DataConfig
+    from gan.data.folder import check_root
+
+    from gan.data.folder import load_folder
+
+    check_root(root)  # a wrong path is answered before torch loads (seconds on a busy machine)
+    load_folder(root, image_size, channels if channels == "auto" else int(channels))  # decoded and checked, no torch
     from gan.data.dataset import load_split, open_folder
 
     cfg = DataConfig(name="folder", root=root, image_size=image_size, channels=channels)

@@ -48,6 +48,24 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
+def check_study(study_yaml: str, overrides: tuple[str, ...]) -> None:
+    """The study file's and its runs' config mistakes, and a data.root folder that cannot be trained on, found
+    before anything imports torch (seconds on a busy machine): a typo is answered at once."""
+    from gan.data.folder import check_root
+    from gan.config.load import load_config
+    from gan.study.spec import as_overrides, read_study_spec
+
+    spec = read_study_spec(study_yaml, overrides)  # every run's config is checked here
+    seen = set()
+    for run in spec.runs:  # one folder check per distinct set of data.* settings (an axis may vary them)
+        data = tuple(sorted((k, str(v)) for k, v in run.settings.items() if k.startswith("data.")))
+        if data not in seen:
+            seen.add(data)
+            cfg = load_config(spec.base, as_overrides(run.settings)).data
+            if cfg.name == "folder":
+                check_root(cfg.root)
+
+
 def parse_budget(text: str | None) -> float | None:
     """'90m' -> 5400.0 s; '10h', '1.5h', '45s', '3600' (seconds); None -> None."""
     if text is None:
@@ -69,6 +87,7 @@ def run(a: argparse.Namespace) -> int:
         from gan.analysis.plan import plan_study
 
         return plan_study(a.study, pilot=a.pilot or a.out, jobs=a.jobs)
+    check_study(a.study, tuple(a.overrides))
     if a.pilot:
         raise UserError("--pilot only goes with --plan (it names the pilot study folder the plan reads)")
     if a.until_decided:  # looks at growing seed counts with alpha spending (gan/analysis/sequential.py)
