@@ -41,7 +41,7 @@ from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
 
-VERSION = 2  # 2: the mechanism section (headline_facts, added later, is optional: readers use .get)
+VERSION = 2  # 2: the mechanism section
 PROBE_KEYS = (mk.D_DEAD_FRAC, mk.D_DEAD_FRAC_EVAL, mk.D_GRAD_ZERO_FRAC, mk.D_PARAM_GRAD_ZERO_FRAC, mk.IG_HOYER,
               mk.IG_STARVED_FRAC, mk.IG_ZERO_FRAC, mk.IG_NORM, mk.OVERFIT_R_T, mk.OVERFIT_R_V,
               mk.OVERFIT_HELDOUT_GAP, mk.OVERFIT_SATURATED)
