@@ -20,8 +20,17 @@ from gan.commands import eval as eval_command  # not `eval`: the builtin
 COMMANDS = (train, study, report, advise, answer, sample, eval_command, data, config, sweep, pack)  # `gan --help` lists them in this order
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose mistakes (an unknown flag, a value outside `choices`, not an int) are one sentence
+    and exit 2, like every other mistake, instead of its usage block; `add_subparsers` makes every verb's parser
+    of this class too."""
+
+    def error(self, message: str):  # argparse calls this, for the parser of the verb that was mistyped
+        raise UserError(f"{message.removeprefix('argument ')}; see `{self.prog} --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan", description="DCGAN training and studies of ReLU vs LeakyReLU "
+    p = Parser(prog="gan", description="DCGAN training and studies of ReLU vs LeakyReLU "
                                 "(gradient sparsity, dead units, sample quality).",
                                 epilog="Run `gan COMMAND --help` for a command's flags; docs/cli.md has examples.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -41,7 +50,13 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # argparse itself exits 2 on an unknown command or flag
+    try:  # before any verb imports torch: a typo is answered at once
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # said with the verb's help, not the top level's
+            raise UserError(f"unrecognized arguments: {' '.join(extra)}; see `gan {args.command} --help`")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         with warnings.catch_warnings():  # restores the caller's warning display when main returns
             warnings.showwarning = show_warning

@@ -1,30 +1,67 @@
-"""The one-line answer a study on the user's own images opens its report with.
+"""The one-line answer every study report opens with, saying only what was measured.
 
-    line = headline(study, claims)   # "On these images (...), at this training length (2000 steps): ..." or None
+    line = headline(study, claims)   # "On Fashion-MNIST (60000 training images), at this training length (1000 steps): ..."
+    line = headline_text(facts, claim, margin)   # the same from hand-built facts (what `headline` reads from files)
 
-Written for any study whose runs trained on a folder (data.name=folder); None for the built-in datasets, whose
-reports answer the claims table. The answer is claim 2's (sample quality, LeakyReLU / ReLU tail-averaged FCD):
-the sequential verdict of the last look when the study ran with --until-decided (the one with the stated error
-rate), else the report's own.
+The answer is claim 2's (sample quality, LeakyReLU / ReLU tail-averaged FCD): the sequential verdict of the last
+look when the study ran with --until-decided (the one with the stated error rate), else the report's own. Beside
+the verdict it quotes the interval the verdict used (the 90% interval of the equivalence test for "equivalent",
+the 95% one and Holm's p otherwise) and the 95% interval, labelled. It then says what the verdict is about when
+the measurement limits it:
+- early training: the evaluations averaged (the last 3) reach back into the first half of the run;
+- samples far from the data: both arms' FCD at least FAR_FROM_FLOOR times what real held-out images score
+  (`quality/ref/fcd`, summary.json's quality_ref), so "the same quality" means equally far from real images;
+- a biased FCD: fewer than MIN_SAMPLES held-out images or evaluation samples (both FCDs are biased upwards, which
+  pulls their ratio towards 1).
+A study where claim 2 is not tested names the claims it did test, with their verdicts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+import numpy as np
+import scipy.stats as sps
 import yaml
 
+from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
-from gan.analysis.claims import MARGINS
-from gan.files.layout import RunDir, StudyDir
+from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
+from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.measure import metric_keys as mk
 from gan.study.read import Study
+from gan.study.results import ACT, is_finite
+
+# Both arms this many times the real-data floor or more: their samples are still far from real images. The floor
+# is what real images score against the held-out set at the same sample size (0.12 on Fashion-MNIST), so 10x is
+# still a small distance in these features (blurring real images with sigma 1 scores ~38 there: docs/answer.md);
+# the words say "far from the data", which is what the ratio measures, not "bad samples".
+FAR_FROM_FLOOR = 10.0
+MIN_SAMPLES = 2048  # gan/measure/quality.py's: below it Frechet distances are visibly biased (no torch import here)
+DATASETS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "mnist5k": "mnist5k (MNIST digits)",
+            "cifar10": "CIFAR-10", "fake": "fake data"}
+ARMS = {RELU: "ReLU"}
+
+
+def arm_name(act: str) -> str:
+    """'relu' -> 'ReLU', 'leaky_relu:0.2' -> 'LeakyReLU(0.2)'."""
+    if act in ARMS:
+        return ARMS[act]
+    return f"LeakyReLU({act.split(':', 1)[1]})" if act.startswith("leaky_relu:") else act
+
+
+########################################################################################
+# the facts, read from the study's files
 
 
 def run_data(study: Study) -> dict[str, Any] | None:
-    """{"name", "root", "steps", "images"} of the study's runs, from the first run folder with a config.yaml."""
-    for d in study.run_dirs.values():
+    """What the runs trained on and how they were measured, from the first finished run folder with a config.yaml:
+    {"name", "root", "steps", "images", "eval_every", "n_samples", "held_out", "floor"}."""
+    found = None
+    for name, d in study.run_dirs.items():
         if d is None or not RunDir(d).config.is_file():
             continue
         try:
@@ -32,10 +69,57 @@ def run_data(study: Study) -> dict[str, Any] | None:
             summary = json.loads(RunDir(d).summary.read_text()) if RunDir(d).summary.is_file() else {}
         except (OSError, ValueError, yaml.YAMLError):
             continue
-        data, train = cfg.get("data") or {}, cfg.get("train") or {}
-        return {"name": data.get("name"), "root": data.get("root"), "steps": train.get("steps"),
-                "images": (summary.get("dataset") or {}).get("train_images")}
-    return None
+        data, train, ev = cfg.get("data") or {}, cfg.get("train") or {}, cfg.get("eval") or {}
+        ref = summary.get("quality_ref") or {}
+        facts = {"name": data.get("name"), "root": data.get("root"), "steps": train.get("steps"),
+                 "images": (summary.get("dataset") or {}).get("train_images"), "eval_every": ev.get("every"),
+                 "n_samples": ev.get("n_samples"), "held_out": ref.get(mk.REF_HELD_OUT),
+                 "floor": ref.get(mk.reference(mk.FCD)), "run": name}
+        if summary.get("status") in FINISHED and is_finite(facts["floor"]):
+            return facts
+        found = found or facts  # a finished run with a floor is better; any run says what the study trained on
+    if found is None and study.results.rows:  # no run folder kept its config.yaml: results.csv's columns
+        row = (study.results.completed() or study.results.rows)[0]
+        found = {"name": row.get("data.name"), "root": row.get("data.root"), "steps": row.get("train.steps"),
+                 "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get("eval.every"),
+                 "n_samples": row.get("eval.n_samples"), "held_out": None, "floor": None, "run": row.get("run")}
+    return found
+
+
+def evaluated_steps(study: Study, facts: dict[str, Any]) -> list[int]:
+    """The steps of the evaluations the tail average read (the last TAIL_EVALS with an FCD) in one run: from its
+    metrics.jsonl, else (a packed study keeps metrics.jsonl.gz) from its schedule, every eval.every steps and at
+    the end (gan/train/loop.py), and the count results.csv says it averaged."""
+    rows = study.metrics.get(str(facts.get("run")), [])
+    steps = sorted(int(r["step"]) for r in rows if "step" in r and is_finite(r.get(mk.FCD)) and r[mk.FCD] > 0)
+    if steps:
+        return steps[-mk.TAIL_EVALS:]
+    row = next((r for r in study.results.rows if str(r.get("run")) == str(facts.get("run"))), {})
+    n, every, last = row.get(mk.TAIL_N_EVALS), facts.get("eval_every"), facts.get("steps")
+    if not (is_finite(n) and n > 0 and isinstance(last, int) and last > 0):
+        return []
+    planned = sorted({*range(every, last + 1, every), last} if isinstance(every, int) and every > 0 else {last})
+    return planned[-int(n):]
+
+
+def arm_fcds(study: Study) -> dict[str, float]:
+    """Each arm's geometric-mean tail FCD over its completed runs (of the first grid, as claim 2 reads them)."""
+    base, _ = baseline_results(study.results)
+    leaky = pick_leaky(base.levels(ACT))
+    out = {}
+    for act in (RELU, leaky):
+        logs = [float(r[LOG_FCD]) for r in base.completed() if str(r.get(ACT)) == act and is_finite(r.get(LOG_FCD))]
+        if act and logs:
+            out[arm_name(act)] = math.exp(float(np.mean(logs)))
+    return out
+
+
+def facts_of(study: Study) -> dict[str, Any] | None:
+    """Everything headline_text needs besides the claims, read from the study's files; None without a run."""
+    data = run_data(study)
+    if data is None:
+        return None
+    return {**data, "evaluated": evaluated_steps(study, data), "arms": arm_fcds(study)}
 
 
 def _sequential_verdict(study: Study) -> tuple[str, str] | None:
@@ -48,34 +132,113 @@ def _sequential_verdict(study: Study) -> tuple[str, str] | None:
         return None
 
 
+def headline(study: Study, claims: list[ClaimResult], margins: dict[int, float] | None = None) -> str | None:
+    """The report's first line; None for a study without a run folder to read."""
+    return headline_section(study, claims, margins)["headline"]
+
+
+def headline_section(study: Study, claims: list[ClaimResult], margins: dict[int, float] | None = None
+                     ) -> dict[str, Any]:
+    """analysis.json's {"headline": the first line or None, "headline_facts": what it was made from or None}."""
+    facts = facts_of(study)
+    if facts is None:
+        return {"headline": None, "headline_facts": None}
+    seq = _sequential_verdict(study)
+    return {"headline": headline_text(facts, claims, (margins or MARGINS), *(seq or ("", ""))),
+            "headline_facts": facts}
+
+
+########################################################################################
+# the words
+
+
+def _interval(c: ClaimResult, level: float) -> tuple[float, float]:
+    """The t-interval of claim c's mean paired effect at `level`, as ratios (the test keeps mean, sd and n)."""
+    t = c.test
+    half = sps.t.ppf(0.5 + level / 2, t.n - 1) * t.sd / math.sqrt(t.n)
+    show = math.exp if c.log else float
+    return show(t.mean - half), show(t.mean + half)
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
 def answer(verdict: str, c: ClaimResult, margin: float) -> str:
-    """Claim 2's verdict in the practitioner's words."""
-    ratio = (f"LeakyReLU / ReLU FCD {fmt(c.effect)}x [95% CI {fmt(c.ci_low)}, {fmt(c.ci_high)}], "
-             f"{c.n_pairs} seed pair{'s' * (c.n_pairs != 1)}")
-    if verdict.startswith("supported"):
-        return f"use LeakyReLU(0.2) in D: its samples are better than ReLU's ({ratio}; lower FCD is better)"
-    if verdict.startswith("contradicted"):
-        return f"use ReLU in D: its samples are better than LeakyReLU(0.2)'s ({ratio}; lower FCD is better)"
-    if verdict.startswith("equivalent"):
-        return (f"either: ReLU and LeakyReLU(0.2) in D give samples of the same quality, within ±{margin:.0%} "
-                f"({ratio})")
-    if verdict.startswith("no variation"):
-        return f"either: every seed pair scored exactly alike ({ratio})"
+    """Claim 2's verdict in the practitioner's words, with the interval the verdict used and the 95% one."""
+    pairs = f"{c.n_pairs} seed pair{'s' * (c.n_pairs != 1)}"
+    ratio = f"LeakyReLU / ReLU FCD {fmt(c.effect)}x"
+    ci95 = f"95% CI {_ci(c.ci_low, c.ci_high)}"
+    within = f"±{margin:.0%}"
     if verdict.startswith("not tested") or not c.n_pairs:
         return "no answer yet: no seed has both a completed ReLU and a completed LeakyReLU run"
-    return (f"not decided: the difference is smaller than these {c.n_pairs} seed pairs can resolve ({ratio}); "
-            "add seeds (--max-seeds) to decide it")
+    if verdict.startswith("no variation"):
+        return f"either: every seed pair scored exactly alike ({ratio}, {pairs})"
+    equiv = (f"equivalence test: 90% CI {_ci(*_interval(c, 0.90))} inside {within}, TOST p {fmt(c.test.p_equiv)}"
+             if c.test.n >= 2 else "")
+    if verdict.startswith("equivalent"):
+        return (f"either: ReLU and LeakyReLU(0.2) in D gave samples of the same quality within {within} ({ratio}; "
+                f"{equiv}; {ci95}; {pairs})")
+    if verdict.startswith(("supported", "contradicted")):
+        better = "LeakyReLU(0.2)" if c.effect < 1 else "ReLU"
+        worse = "ReLU's" if better.startswith("Leaky") else "LeakyReLU(0.2)'s"
+        grade = (f", by less than {within} ({equiv})" if "below the margin" in verdict else
+                 f", by more than {within} (the whole 95% CI beyond it)" if "beyond the margin" in verdict else
+                 f"; whether by more than {within} is unclear (the 95% CI crosses it)")
+        return (f"use {better} in D: its samples scored better than {worse}{grade} ({ratio}, {ci95}, p (Holm) "
+                f"{fmt(c.p_adjusted)}; {pairs}; lower FCD is better)")
+    return (f"not decided: these {pairs} can tell neither a difference nor equivalence within {within} ({ratio}, "
+            f"{ci95}, p (Holm) {fmt(c.p_adjusted)}); add seeds (--max-seeds) to decide it")
 
 
-def headline(study: Study, claims: list[ClaimResult], margins: dict[int, float] | None = None) -> str | None:
-    """The report's first line for a study trained on a folder of images; None otherwise."""
-    data = run_data(study)
+def caveats(facts: dict[str, Any], verdict: str) -> list[str]:
+    """What the verdict is about when the measurement limits it (see the module docstring), in words."""
+    out = []
+    steps, evaluated = facts.get("steps"), facts.get("evaluated") or []
+    if steps and evaluated and evaluated[0] <= steps / 2:
+        listed = ", ".join(map(str, evaluated[:-1])) + (" and " if len(evaluated) > 1 else "") + str(evaluated[-1])
+        span = "the whole" if len(evaluated) > 1 and evaluated[0] <= (facts.get("eval_every") or 0) else "most of this"
+        out.append(f"it is about early training: the {len(evaluated)} evaluation{'s' * (len(evaluated) > 1)} "
+                   f"averaged (step{'s' * (len(evaluated) > 1)} {listed}) cover {span} {steps}-step run")
+    floor, arms = facts.get("floor"), facts.get("arms") or {}
+    if is_finite(floor) and floor > 0 and len(arms) == 2 and all(v >= FAR_FROM_FLOOR * floor for v in arms.values()):
+        (a, fa), (b, fb) = arms.items()
+        meaning = ("'the same quality' means equally far from real images" if verdict.startswith(("equivalent",
+                   "no variation")) else "the comparison is between samples still far from real images")
+        out.append(f"both arms' samples are still far from the data's own floor: FCD {fmt(fa)} ({a}) and {fmt(fb)} ({b}), "
+                   f"{fa / floor:.0f}x and {fb / floor:.0f}x what real held-out images score ({fmt(floor)}); {meaning}")
+    held, n = facts.get("held_out"), facts.get("n_samples")
+    fewest = min((x for x in (held, n) if is_finite(x)), default=None)
+    if fewest is not None and fewest < MIN_SAMPLES:
+        which = (f"only {held:.0f} held-out images" if is_finite(held) and held == fewest else
+                 f"only {n:.0f} generated samples (eval.n_samples)")
+        out.append(f"FCD was measured against {which}, fewer than {MIN_SAMPLES}: both arms' FCD are biased upwards, "
+                   "which pulls their ratio towards 1")
+    return out
+
+
+def data_words(facts: dict[str, Any]) -> str:
+    """'these images (ROOT, N training images)' for a folder, 'Fashion-MNIST (60000 training images)' otherwise."""
+    images = f"{facts['images']} training images" if facts.get("images") else ""
+    if facts.get("name") == "folder":
+        return f"these images ({facts.get('root')}{', ' + images if images else ''})"
+    name = DATASETS.get(str(facts.get("name")), str(facts.get("name"))) if facts.get("name") else "this study's data"
+    return f"{name} ({images})" if images else name
+
+
+def headline_text(facts: dict[str, Any], claims: list[ClaimResult], margins: dict[int, float],
+                  verdict: str = "", how: str = "") -> str:
+    """The headline from facts (facts_of's dict), the study's claims and margins; `verdict`, `how`: a sequential
+    verdict of claim 2 and where it came from (empty: the report's own verdict)."""
+    opening = f"On {data_words(facts)}, at this training length ({facts.get('steps')} steps): "
     c = next((c for c in claims if c.primary and c.number == 2), None)
-    if not data or data.get("name") != "folder" or c is None:
-        return None
-    seq = _sequential_verdict(study)
-    verdict, how = seq if seq else (c.verdict, "")
-    images = f", {data['images']} training images" if data.get("images") else ""
-    text = answer(verdict, c, (margins or MARGINS)[2])
-    return (f"On these images ({data['root']}{images}), at this training length ({data['steps']} steps): {text}"
-            + (f" [{how}]" if how else "") + ".")
+    if c is None or c.verdict.startswith("not tested"):
+        tested = [x for x in claims if x.primary and not x.verdict.startswith("not tested")]
+        why = f" ({c.detail})" if c is not None and c.detail else ""
+        rest = ("; tested: " + "; ".join(f"claim {x.number} ({x.text}) {x.verdict}" for x in tested) if tested
+                else "; no claim could be tested")
+        return opening + f"no sample-quality answer: claim 2 was not tested{why}{rest}."
+    verdict = verdict or c.verdict
+    text = opening + answer(verdict, c, margins[2]) + (f" [{how}]" if how else "") + "."
+    notes = caveats(facts, verdict)
+    return text + ("" if not notes else " Read it with care: " + "; ".join(notes) + ".")

@@ -153,6 +153,13 @@ def plan_study(study_yaml: str, pilot: str | None = None, jobs: int = 1) -> int:
 PRIOR_FCD_SD = 0.11
 
 
+def _claim_numbers(numbers: list[int]) -> str:
+    """[2] -> 'claim 2', [1, 2, 3] -> 'claims 1, 2, 3', [] -> 'no claim': numbers, never read as a count."""
+    if not numbers:
+        return "no claim"
+    return ("claim " if len(numbers) == 1 else "claims ") + ", ".join(map(str, numbers))
+
+
 def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s: float | None = None,
                     pieces: dict[str, float] | None = None) -> str:
     """What `--until-decided` will do and about how long it takes here: looks, runs, hours (every cost: the feature
@@ -180,7 +187,7 @@ def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s:
     tested = [c.number for c in stand_in if c.primary and c.verdict != "not tested"]
     m = margins(make_results([], {"margins": spec.margins}))
     lines = [f"plan: looks at {', '.join(map(str, schedule))} seeds ({runs_per_seed} runs per seed, "
-             f"{cfg.train.steps} steps each); claims tested: {', '.join(map(str, tested)) or 'none'}",
+             f"{cfg.train.steps} steps each); tests {_claim_numbers(tested)}",
              f"this machine: {step_s:.3g} s per training step ({threads} thread{'s' * (threads > 1)}, "
              f"--jobs {jobs}, timed with {jobs} at once): about {_hours(first['total'])} to the first look "
              f"({costs_text(first)}), {_hours(last['total'])} if it runs to {schedule[-1]} seeds"]

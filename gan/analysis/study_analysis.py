@@ -24,7 +24,8 @@ docs/architecture.md's). Its sections:
 - mechanism: per condition, saturation, over-fitting, gradient size and sparsity, dead units per arm and their
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
-- headline: for a study trained on a folder of images, the report's one-line answer (gan/analysis/headline.py);
+- headline, headline_facts: every report's one-line answer and what it read (data, steps, evaluations averaged,
+  real-data floor, each arm's FCD, held-out images; gan/analysis/headline.py);
 - saturation_rule: claim 11 per cell (the ReLU arm's S, the prediction, the measured ratio, the score after the
   data; gan/analysis/saturation_rule.py) and prediction: the prediction the study file names, ordered against
   the study's runs in git and scored (gan/analysis/prediction.py).
@@ -47,7 +48,7 @@ from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baselin
                                  evaluate_claims, margins)
 from gan.analysis.effect_curve import (describe, effect_curves, late_trend_text, late_trends, steps_to_quality,
                                        steps_to_quality_text)
-from gan.analysis.headline import headline
+from gan.analysis.headline import headline_section
 from gan.analysis.mechanism import mechanism
 from gan.analysis.prediction import study_prediction
 from gan.analysis.saturation_rule import reading
@@ -154,7 +155,7 @@ def analyse(study: Study) -> dict[str, Any]:
         **rule_section(study),
         "samples": _samples(study),
         "same_noise": same_noise(study),
-        "headline": headline(study, claims_of(claims), margins(results)),  # the first line on a folder of images
+        **headline_section(study, claims_of(claims), margins(results)),  # every report's first line, what it read
         "notes": _notes(study),
     }
 

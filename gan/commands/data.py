@@ -72,16 +72,24 @@ def build_recipe(name: str, out: str | None, source: str | None, min_images: int
 def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> int:
     """Prepare (once) and verify a folder of images; print its classes, size, channels and the files skipped."""
     from gan.config.schema import DataConfig
+    from gan.data.folder import check_root
+
+    from gan.data.folder import load_folder
+
+    check_root(root)  # a wrong path is answered before torch loads (seconds on a busy machine)
+    load_folder(root, image_size, channels if channels == "auto" else int(channels))  # decoded and checked, no torch
     from gan.data.dataset import load_split, open_folder
 
     cfg = DataConfig(name="folder", root=root, image_size=image_size, channels=channels)
     ds = open_folder(cfg)
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)  # both splits load
+    from gan.config.schema import RunConfig
+    from gan.measure.features import describe_features
+
     print(ds.summary())
-    features = ("classifier (trained on the class labels)" if ds.num_classes >= 2 else
-                "rotation features (trained on the images alone: no class subfolders)")
-    print(f"  ready: {len(train)} training and {len(test)} held-out images; quality is measured with {features} "
-          f"(eval.features=auto); train with data.name=folder data.root={root}")
+    print(f"  ready: {len(train)} training and {len(test)} held-out images; train with data.name=folder "
+          f"data.root={root}")
+    print("  " + describe_features(RunConfig(data=cfg)))  # what it will cost before the first study pays it
     return 0
 
 

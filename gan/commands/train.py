@@ -23,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from gan.train.launch import main_train
-
     if a.resume is None and a.config is None:
         raise UserError("gan train needs a CONFIG file (e.g. configs/fashion_mnist.yaml) or --resume DIR")
     config, overrides = a.config, list(a.overrides)
@@ -32,4 +30,18 @@ def run(a: argparse.Namespace) -> int:
         config, overrides = None, [config, *overrides]
     if a.resume is not None and config is not None:
         raise UserError("pass either a CONFIG file or --resume DIR, not both (the resumed run keeps its config)")
+    if a.resume is None:  # the config's mistakes and a missing folder of images, before torch loads (seconds)
+        check_config(config, overrides)
+    from gan.train.launch import main_train
+
     return main_train(config, overrides, a.out, a.resume, restart=a.restart)
+
+
+def check_config(config: str | None, overrides: list[str]) -> None:
+    """UserError for a bad config file, key or value, or a data.root folder that cannot be trained on; no torch."""
+    from gan.config.load import load_config
+    from gan.data.folder import check_root
+
+    cfg = load_config(config, overrides)
+    if cfg.data.name == "folder":
+        check_root(cfg.data.root)

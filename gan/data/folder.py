@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from gan.data.folder_decode import PARALLEL_MIN, decode_all  # noqa: F401 (PARALLEL_MIN: re-exported)
@@ -67,10 +66,11 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
-def _list_dir(root: Path) -> tuple[list[Entry], int]:
-    """Every image file under root (links followed, each folder once) and the count of other files."""
+def _list_dir(root: Path, limit: int | None = None) -> tuple[list[Entry], int]:
+    """Every image file under root (links followed, each folder once) and the count of other files; with `limit`,
+    the listing may stop once that many images are found (a count that is enough, not the list)."""
     entries, ignored, stack, seen = [], 0, [""], {(root.stat().st_dev, root.stat().st_ino)}
-    while stack:
+    while stack and (limit is None or len(entries) < limit):
         rel = stack.pop()
         try:
             with os.scandir(root / rel) as it:
@@ -159,6 +159,12 @@ def split_rows(names: list[str], labels: np.ndarray, seed: int = SPLIT_SEED) -> 
 ########################################################################################
 # the dataset and its cache
 
+def _tensor(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(a)
+
+
 @dataclass
 class FolderDataset:
     """A prepared folder. images: uint8 (N, C, S, S), training rows first (memory-mapped when large);
@@ -179,10 +185,11 @@ class FolderDataset:
     num_classes = property(lambda self: len(self.meta["class_names"]))  # 0: unlabelled
     skipped = property(lambda self: [tuple(s) for s in self.meta["skipped"]])  # (name, why)
     key = property(lambda self: str(self.meta["key"]))
-    train_images = property(lambda self: torch.from_numpy(self.images[:self.n_train]))
-    test_images = property(lambda self: torch.from_numpy(self.images[self.n_train:]))
-    train_labels = property(lambda self: torch.from_numpy(self.labels[:self.n_train]))
-    test_labels = property(lambda self: torch.from_numpy(self.labels[self.n_train:]))
+    # torch only here, imported on use: check_root (and `gan data folder`'s refusals) run before torch is loaded
+    train_images = property(lambda self: _tensor(self.images[:self.n_train]))
+    test_images = property(lambda self: _tensor(self.images[self.n_train:]))
+    train_labels = property(lambda self: _tensor(self.labels[:self.n_train]))
+    test_labels = property(lambda self: _tensor(self.labels[self.n_train:]))
 
     def names(self) -> list[str]:
         """Each row's file, relative to the root."""
@@ -228,6 +235,29 @@ def _changes(old_dir: Path, entries: list[Entry]) -> str:
     return f"{len(new.keys() - old.keys())} added, {len(old.keys() - new.keys())} removed, {modified} modified"
 
 
+def check_root(root: str | Path) -> None:
+    """The mistakes load_folder refuses before decoding anything (no such path, a file that is no zip, no images,
+    too few), found by listing at most MIN_IMAGES images: a command calls it before importing torch, which takes
+    seconds on a busy machine, so a mistyped path is answered at once."""
+    root = Path(root).expanduser().absolute()
+    if not root.exists():
+        raise UserError(f"'{root}' does not exist; pass a folder of images or a .zip of them")
+    if root.is_file() and root.suffix.lower() != ".zip":
+        raise UserError(f"'{root}' is a file but not a .zip; pass a folder of images or a .zip of them")
+    entries, ignored = _list_zip(root) if root.is_file() else _list_dir(root, limit=MIN_IMAGES)
+    _check_count(root, entries, ignored)
+
+
+def _check_count(root: Path, entries: list[Entry], ignored: int) -> None:
+    if not entries:
+        raise UserError(f"'{root}' is empty; put PNG, JPEG, WebP or BMP images in it" if not ignored else
+                        f"'{root}' has no PNG, JPEG, WebP or BMP image ({ignored} other files ignored); "
+                        "put images in it or pass the folder that holds them")
+    if len(entries) < MIN_IMAGES:
+        raise UserError(f"'{root}' has {len(entries)} images but at least {MIN_IMAGES} are needed "
+                        f"({held_out_size(MIN_IMAGES)} of them are held out to measure quality); add images")
+
+
 def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
                 cache_root: str | Path | None = None, *, workers: int | None = None,
                 mmap: bool | None = None) -> FolderDataset:
@@ -246,13 +276,7 @@ def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
     if is_zip and root.suffix.lower() != ".zip":
         raise UserError(f"'{root}' is a file but not a .zip; pass a folder of images or a .zip of them")
     entries, ignored = _list_zip(root) if is_zip else _list_dir(root)
-    if not entries:
-        raise UserError(f"'{root}' is empty; put PNG, JPEG, WebP or BMP images in it" if not ignored else
-                        f"'{root}' has no PNG, JPEG, WebP or BMP image ({ignored} other files ignored); "
-                        "put images in it or pass the folder that holds them")
-    if len(entries) < MIN_IMAGES:
-        raise UserError(f"'{root}' has {len(entries)} images but at least {MIN_IMAGES} are needed "
-                        f"({held_out_size(MIN_IMAGES)} of them are held out to measure quality); add images")
+    _check_count(root, entries, ignored)
     kind = "zip" if is_zip else "folder"
     key = cache_key(kind, entries, image_size, channels)
     cache_root = Path(cache_root or os.environ.get("GAN_CACHE_DIR") or "data/.gan_cache")
@@ -272,16 +296,16 @@ def load_folder(root: str | Path, image_size: int, channels: int | str = "auto",
             with contextlib.suppress(OSError, ValueError, KeyError):
                 if d != final and json.loads((d / "meta.json").read_text())["root"] == str(root):
                     earlier.append((d, _changes(d, entries)))
-        print(f"folder changed since it was prepared ({earlier[0][1]}): preparing again" if earlier else
-              f"preparing '{root}': {len(entries)} images at {image_size} px (once; cached in {final})",
-              file=sys.stderr, flush=True)
+        # said once the images decoded and passed the checks: a refusal (too many corrupt files) comes alone
+        announce = (f"folder changed since it was prepared ({earlier[0][1]}): preparing again" if earlier else
+                    f"preparing '{root}': {len(entries)} images at {image_size} px (once; cached in {final})")
         tmp = cache_root / f".{final.name}.tmp-{os.getpid()}"
         for stale in [*cache_root.glob(f".{final.name}.tmp-*"), final]:  # left by a kill, or damaged
             shutil.rmtree(stale, ignore_errors=True)
         workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
         try:
             tmp.mkdir()
-            meta = _prepare(root, is_zip, entries, image_size, channels, tmp, workers)
+            meta = _prepare(root, is_zip, entries, image_size, channels, tmp, workers, announce)
             (tmp / "manifest.json").write_text(json.dumps(entries))
             (tmp / "meta.json").write_text(json.dumps({**meta, "key": key, "kind": kind, "root": str(root)}))
             tmp.rename(final)
@@ -306,12 +330,13 @@ def _new_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _prepare(root: Path, is_zip: bool, entries: list[Entry], size: int, channels: int | str, tmp: Path,
-             workers: int) -> dict:
-    """Decode every image into tmp/raw.npy (file order, RGB), then write tmp/images.npy in split order."""
+             workers: int, announce: str = "") -> dict:
+    """Decode every image into tmp/raw.npy (file order, RGB), check them, print `announce`, then write
+    tmp/images.npy in split order."""
     start, names, n = time.perf_counter(), [e[0] for e in entries], len(entries)
     raw, errors = _new_npy(tmp / "raw.npy", (n, 3, size, size)), [None] * n
     colour, small = np.zeros(n, bool), np.zeros(n, bool)
-    with tqdm(total=n, desc="decoding images", unit="img", disable=n < 5000, mininterval=1.0) as bar:
+    with tqdm(total=n, desc="decoding images", unit="img", disable=n < 5000, mininterval=1.0, leave=False) as bar:
         for s, (x, err, col, sm) in decode_all(root, is_zip, names, size, workers):
             raw[s:s + len(x)], errors[s:s + len(x)], colour[s:s + len(x)], small[s:s + len(x)] = x, err, col, sm
             bar.update(len(x))
@@ -326,6 +351,8 @@ def _prepare(root: Path, is_zip: bool, entries: list[Entry], size: int, channels
                         f"{MAX_CORRUPT:.0%} (e.g. {first}); repair or remove them and run again")
     if ok.sum() < MIN_IMAGES:
         raise UserError(f"'{root}' has {ok.sum()} readable images but at least {MIN_IMAGES} are needed; add images")
+    if announce:
+        print(announce, file=sys.stderr, flush=True)
     if bad:
         warnings.warn(f"skipped {len(bad)} corrupt or unreadable of {n} files in '{root}': {first}", stacklevel=3)
     if small[ok].any():

@@ -202,3 +202,18 @@ class AnswerDir:
 def cache_dir(root: str | Path) -> Path:
     """$GAN_CACHE_DIR, else <data.root>/.gan_cache: where parsed datasets and the quality classifier are cached."""
     return Path(os.environ.get("GAN_CACHE_DIR") or Path(root) / ".gan_cache")
+
+
+# The quality classifiers (and their real-data floors) every committed study was measured with, shipped in the
+# repository so that a fresh clone measures alike and `make demo` does not spend minutes retraining one.
+SHIPPED_CACHE = Path(__file__).resolve().parents[2] / "results" / "answer" / "classifier_cache"
+SHIPPED_CACHE_ENV = "GAN_SHIPPED_CACHE"  # another folder of shipped cache files; empty: none
+
+
+def shipped_cache_file(cache_file: str | Path) -> Path | None:
+    """The shipped file of the same name as a cache file (`classifier-<key>.pt`, its .json, `reference-...json`),
+    or None. Only the name is matched here: the reader checks identity, sha256 and accuracy as for any cache file,
+    so a shipped file is used exactly when a file of the user's own cache would be."""
+    folder = os.environ.get(SHIPPED_CACHE_ENV, str(SHIPPED_CACHE))
+    path = Path(folder) / Path(cache_file).name if folder else None
+    return path if path is not None and path.is_file() else None

@@ -5,6 +5,8 @@
 
 The cache is classifier-<key>.pt plus classifier-<key>.json (identity: dataset, split sizes, architecture,
 recipe, sha256 of the weights). A file that fails any check, or scores below MIN_TEST_ACC, is replaced.
+A cache without the pair first looks for it among the shipped files (gan.files.layout.shipped_cache_file: the
+classifiers the committed studies used); one that passes the same checks is copied in instead of training.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import copy
 import hashlib
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,6 +32,7 @@ from gan.data.images import ImageSet, to_float
 from gan.data.dataset import cache_root, data_key, is_folder, load_split
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
+from gan.files.layout import shipped_cache_file
 from gan.files.lock import wait_lock
 
 ARCH_VERSION = 1  # bump when Classifier or its training recipe changes: old caches are then ignored
@@ -177,6 +181,11 @@ def cache_key(data_cfg: DataConfig) -> str:
     return f"{data_key(data_cfg)}-v{ARCH_VERSION}"
 
 
+def cache_path(data_cfg: DataConfig) -> Path:
+    """The cached weights: cache_dir / classifier-<cache_key>.pt (its identity JSON beside it)."""
+    return cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
+
+
 def epochs_for(data_cfg: DataConfig, n_train: int) -> int:
     """A built-in dataset's EPOCHS; a folder's: enough epochs for FOLDER_STEPS batches (at least 4, at most 100)."""
     if is_folder(data_cfg):
@@ -287,6 +296,30 @@ def _write_cache(path: Path, net: Classifier, meta: dict[str, Any], expected: di
         raise
 
 
+def _from_shipped(path: Path, expected: dict[str, Any], test: ImageSet,
+                  device: torch.device | str) -> tuple[Classifier, dict[str, Any]] | None:
+    """The shipped classifier of this cache name, checked as a cache file is, then copied into the cache (weights
+    first, identity last, as _write_cache); None when none is shipped or it fails a check (then it is trained)."""
+    weights, ident = shipped_cache_file(path), shipped_cache_file(identity_path(path))
+    if weights is None or ident is None:
+        return None
+    try:
+        net, meta = _load_cached(weights, expected, test, device)
+    except _Rejected as why:
+        warnings.warn(f"shipped classifier '{weights}' {why}; training one instead", stacklevel=3)
+        return None
+    print(f"quality classifier: the shipped one ({weights}, sha256 {meta['sha256'][:12]}, test accuracy "
+          f"{meta['test_acc']:.4f} measured now), not trained again", file=sys.stderr, flush=True)
+    try:
+        write_atomic(path, lambda f: f.write(weights.read_bytes()))
+        write_atomic(identity_path(path), lambda f: f.write(ident.read_bytes()))
+    except OSError as err:  # a read-only cache: the shipped file is used from where it is, every time
+        path.unlink(missing_ok=True)
+        warnings.warn(f"could not copy the shipped classifier into '{path.parent}' ({err.strerror or err})",
+                      stacklevel=3)
+    return net, meta
+
+
 def load_classifier(data_cfg: DataConfig,
                     device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
     """The dataset's classifier from the cache if it proves what it is, else trained (and cached) now.
@@ -294,12 +327,14 @@ def load_classifier(data_cfg: DataConfig,
     meta: the identity, "sha256" of the weights, "test_acc" measured now on the test split ("test_acc_s": its
     cost) and "path". A cache whose identity, hash or accuracy fails is reported in one warning and replaced.
     """
-    path = cache_dir(data_cfg) / f"classifier-{cache_key(data_cfg)}.pt"
+    path = cache_path(data_cfg)
     train, test = load_split(data_cfg, train=True), load_split(data_cfg, train=False)
     expected = identity(data_cfg, train, test)
     with wait_lock(path):
         net = None
-        if path.is_file() or identity_path(path).is_file():
+        if not path.is_file() and not identity_path(path).is_file():
+            net, meta = _from_shipped(path, expected, test, device) or (None, {})
+        if net is None and (path.is_file() or identity_path(path).is_file()):
             try:
                 net, meta = _load_cached(path, expected, test, device)
             except _Rejected as why:

@@ -28,6 +28,7 @@ class Metric:
     primary: bool = False  # the one metric a claim's verdict rests on (gan/analysis/claims.py)
     claims: tuple[int, ...] = ()  # claims that read it, as primary or descriptive metric
     needs: str = ""  # produced only under this setting (empty: by every run with probes and eval on)
+    label: str = ""  # its name in a report, for a reader who does not know the keys (plain(key) builds on it)
 
 
 ##### metrics.jsonl: training (train.py)
@@ -92,6 +93,7 @@ FCD, FID, KID, KID_STD, IS = (quality(k) for k in ("fcd", "fid", "kid", "kid_std
 PRECISION, RECALL, DENSITY, COVERAGE = (quality(k) for k in ("precision", "recall", "density", "coverage"))
 MODES_COVERED, CLASS_KL = quality("modes_covered"), quality("class_kl")
 REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
+REF_HELD_OUT = QUALITY_REF + "held_out_images"  # how many real images every evaluation compares against
 
 ##### summary.json sections and results.csv columns
 
@@ -199,6 +201,8 @@ _METRICS = [
     Metric(MODES_COVERED, "classes the classifier finds among the fakes", HIGHER, claims=(2,)),
     Metric(CLASS_KL, "KL divergence of the fakes' class histogram from uniform", LOWER),
     Metric(REF_CLASSIFIER_TEST_ACC, "the quality classifier's test accuracy (summary.json quality_ref)", HIGHER),
+    Metric(REF_HELD_OUT, "held-out real images the quality metrics compare samples against (the test split; "
+           "summary.json quality_ref): fewer than 2048 bias FCD upwards"),
     # results.csv columns a claim reads (derived.py: how they are computed)
     Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER, True, (1,)),
     Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER, True,
@@ -243,6 +247,39 @@ for _key, _claim in ((mean(IG_HOYER), 1), (mean(IG_ZERO_FRAC), 1), (final(FCD), 
     _base = REGISTRY[_key.split("/", 1)[1]]
     _what = "last value of " if _key.startswith(FINAL) else "mean over the run's probes of "
     REGISTRY[_key] = replace(_base, name=_key, description=_what + _base.description, claims=(_claim,))
+
+# what a report calls the metrics a claim or a table reads (describe() has the full definitions)
+_LABELS = {
+    FCD: "FCD", FID: "FID", KID: "KID", IS: "IS", MODES_COVERED: "classes found among the fakes",
+    IG_HOYER: "Hoyer sparsity of the gradient G receives", IG_ZERO_FRAC: "share of zeros in the gradient G receives",
+    IG_NORM: "size of the gradient G receives", D_DEAD_FRAC: "share of dead D units (training view)",
+    D_DEAD_FRAC_EVAL: "share of dead D units (held-out data)",
+    D_GRAD_ZERO_FRAC: "share of zeros in D's pre-activation gradients",
+    D_PARAM_GRAD_ZERO_FRAC: "share of zeros in D's weight gradients",
+    D_SATURATED: "share of steps with a saturated D", OVERFIT_HELDOUT_GAP: "D's held-out minus training real loss",
+    OVERFIT_R_T: "share of training images D calls real (r_t)", OVERFIT_R_V: "where held-out images sit (r_v)",
+    OVERFIT_SATURATED: "share of probes with a saturated D", STEP_MS: "step time (ms)",
+    LOSS_D: "D loss", LOSS_G: "G loss", D_REAL_PROB: "D(x) on real images", D_FAKE_PROB: "D(G(z)) on fakes",
+}
+_LABEL_PREFIXES = [(f"tail{TAIL_EVALS}/log/", f", mean log of the last {TAIL_EVALS} evaluations"),
+                   (f"at{EARLY_STEP}/log/", f", log at the evaluation nearest step {EARLY_STEP}"),
+                   ("half2/", ", 2nd-half mean"), ("final/", ", last value"), ("mean/", ", mean over the run"),
+                   ("median/", ", median over the run")]
+for _key, _label in _LABELS.items():
+    if _key in REGISTRY:
+        REGISTRY[_key] = replace(REGISTRY[_key], label=_label)
+
+
+def plain(key: str) -> str:
+    """A key in a reader's words: 'tail3/log/quality/fcd' -> 'FCD, mean log of the last 3 evaluations'; the key
+    itself when the registry has no name for it."""
+    for prefix, how in _LABEL_PREFIXES:
+        if key.startswith(prefix) and key[len(prefix):] in _LABELS:
+            return _LABELS[key[len(prefix):]] + how
+    if key.startswith(QUALITY_REF) and quality(key[len(QUALITY_REF):]) in _LABELS:
+        return _LABELS[quality(key[len(QUALITY_REF):])] + " of real images against the held-out ones (the floor)"
+    return _LABELS.get(key) or key
+
 
 _PATTERNS = [(re.compile(rf"^probe/(D|G)/(?:(?:real|fake)/)?(?:[^/]+/)?({'|'.join(LAYER_METRICS)})$"),
               "one layer or one split of: ")]

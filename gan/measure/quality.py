@@ -43,9 +43,9 @@ from gan.config.schema import RunConfig
 from gan.data.dataset import load_split
 from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
-from gan.files.atomic import write_json_atomic
+from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
-from gan.files.layout import RunDir
+from gan.files.layout import RunDir, shipped_cache_file
 from gan.nets.sampling import generate
 
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
@@ -296,6 +296,11 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
     # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
     path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{kind}-n{n}-c{digest[:12]}.json"
     with wait_lock(path):
+        if not path.is_file() and (shipped := shipped_cache_file(path)) is not None:
+            # the floor the committed studies were measured against (its name carries the classifier's hash and
+            # n): copied in, then read and checked below as any cache file is
+            with contextlib.suppress(OSError):
+                write_atomic(path, lambda f: f.write(shipped.read_bytes()))
         if path.is_file():
             try:
                 cached = json.loads(path.read_text())

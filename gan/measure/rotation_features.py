@@ -18,12 +18,15 @@ the weights, their sha256, and the identity they were made for (data_key, or a f
 their shapes, ARCH_VERSION, the recipe). A file whose identity or hash does not match is replaced, with one
 warning. Before a new network is cached, `sanity_distances` computes Frechet distances to the held-out
 images' features of real training images, the same blurred (gaussian sigma 1, sigma 2) and uniform noise,
-prints them, and a network whose four distances do not rise in that order is refused (UserError).
+prints them, and a network whose four distances do not rise in that order is refused (UserError). The refusal
+is remembered beside the cache file (`failure_path`: the identity and the four distances, as JSON), so the same
+data and recipe are refused again at once, with the ranking and what to change, instead of after training anew.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -37,6 +40,7 @@ import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 from tqdm.auto import tqdm
 
+from gan.files.atomic import write_json_atomic
 from gan.files.lock import wait_lock
 from gan.measure.classifier import ARCHS, Classifier, build_classifier, state_hash
 from gan.data.images import to_float
@@ -121,7 +125,7 @@ def sanity_distances(net: Classifier, train_images: torch.Tensor, test_images: t
     return {name: frechet_distance(ref, embed(net, x)[0]) for name, x in sets.items()}
 
 
-def _rises(distances: dict[str, float]) -> bool:
+def rises(distances: dict[str, float]) -> bool:
     values = list(distances.values())
     return all(a < b for a, b in zip(values, values[1:]))
 
@@ -132,10 +136,44 @@ ROTATION_ADVICE = "add images or use class subfolders so that a classifier can b
 def check_ranking(distances: dict[str, float], network: str = "the rotation feature network",
                   advice: str = ROTATION_ADVICE) -> None:
     """UserError unless the distances rise strictly in their order (real < blur 1 < blur 2 < noise)."""
-    if not _rises(distances):
+    if not rises(distances):
         shown = ", ".join(f"{k} {v:.3g}" for k, v in distances.items())
         raise UserError(f"{network} fails the sanity check (Frechet distances {shown} do not rise in that "
                         f"order), so its features would not measure sample quality; {advice}")
+
+
+def failure_path(cache_path: str | Path) -> Path:
+    """Where a feature network's failed sanity check is remembered: <cache file>.failed.json beside it."""
+    return Path(cache_path).with_suffix(".failed.json")
+
+
+def remember_failure(cache_path: str | Path, expected: dict[str, Any], distances: dict[str, float]) -> None:
+    """Write the identity the refused network was made for and its distances (a full disk only forgets it)."""
+    try:
+        write_json_atomic(failure_path(cache_path), {"identity": expected, "sanity": distances,
+                                                     "when": time.strftime("%Y-%m-%d %H:%M")}, indent=1)
+    except OSError as err:
+        warnings.warn(f"could not remember the failed sanity check in '{failure_path(cache_path)}' "
+                      f"({err.strerror or err}): a rerun trains the network again", stacklevel=3)
+
+
+def remembered_failure(cache_path: str | Path, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """The remembered failure of a network made for `expected`, or None (none, unreadable, or for other data)."""
+    try:
+        record = json.loads(failure_path(cache_path).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(record, dict) and record.get("identity") == expected and isinstance(record.get("sanity"), dict)
+    return record if ok else None
+
+
+def refuse_remembered(record: dict[str, Any], cache_path: str | Path, network: str = "the rotation feature network",
+                      advice: str = ROTATION_ADVICE) -> None:
+    """UserError: the network failed its sanity check before (when, its distances), so it is not made again."""
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in record["sanity"].items())
+    raise UserError(f"{network} failed its sanity check when it was made ({record.get('when', 'earlier')}: Frechet "
+                    f"distances {shown} do not rise in that order), so it is not trained again; {advice} (or delete "
+                    f"'{failure_path(cache_path)}' to train it again anyway)")
 
 
 def identity(train_images: torch.Tensor, test_images: torch.Tensor, data_key: str | None,
@@ -197,6 +235,8 @@ def load_rotation_features(train_images: torch.Tensor, test_images: torch.Tensor
     path = Path(cache_path)
     expected = identity(train_images, test_images, data_key, steps)
     with wait_lock(path):  # parallel study jobs train it once
+        if (failed := remembered_failure(path, expected)) is not None:  # minutes of training would fail again
+            refuse_remembered(failed, path)
         if path.is_file():
             found = _load_cached(path, expected, device)
             if not isinstance(found, str):
@@ -208,8 +248,10 @@ def load_rotation_features(train_images: torch.Tensor, test_images: torch.Tensor
         distances = sanity_distances(net, train_images, test_images)
         print("rotation features, Frechet distance to the held-out images: "
               + ", ".join(f"{k} {v:.3f}" for k, v in distances.items())
-              + (": rises in that order" if _rises(distances) else ": BROKEN"), file=sys.stderr, flush=True)
-        check_ranking(distances)  # before caching: a refused network is never reused
+              + (": rises in that order" if rises(distances) else ": BROKEN"), file=sys.stderr, flush=True)
+        if not rises(distances):  # before caching: a refused network is never reused, and never retrained
+            remember_failure(path, expected, distances)
+        check_ranking(distances)
         meta = {"identity": expected, "sha256": state_hash(net.state_dict()), "sanity": distances,
                 "rotation_acc": rotation_accuracy(net, test_images), "train_time_s": time.perf_counter() - start}
         if meta["rotation_acc"] < WEAK_ACC:

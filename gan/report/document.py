@@ -1,6 +1,7 @@
 """A document as blocks rendered twice: Markdown (report.md, answer.md) and a self-contained HTML page.
 
-    blocks = [("h1", "Title"), ("p", "text"), ("table", head, rows), ("img", Path), ("list", items), ("rules", text)]
+    blocks = [("h1", "Title"), ("p", "text"), ("table", head, rows), ("img", Path), ("list", items), ("rules", text),
+              ("lead", "the finding, first"), ("details", "summary", [blocks shown when it is opened])]
     to_markdown(blocks, base=report_dir); to_html(blocks)
 """
 
@@ -28,8 +29,10 @@ def to_markdown(blocks: list, base: Path | None = None) -> str:
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3"):
             out.append("#" * int(kind[1]) + " " + args[0])
-        elif kind in ("p", "rules"):
+        elif kind in ("p", "rules", "lead"):
             out.append(args[0])
+        elif kind == "details":  # Markdown has no folding: a heading, then what it holds
+            out.append(f"#### {args[0]}\n\n" + to_markdown(args[1], base).rstrip("\n"))
         elif kind == "list":
             out.append("\n".join(f"- {x}" for x in args[0]))
         elif kind == "img":
@@ -48,19 +51,30 @@ td.v-supported{background:#d8f0d8}td.v-contradicted{background:#f6d6d6}td.v-inco
 td.v-not-tested{background:#eee;color:#777}td.v-equivalent{background:#d6e4f6}
 td.v-uninformative{background:#eee}td.v-no-variation{background:#eee}img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
 p.rules{font-size:13px;color:#444}td.num{white-space:nowrap}
+p.lead{font-size:17px;line-height:1.45;background:#f4f7fb;border-left:4px solid #4a78b5;padding:0.6em 0.9em}
+details{margin:0.5em 0 1.5em}summary{cursor:pointer;color:#2a5599;font-size:14px}
 div.scroll{overflow-x:auto}td[class^=v-]{font-weight:600;white-space:nowrap}"""
 
 
 def to_html(blocks: list) -> str:
     """A self-contained HTML page of the blocks (images inlined as base64)."""
     e = html.escape
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(blocks[0][1])}</title>"
-           f"<style>{CSS}</style></head><body>"]
+    title = next((b[1] for b in blocks if b[0] == "h1"), blocks[0][1])  # the heading, not a long first paragraph
+    return (f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+            f"content='width=device-width'><title>{e(title)}</title><style>{CSS}</style></head><body>\n"
+            + _html_body(blocks) + "\n</body></html>\n")
+
+
+def _html_body(blocks: list) -> str:
+    e = html.escape
+    out = []
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3"):
             out.append(f"<{kind}>{e(args[0])}</{kind}>")
-        elif kind in ("p", "rules"):
-            out.append(f"<p{' class=rules' if kind == 'rules' else ''}>{e(args[0])}</p>")
+        elif kind in ("p", "rules", "lead"):
+            out.append(f"<p{f' class={kind}' if kind != 'p' else ''}>{e(args[0])}</p>")
+        elif kind == "details":
+            out.append(f"<details><summary>{e(args[0])}</summary>\n{_html_body(args[1])}\n</details>")
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in args[0]) + "</ul>")
         elif kind == "img":
@@ -69,6 +83,7 @@ def to_html(blocks: list) -> str:
         elif kind == "table":
             head, rows = args
             cls = {i: {"verdict": "verdict", "how it was measured": "detail", "what": "detail", "effect": "num",
+                       "effect [95% CI]": "num",
                        "95% CI": "num"}.get(h, "") for i, h in enumerate(head)}
 
             def cell(i: int, v: str) -> str:
@@ -79,4 +94,4 @@ def to_html(blocks: list) -> str:
                        + "".join(f"<th>{e(h).replace('/', '/<wbr>')}</th>" for h in head) + "</tr>"
                        + "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
                        + "</table></div>")
-    return "\n".join(out) + "\n</body></html>\n"
+    return "\n".join(out)

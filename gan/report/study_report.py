@@ -1,5 +1,6 @@
-"""Study report: the claims table first, then figures and failed runs, as report/report.md and a
-self-contained report/report.html (figures embedded as base64 PNG), rendered from analysis.json alone
+"""Study report: what it found in words and the claims first (gan/report/opening.py), then figures and failed
+runs, as report/report.md and a self-contained report/report.html (figures embedded as base64 PNG), rendered from
+analysis.json alone
 (gan/analysis/study_analysis.py computes it; gan/report/figures.py draws from it). Missing pieces are reported,
 not fatal.
 
@@ -18,10 +19,12 @@ from gan.analysis.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES
 from gan.analysis.stats import ALPHA
 from gan.analysis.study_analysis import claims_of, ensure_analysis
 from gan.files.layout import StudyDir
+from gan.measure import metric_keys as mk
 from gan.report.document import to_html, to_markdown
 from gan.report.answer import fig_same_noise
 from gan.report.figures import FIGURES
 from gan.report.mechanism_table import MECHANISM_TEXT, mechanism_table
+from gan.report.opening import opening_blocks
 from gan.study.results import is_finite
 
 SAME_NOISE = "same_noise"  # the figure of both arms' final samples (gan/report/answer.py draws it)
@@ -50,7 +53,7 @@ def claims_table(claims: list[ClaimResult], margin: dict[int, float] | None = No
 def descriptive_table(claims: list[ClaimResult]) -> tuple[list[str], list[list[str]]]:
     """(header, rows): the secondary metrics, effect and 95% t CI only (no p, no verdict)."""
     head = ["#", "metric", "effect", "95% CI", "pairs", "what"]
-    return head, [[str(c.number), c.metric, fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
+    return head, [[str(c.number), mk.plain(c.metric), fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
                    f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), c.detail]
                   for c in claims if not c.primary]
 
@@ -63,7 +66,7 @@ def groups_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         cells = [fmt(e["mean"]) + (f" [{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]" if is_finite(e["ci_low"]) else "")
                  for e in (row["estimates"][k] for k in g["keys"])]
         rows.append([row["group"], str(row["runs"]), *cells])
-    return ["group", "runs", *g["keys"]], rows
+    return ["group", "runs", *map(mk.plain, g["keys"])], rows
 
 
 def rules(margin: dict[int, float]) -> list[str]:
@@ -142,14 +145,9 @@ def rule_blocks(analysis: dict[str, Any]) -> list:
 def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[str, Path], notes: list[str]) -> list:
     st = analysis["study"]
     margin = {int(k): v for k, v in analysis["margins"].items()}
-    b: list = [("p", analysis["headline"])] if analysis.get("headline") else []  # a folder study's answer, first
-    b += [("h1", f"Study report: {st['name']}"),
-          ("p", f"{st['runs']} runs ({st['completed']} completed, {len(st['failed'])} failed or "
-                f"unfinished); axes: {', '.join(st['axes']) or 'none'}.")]
-    if SAME_NOISE in figures:  # beside the answer: what the two arms' samples look like
-        b += [("h2", "Samples of both arms, from the same noise"), ("img", figures.pop(SAME_NOISE))]
-    b += [("h2", "Claims"), ("table", *claims_table(claims, margin))]
-    b += [("rules", text) for text in rules(margin)]
+    # what it found in words, what its seeds can decide, the samples, a narrow claims table (gan/report/opening.py)
+    b = opening_blocks(analysis, claims, figures.pop(SAME_NOISE, None), lambda n: _margin_text(n, margin[n]),
+                       rules(margin))
     if any(not c.primary for c in claims):
         b += [("h3", "Descriptive metrics (no verdicts)"), ("table", *descriptive_table(claims))]
     if st["completed"]:
@@ -192,7 +190,7 @@ def write_report(study_dir: str | Path) -> Path:
         if fig is not None:
             figures[name] = layout.figure(name)
             fig.savefig(figures[name], dpi=100, bbox_inches="tight")
-    if analysis.get("headline"):  # a study on the user's own images: their samples, side by side
+    if analysis.get("same_noise"):  # both arms' samples from the same noise, near the top of every report
         fig = fig_same_noise(analysis, layout.path, analysis["study"]["name"])
         if fig is not None:
             figures[SAME_NOISE] = layout.figure(SAME_NOISE)

@@ -31,6 +31,7 @@ from gan.train.stopping import STUDY_PID_ENV
 from gan.files.atomic import write_text_atomic
 from gan.files.yaml_file import read_yaml_mapping
 from gan.study.collect import collect_results, run_status
+from gan.study.progress import RunBars
 from gan.study.spec import PlannedRun, StudySpec, as_overrides, read_study_spec
 
 
@@ -60,6 +61,7 @@ class Runner:
         self.deadline = deadline  # time.monotonic() past which no run starts (the study's wall-time budget)
         self.stopped_by: str | None = None  # the signal's name once a stop was asked for
         self._children: set[subprocess.Popen] = set()
+        self.running: dict[str, Path] = {}  # run name -> its folder, while its trainer runs (the step bars read it)
         self._lock = threading.Lock()
 
     def stop(self, signum: int, frame=None) -> None:
@@ -69,6 +71,11 @@ class Runner:
             for child in self._children:
                 if child.poll() is None:
                     child.send_signal(signum)
+
+    def running_now(self) -> dict[str, Path]:
+        """A copy of the runs whose trainers are running now (pool threads change the dict)."""
+        with self._lock:
+            return dict(self.running)
 
     def run_one(self, spec: StudySpec, run: PlannedRun, run_dir: Path) -> str:
         """completed | diverged | failed | interrupted (stopped with the study) | skipped (never started) |
@@ -89,9 +96,11 @@ class Runner:
                                          stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
                 self._children.add(child)
+                self.running[run.name] = run_dir
             code = child.wait()
         with self._lock:
             self._children.discard(child)
+            self.running.pop(run.name, None)
         from gan.errors import STATUS_EXIT
 
         # the exit code decides: a summary.json another process wrote does not make a failed trainer finished
@@ -204,13 +213,16 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
     if threading.current_thread() is threading.main_thread():  # signals can only be caught there
         previous = {sig: signal.signal(sig, runner.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     statuses: dict[str, str] = {}
+    steps = {r.name: load_config(spec.base, as_overrides(r.settings)).train.steps for r in todo}
     try:
         pool = ThreadPoolExecutor(max_workers=jobs)
-        with tqdm(total=len(todo), desc="study", unit="run") as bar:
+        with tqdm(total=len(todo), desc="study", unit="run", position=0) as bar:
             futures = {pool.submit(runner.run_one, spec, r, layout.run(r.name).path): r for r in todo}
             pending = set(futures)
+            run_bars = RunBars(steps)  # the steps inside each running run, read from its metrics.jsonl
             while pending:  # a short wait, so a stop request is acted on at once
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                run_bars.update(runner.running_now())
                 if runner.stopped_by:
                     pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts
                     cancelled = {f for f in pending if f.cancelled()}  # wait() never reports these as done
@@ -220,6 +232,7 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
                     statuses[run.name] = "skipped" if fut.cancelled() else fut.result()
                     bar.set_postfix_str(f"{run.name}: {statuses[run.name]}")
                     bar.update(1)
+            run_bars.close()
         pool.shutdown(wait=True)
     finally:
         for sig, handler in previous.items():

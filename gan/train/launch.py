@@ -71,7 +71,8 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
     quality_ref = {}  # what real images score against the test split: the floor beside the run's quality
     if evaluator is not None and status == "completed":
         quality_ref = {**reference_floor(cfg, run.device, evaluator=evaluator),
-                       mk.REF_CLASSIFIER_TEST_ACC: evaluator.classifier_meta.get("test_acc")}
+                       mk.REF_CLASSIFIER_TEST_ACC: evaluator.classifier_meta.get("test_acc"),
+                       mk.REF_HELD_OUT: len(evaluator.real_feats)}  # fewer than 2048 bias FCD: the headline says so
     tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
                     "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
                     mk.FINAL: final, mk.MEAN: mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,

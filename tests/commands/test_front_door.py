@@ -1,4 +1,5 @@
-"""`gan --help` and `gan config` answer without importing torch (a light front door: ~0.2 s, not ~3 s)."""
+"""`gan --help`, `gan config` and a mistyped command answer without importing torch (a light front door: ~0.2 s,
+not ~3 s, or 13 s on a busy machine)."""
 
 import subprocess
 import sys
@@ -24,6 +25,18 @@ def test_help_and_config_import_no_torch(args):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] in ("torch imported: False exit: 0", "torch imported: False exit: None")
+
+
+@pytest.mark.parametrize("args", [["data", "folder", "--root", "nowhere/at/all"], ["data", "folder", "--root", "x",
+                                  "--image-size", "48"], ["train", "configs/fake.yaml", "train.stepz=3"],
+                                  ["train", "configs/folder.yaml", "data.root=nowhere/at/all"],
+                                  ["study", "configs/study/compare.yaml", "data.root=nowhere/at/all"]])
+def test_a_mistake_is_refused_before_torch_loads(args):
+    # importing torch takes seconds on a busy machine (13 s at load 10 here): a typo must not wait for it
+    out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "torch imported: False exit: 2", out.stderr
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_a_closed_pipe_is_not_a_traceback(monkeypatch, capsys):

@@ -4,6 +4,7 @@ one sentence), data.train_size on folders, and the class metrics that only a cla
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,8 @@ def _too_corrupt(tmp_path):
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys, make, says):
     root = make(tmp_path)
     assert cli.main(["data", "folder", "--root", str(root)]) == 2
-    line = error_line(capsys)
-    assert says in line, line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and says in err[0], err  # the refusal, alone
     assert cli.main(["train", *TINY, "data.name=folder", f"data.root={root}", "--out", str(tmp_path / "r")]) == 2
     assert says in error_line(capsys)
     assert not (tmp_path / "r" / "checkpoints").exists()
@@ -90,7 +91,32 @@ def test_gan_data_folder_prints_classes_size_channels_and_skipped(tmp_path, caps
     out = capsys.readouterr().out
     assert "48 images" in out and "32x32, 1 channels" in out and "a: 24" in out and "b: 24" in out
     assert "skipped 1 unreadable files: a/broken.png" in out and "ignored 1 files" in out
-    assert "quality is measured with classifier" in out
+    assert "quality: a classifier of its 2 classes (trained on the class subfolders); not trained yet: the first " \
+        "`gan train` or `gan study` trains it once, 100 steps, about " in out  # 100 epochs of 24 images in one batch
+    assert re.search(r"min here \(a step measured now: [0-9.e-]+ s on \d+ threads\)", out)
+
+
+def test_gan_data_folder_says_when_its_feature_network_is_cached_or_remembered_as_failed(tmp_path, capsys):
+    root = write_images(tmp_path / "flat")  # no class subfolders: rotation features
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert "quality: rotation features (a network trained on the images alone to tell how each was turned: no " \
+           "class subfolders); not trained yet: the first `gan train` or `gan study` trains it once, 60 steps" \
+        in capsys.readouterr().out
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"])
+    key = dataset.data_key(cfg.data)
+    path = rf.cache_path_for(dataset.cache_root(cfg.data), key)
+    train, test = dataset.load_split(cfg.data, train=True), dataset.load_split(cfg.data, train=False)
+    ranking = {"real train images": 0.1, "blurred (sigma 1)": 5.0, "blurred (sigma 2)": 3.0, "uniform noise": 90.0}
+    rf.remember_failure(path, rf.identity(train.images, test.images, key, rf.STEPS), ranking)
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert "it FAILED its sanity check when it was made (" in capsys.readouterr().out
+    assert cli.main(["train", *TINY, "data.name=folder", f"data.root={root}", "eval.enabled=true",
+                     "--out", str(tmp_path / "r")]) == 2  # and training refuses before training the network
+    assert "failed its sanity check when it was made" in error_line(capsys)
+    rf.failure_path(path).unlink()
+    rf.load_rotation_features(train.images, test.images, path, data_key=key, steps=rf.STEPS)
+    assert cli.main(["data", "folder", "--root", str(root)]) == 0
+    assert f"already trained and cached ({path})" in capsys.readouterr().out
 
 
 def test_channels_come_from_the_data(tmp_path):
@@ -195,3 +221,26 @@ def test_inception_loads_offline_from_a_local_weights_file(tmp_path, monkeypatch
     with pytest.warns(UserWarning, match="biased"):
         row = ev.evaluate(build_models(cfg.model, 1, 32)[0])
     assert {"quality/fid", "quality/is", "quality/kid"} <= set(row) and "quality/modes_covered" not in row
+
+
+def test_a_labelled_folder_whose_classifier_fails_its_ranking_is_refused_at_once_the_next_time(tmp_path,
+                                                                                               monkeypatch):
+    from gan.errors import UserError
+    from gan.measure import features
+    from gan.measure.classifier import build_classifier
+
+    root = write_images(tmp_path / "pets", labelled=True)
+    cfg = load_config(None, ["data.name=folder", f"data.root={root}"])
+    loads = []
+    monkeypatch.setattr(features, "load_classifier", lambda *a, **k: loads.append(1) or
+                        (build_classifier(1, 2).eval(), {"test_acc_s": 0.1}))
+    monkeypatch.setattr(rf, "sanity_distances", lambda *a, **k: {"real train images": 0.1, "blurred (sigma 1)": 5.0,
+                                                                 "blurred (sigma 2)": 3.0, "uniform noise": 90.0})
+    with pytest.raises(UserError, match="fails the sanity check"):
+        features.load_features(cfg)
+    with pytest.raises(UserError) as err:
+        features.load_features(cfg)
+    assert loads == [1]  # the rerun loads (or trains) nothing
+    assert f"the classifier of the classes of '{root}' failed its sanity check when it was made (" in str(err.value)
+    assert "blurred (sigma 2) 3, uniform noise 90 do not rise in that order), so it is not trained again; add images " \
+           "to each class, or use eval.features=rotation" in str(err.value)

@@ -230,3 +230,42 @@ def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypat
 def test_default_cache_dir_is_under_data_root(tmp_path, monkeypatch):
     monkeypatch.delenv("GAN_CACHE_DIR")
     assert classifier.cache_dir(_cfg(tmp_path).data) == tmp_path / "data" / ".gan_cache"
+
+
+########################################################################################
+# the shipped classifiers (results/answer/classifier_cache): used when the user's cache has none, never trusted blindly
+
+
+def _ship(trained, tmp_path, monkeypatch) -> Path:
+    """The good `fake` pair as a shipped folder (GAN_SHIPPED_CACHE); the test's own cache stays empty."""
+    cache, _, _ = trained
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("classifier-fake512-32px-v1.pt", "classifier-fake512-32px-v1.json"):
+        shutil.copy(cache / name, shipped / name)
+    monkeypatch.setenv("GAN_SHIPPED_CACHE", str(shipped))
+    return shipped
+
+
+def test_a_shipped_classifier_is_checked_and_copied_into_the_cache_instead_of_trained(trained, tmp_path, monkeypatch,
+                                                                                      capsys):
+    shipped = _ship(trained, tmp_path, monkeypatch)
+    calls = _count_training(monkeypatch, trained)
+    net, meta = classifier.load_classifier(_cfg(tmp_path).data)
+    assert calls == [] and meta["sha256"] == trained[2]["sha256"] and meta["test_acc"] >= 0.5
+    cached = tmp_path / "gan_cache" / "classifier-fake512-32px-v1.pt"
+    assert cached.read_bytes() == (shipped / cached.name).read_bytes()
+    assert cached.with_suffix(".json").read_bytes() == (shipped / "classifier-fake512-32px-v1.json").read_bytes()
+    assert f"quality classifier: the shipped one ({shipped / cached.name}, sha256 {meta['sha256'][:12]}" \
+        in capsys.readouterr().err
+    (shipped / cached.name).unlink()  # from now on the user's own cache answers
+    assert classifier.load_classifier(_cfg(tmp_path).data)[1]["sha256"] == meta["sha256"] and calls == []
+
+
+def test_a_changed_shipped_classifier_is_refused_and_one_is_trained(trained, tmp_path, monkeypatch):
+    shipped = _ship(trained, tmp_path, monkeypatch)
+    torch.save({"state_dict": _random_weights(), "meta": trained[2]}, shipped / "classifier-fake512-32px-v1.pt")
+    calls = _count_training(monkeypatch, trained)
+    with pytest.warns(UserWarning, match="shipped classifier .* does not match the sha256 .* training one instead"):
+        classifier.load_classifier(_cfg(tmp_path).data)
+    assert len(calls) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -100,6 +102,28 @@ def test_a_network_that_fails_the_ranking_is_refused_and_not_cached(data, tmp_pa
     with pytest.raises(UserError, match=r"fails the sanity check .*blurred \(sigma 2\) 3, .* do not rise") as err:
         rf.load_rotation_features(*data, path)
     assert "\n" not in str(err.value) and not path.exists()
+
+
+def test_a_failed_network_is_remembered_and_refused_at_once_for_the_same_data(data, tmp_path, monkeypatch):
+    path = tmp_path / "rot.pt"
+    ranking = {"real train images": 0.1, "blurred (sigma 1)": 5.0, "blurred (sigma 2)": 3.0, "uniform noise": 90.0}
+    calls = cheap(monkeypatch, ranking)
+    with pytest.raises(UserError, match="fails the sanity check"):
+        rf.load_rotation_features(*data, path)
+    record = json.loads(rf.failure_path(path).read_text())
+    assert rf.failure_path(path).name == "rot.failed.json" and record["sanity"] == ranking
+    assert record["identity"] == rf.identity(*data, None, rf.STEPS)
+    with pytest.raises(UserError) as err:  # the rerun: refused before any training, saying the ranking and the fix
+        rf.load_rotation_features(*data, path)
+    assert calls == [1]
+    assert str(err.value).startswith(f"the rotation feature network failed its sanity check when it was made "
+                                     f"({record['when']}: Frechet distances real train images 0.1, blurred (sigma 1) 5, "
+                                     "blurred (sigma 2) 3, uniform noise 90 do not rise in that order), so it is not "
+                                     "trained again; add images or use class subfolders")
+    assert str(err.value).endswith(f"(or delete '{rf.failure_path(path)}' to train it again anyway)")
+    with pytest.raises(UserError, match="fails the sanity check"):  # other images: a network of their own is tried
+        rf.load_rotation_features(data[0].flip(0), data[1], path)
+    assert calls == [1, 1]
 
 
 def test_the_real_ranking_breaks_when_its_inputs_are_swapped(built, data, monkeypatch):

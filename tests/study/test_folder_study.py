@@ -24,7 +24,7 @@ def test_compare_preset_plans_and_names_its_folder_by_the_images(tmp_path):
     assert study_dir_of(spec, "elsewhere") == Path("elsewhere")
     text = sequential_plan(spec, [8, 16, 24], jobs=1, step_s=0.05)
     assert "looks at 8, 16, 24 seeds (2 runs per seed, 2000 steps each)" in text
-    assert "claims tested: 2" in text and "pairs likely needed for the sample-quality verdict" in text
+    assert "2000 steps each); tests claim 2\n" in text and "pairs likely needed for the sample-quality verdict" in text
     assert "0.05 s per training step" in text  # 8 seeds x 2 runs x 2000 steps x 0.05 s = 27 min
     assert "about 27 min to the first look" in text
 
