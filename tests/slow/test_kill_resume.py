@@ -106,7 +106,8 @@ def _kill_and_check(tmp_path: Path, straight: dict, moment: str) -> int | None:
     run_dir = tmp_path / "run"
     proc, marker = _start(tmp_path, moment, run_dir)
     _kill_when(proc, marker, moment)
-    assert (run_dir / "config.yaml").is_file() and not (run_dir / "summary.json").exists()
+    assert (run_dir / "config.yaml").is_file()
+    assert not (run_dir / "summary.json").exists(), "the kill landed after the run had finished (summary.json)"
     ckpt_step, rows = _left_by_a_kill_at(straight["moments"], moment)
     if ckpt_step is None:
         assert not (run_dir / "checkpoints" / "last.pt").exists()
