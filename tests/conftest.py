@@ -15,6 +15,11 @@ TINY = ["data.name=fake", "model.ngf=8", "model.ndf=8", "train.batch_size=16", "
         "train.sample_every=4", "train.ckpt_every=4", "train.probe_every=0", "eval.enabled=false",
         "track.wandb=disabled", "model.nz=16"]
 
+# How long a test waits for a process or a condition before it calls it hung: a guard, never a speed requirement.
+# Far above any wait of the suite on a loaded 2-core machine, so that only a real hang fails on it; what a test
+# waits for is a marker or a state, never a fixed sleep (tests/pausing_gan.py pauses a run where a test needs it).
+HANG_S = 900
+
 torch.set_num_threads(1)  # the CI machine has 2 cores; tests stay predictable
 
 
@@ -31,7 +36,7 @@ def _isolate_env(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = HANG_S, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m gan ARGS` in a subprocess; returns the completed process (stdout/stderr captured)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([sys.executable, "-m", "gan", *args], cwd=cwd or REPO, env=full_env,

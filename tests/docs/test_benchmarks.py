@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import HANG_S, REPO
 
 SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name != "__init__.py")
 
@@ -16,6 +16,6 @@ SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name != "__i
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_benchmark_imports_and_prints_its_help(script):
     out = subprocess.run([sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=HANG_S)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage:" in out.stdout

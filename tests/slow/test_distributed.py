@@ -20,7 +20,7 @@ from gan.train.checkpoint import load_checkpoint
 from gan.errors import UserError
 from gan.tracking.metrics_file import read_metrics
 
-from conftest import REPO, TINY, run_cli
+from conftest import HANG_S, REPO, TINY, run_cli
 
 LOSS_KEYS = ("loss/D", "loss/G", "D/real_prob", "D/fake_prob")
 
@@ -157,7 +157,7 @@ def _torchrun(*args: str, cwd: Path, nproc: int = 2) -> subprocess.CompletedProc
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "gan", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_S)
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:

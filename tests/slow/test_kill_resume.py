@@ -1,14 +1,14 @@
 """SIGKILL a CPU training run at chosen moments (inside a checkpoint write included): nothing finished is lost.
 
-Each test starts `python -m gan train` (through a small driver that pauses the run at one moment and
-says so in a marker file), kills it with SIGKILL there, then checks: the checkpoint on disk is loadable
-(the old or the new one, never half), metrics.jsonl has no torn line and no duplicated step after the
-resume, and the resumed run (or the fresh restart of a run killed before its first checkpoint) ends
-with exactly the weights and metrics of an uninterrupted run.
+Each test starts `python -m gan train` through tests/pausing_gan.py, which pauses the run at one moment (a step,
+a metrics row, a point inside an atomic write) and says so in a marker file; the test kills it with SIGKILL
+there, then checks: the checkpoint on disk is loadable (the old or the new one, never half), metrics.jsonl has
+no torn line and no duplicated step after the resume, and the resumed run (or the fresh restart of a run killed
+before its first checkpoint) ends with exactly the weights and metrics of an uninterrupted run.
 
-The pause hook lives only in the driver below (it wraps gan.files.atomic's view of `os`, counting checkpoint
-writes only, and
-Tracker.log); the package itself carries no test hooks.
+The run waits, paused, for the kill: however loaded the machine, the kill lands while it is still running, at
+the moment chosen (the random-moment test draws its moments with a fixed seed from every moment of the run).
+The pause hooks live only in the driver; the package itself carries no test hooks.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,96 +29,33 @@ from gan.tracking.metrics_file import read_metrics
 from gan.study.collect import run_status
 from gan.train.launch import main_train
 
-from conftest import REPO, TINY
+import pausing_gan
+from conftest import HANG_S, REPO, TINY
 
 STEPS = 24  # checkpoints at 4, 8, ..., 24; metrics rows at 2, 4, ..., 24
 ARGS = TINY + [f"train.steps={STEPS}", "train.ckpt_every=4", "train.sample_every=8"]
-
-# Runs `gan train ARGS...` and pauses (sleeps) at one moment, after touching MARKER. argv: POINT N MARKER ARGS...
-#   fsync N:          the N-th checkpoint's temp file is written, not yet fsynced nor renamed
-#   replace N:        the N-th checkpoint's temp file is complete, the rename has not happened
-#   after_replace N:  the N-th checkpoint has just replaced last.pt
-#   log N:            the metrics row of step N has just been appended (its checkpoint not yet written)
-#   start 0:          training is about to begin (the random-moment test sleeps, then kills)
-DRIVER = r'''
-import os, sys, time
-import gan.files.atomic as atomic
-import gan.tracking.tracker as tracking
-from gan.cli import main
-
-point, n, marker, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
-calls = {"fsync": 0, "replace": 0}
-
-def pause():
-    open(marker, "w").close()
-    time.sleep(600)
-
-def is_checkpoint(path):
-    return os.path.basename(str(path)).startswith((".last.pt.", "last.pt"))
-
-class PausingOs:
-    """gan.files.atomic's `os`, pausing inside the N-th checkpoint write (other atomic writes pass through)."""
-    def __getattr__(self, name):
-        return getattr(os, name)
-    def fsync(self, fd):
-        if is_checkpoint(os.readlink(f"/proc/self/fd/{fd}")):
-            calls["fsync"] += 1
-            if point == "fsync" and calls["fsync"] == n:
-                pause()
-        return os.fsync(fd)
-    def replace(self, src, dst):
-        mine = is_checkpoint(dst)
-        calls["replace"] += mine
-        if mine and point == "replace" and calls["replace"] == n:
-            pause()
-        os.replace(src, dst)
-        if mine and point == "after_replace" and calls["replace"] == n:
-            pause()
-
-atomic.os = PausingOs()
-real_log, real_init = tracking.Tracker.log, tracking.Tracker.__init__
-
-def log(self, row, step):
-    real_log(self, row, step)
-    if point == "log" and step == n:
-        pause()
-
-def init(self, *a, **k):
-    real_init(self, *a, **k)
-    if point == "start":
-        open(marker, "w").close()
-
-tracking.Tracker.log, tracking.Tracker.__init__ = log, init
-sys.exit(main(["train", *args]))
-'''
 
 
 def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 
-def _start(tmp_path: Path, point: str, n: int, run_dir: Path) -> tuple[subprocess.Popen, Path]:
-    driver, marker = tmp_path / "driver.py", tmp_path / "paused"
-    driver.write_text(DRIVER)
-    proc = subprocess.Popen([sys.executable, str(driver), point, str(n), str(marker), *ARGS, "--out", str(run_dir)],
+def _start(tmp_path: Path, moment: str, run_dir: Path) -> tuple[subprocess.Popen, Path]:
+    """`gan train ARGS --out run_dir`, paused at `moment` until killed (tests/pausing_gan.py)."""
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(pausing_gan.command(moment, marker, "kill", "train", *ARGS, "--out", str(run_dir)),
                             cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return proc, marker
 
 
-def _kill_when(proc: subprocess.Popen, marker: Path, delay: float = 0.0, timeout: float = 120) -> None:
-    """SIGKILL the run `delay` seconds after it touched the marker (fails if it exits or never gets there)."""
-    end = time.monotonic() + timeout
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the run exited ({proc.returncode}) before the kill point: {proc.stderr.read()[-2000:]}")
-        if time.monotonic() > end:
-            proc.kill()
-            pytest.fail("the run never reached the kill point")
-        time.sleep(0.02)
-    time.sleep(delay)
+def _kill_when(proc: subprocess.Popen, marker: Path, moment: str) -> None:
+    """SIGKILL the run while it is paused at `moment` (fails if it exits or never gets there)."""
+    assert pausing_gan.wait_until_paused(proc, marker, moment, HANG_S) == proc.pid
+    assert proc.poll() is None, "the run went on past its pause"  # by construction: it waits for the kill
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
     proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, f"the kill at {moment!r} did not end the run ({proc.returncode})"
 
 
 def _weights(state: dict) -> dict[str, torch.Tensor]:
@@ -140,10 +76,46 @@ def _assert_clean_metrics(run_dir: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> dict:
-    """The uninterrupted run everything is compared with."""
+    """The uninterrupted run everything is compared with, and the moments of that run (tests/pausing_gan.py's
+    names, counted in-process by a second, hooked run that must end the same)."""
     run_dir = tmp_path_factory.mktemp("straight") / "run"
     assert main_train(None, ARGS, str(run_dir), None) == 0
-    return {"weights": _weights(load_checkpoint(run_dir)), "rows": _rows(run_dir)}
+    out = {"weights": _weights(load_checkpoint(run_dir)), "rows": _rows(run_dir)}
+    counted = run_dir.parent / "counted"
+    with pytest.MonkeyPatch.context() as mp:
+        met = pausing_gan.install("count", None, "kill", patch=mp.setattr)  # filled as the run goes
+        assert main_train(None, ARGS, str(counted), None) == 0
+        moments = list(met)
+    got = _weights(load_checkpoint(counted))
+    assert _rows(counted) == out["rows"] and all(torch.equal(got[k], out["weights"][k]) for k in got)
+    assert len(moments) == len(set(moments)) and moments[0] == "step 1" and moments[-1] == "replace summary.json 1"
+    return {**out, "moments": moments}
+
+
+def _left_by_a_kill_at(moments: list[str], moment: str) -> tuple[int | None, list[int]]:
+    """(the step of last.pt, None before the first; the steps of metrics.jsonl's rows) a kill at `moment` leaves:
+    every checkpoint renamed into place and every row appended before it, nothing after it."""
+    before = moments[:moments.index(moment) + 1]
+    renamed = sum(m.startswith("replace last.pt ") for m in before) - (moment.startswith("replace last.pt "))
+    rows = [int(m.split()[1]) for m in before if m.startswith("log ")]
+    return (renamed * 4 or None), rows  # ARGS: a checkpoint every 4 steps
+
+
+def _kill_and_check(tmp_path: Path, straight: dict, moment: str) -> int | None:
+    """Start the run, SIGKILL it paused at `moment`, check what is on disk, resume it and compare. -> last.pt's step"""
+    run_dir = tmp_path / "run"
+    proc, marker = _start(tmp_path, moment, run_dir)
+    _kill_when(proc, marker, moment)
+    assert (run_dir / "config.yaml").is_file()
+    assert not (run_dir / "summary.json").exists(), "the kill landed after the run had finished (summary.json)"
+    ckpt_step, rows = _left_by_a_kill_at(straight["moments"], moment)
+    if ckpt_step is None:
+        assert not (run_dir / "checkpoints" / "last.pt").exists()
+    else:
+        assert load_checkpoint(run_dir)["step"] == ckpt_step  # loadable, old or new, never half
+    assert _assert_clean_metrics(run_dir) == rows  # every row appended before the kill, whole
+    _finish_and_compare(run_dir, straight)
+    return ckpt_step
 
 
 def _finish_and_compare(run_dir: Path, straight: dict) -> None:
@@ -164,50 +136,37 @@ def _finish_and_compare(run_dir: Path, straight: dict) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
 
 
-# (point, n, the step of last.pt right after the kill; None: no checkpoint yet)
+# (moment, the step of last.pt right after the kill; None: no checkpoint yet)
 KILL_POINTS = [
-    ("fsync", 1, None),  # inside the first checkpoint write: only the temp file exists
-    ("log", 6, 4),  # between checkpoints, just after a metrics row (it is recomputed, not duplicated)
-    ("fsync", 2, 4),  # inside the second write, temp file unsynced: the first checkpoint stays
-    ("replace", 2, 4),  # temp file complete, rename pending
-    ("after_replace", 2, 8),  # rename done: the new checkpoint
+    ("fsync last.pt 1", None),  # inside the first checkpoint write: only the temp file exists
+    ("log 6", 4),  # between checkpoints, just after a metrics row (it is recomputed, not duplicated)
+    ("fsync last.pt 2", 4),  # inside the second write, temp file unsynced: the first checkpoint stays
+    ("replace last.pt 2", 4),  # temp file complete, prev.pt linked, rename pending
+    ("after_replace last.pt 2", 8),  # rename done: the new checkpoint
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point, n, ckpt_step", KILL_POINTS, ids=[f"{p}{n}" for p, n, _ in KILL_POINTS])
-def test_sigkill_at_a_moment_loses_nothing(tmp_path, straight, point, n, ckpt_step):
-    run_dir = tmp_path / "run"
-    proc, marker = _start(tmp_path, point, n, run_dir)
-    _kill_when(proc, marker)
-    assert proc.returncode == -signal.SIGKILL
-    assert (run_dir / "config.yaml").is_file() and not (run_dir / "summary.json").exists()
-    if ckpt_step is None:
-        assert not (run_dir / "checkpoints" / "last.pt").exists()
-    else:
-        assert load_checkpoint(run_dir)["step"] == ckpt_step  # loadable, old or new, never half
-    _assert_clean_metrics(run_dir)
-    _finish_and_compare(run_dir, straight)
+@pytest.mark.parametrize("moment, ckpt_step", KILL_POINTS,
+                         ids=[m.replace(" last.pt ", "").replace(" ", "") for m, _ in KILL_POINTS])
+def test_sigkill_at_a_moment_loses_nothing(tmp_path, straight, moment, ckpt_step):
+    assert _kill_and_check(tmp_path, straight, moment) == ckpt_step
+
+
+RANDOM_KILLS = 3
 
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, straight):
-    """Kill at a few seeded random moments of the loop; whatever is on disk must resume to the straight run."""
-    rng = random.Random(9)
-    for i in range(2):
-        run_dir = tmp_path / f"run{i}"
-        marker_dir = tmp_path / f"m{i}"
-        marker_dir.mkdir()
-        proc, marker = _start(marker_dir, "start", 0, run_dir)
-        _kill_when(proc, marker, delay=rng.uniform(0.0, 0.6))
-        if proc.returncode == 0:  # finished before the kill on a fast machine: nothing to check but the result
-            got = _weights(load_checkpoint(run_dir))
-            assert all(torch.equal(got[k], straight["weights"][k]) for k in got)
-            continue
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            assert load_checkpoint(run_dir)["step"] % 4 == 0
-        _assert_clean_metrics(run_dir)
-        _finish_and_compare(run_dir, straight)
+    """Kill at a few moments drawn (seeded: the same every time) from every moment of the run, from its first step
+    to the write of summary.json; whatever is on disk must resume to the straight run."""
+    moments = random.Random(9).sample(straight["moments"], RANDOM_KILLS)
+    for i, moment in enumerate(moments):
+        (tmp_path / f"kill{i}").mkdir()
+        try:
+            _kill_and_check(tmp_path / f"kill{i}", straight, moment)
+        except AssertionError as err:
+            raise AssertionError(f"killed at {moment!r} (of {moments}): {err}") from err
 
 
 def test_fresh_restart_clears_stale_rows_of_a_run_killed_before_its_first_checkpoint(tmp_path):

@@ -31,7 +31,8 @@ from gan.train.loop import _checkpoint
 from gan.train.run import build_run
 from gan.train.launch import main_train
 
-from conftest import REPO, TINY
+import pausing_gan
+from conftest import HANG_S, REPO, TINY
 
 FAKE_YAML = str(REPO / "configs" / "fake.yaml")
 
@@ -73,15 +74,20 @@ def test_second_study_on_one_folder_is_refused(tmp_path):
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
-    code = ("import sys, time; from gan.files.lock import FolderLock; lock = FolderLock(sys.argv[1]).acquire(); "
-            "print('held', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    # the holder keeps the lock until it is killed (it reads stdin, which the test never closes first: no sleep
+    # that a slow test could outlast; an orphaned holder exits when the test's end of the pipe closes)
+    code = ("import sys; from gan.files.lock import FolderLock; lock = FolderLock(sys.argv[1]).acquire(); "
+            "print('held', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.readline().strip() == "held"
     with pytest.raises(UserError, match=f"PID {proc.pid}"):
         FolderLock(tmp_path).acquire()
+    assert proc.poll() is None  # still holding it
     proc.kill()
-    proc.wait()
+    proc.wait(timeout=HANG_S)
+    proc.stdin.close()
+    proc.stdout.close()
     assert (tmp_path / ".lock").exists()  # left by kill -9, but the kernel dropped its lock
     FolderLock(tmp_path).acquire().release()
 
@@ -302,7 +308,7 @@ def test_study_prepares_the_classifier_before_its_first_run(tmp_path, monkeypatc
 ########################################################################################
 # a study stopped or killed: its trainers stop too, queued runs don't start, the rerun completes each once
 
-STUDY = ("name: k\nbase: {base}\noverrides: {{train.steps: 400, train.log_every: 2, train.ckpt_every: 4, "
+STUDY = ("name: k\nbase: {base}\noverrides: {{train.steps: 40, train.log_every: 2, train.ckpt_every: 4, "
          "train.sample_every: 0, train.probe_every: 0, model.nz: 16, train.batch_size: 16}}\n"
          "axes:\n  train.seed: [0, 1, 2]\n")
 
@@ -319,20 +325,21 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(tmp_path, sig):
+    """The study's first trainer pauses after its step-10 row until it is asked to stop (tests/pausing_gan.py):
+    the signal always reaches the study while that run trains, however slow the machine; it stops at step 11."""
     study = tmp_path / "k.yaml"
     study.write_text(STUDY.format(base=FAKE_YAML))
-    out = tmp_path / "out"
+    out, marker = tmp_path / "out", tmp_path / "paused"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "gan", "study", str(study), "--jobs", "1", "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # one thread per trainer: two threads on a loaded 2-core machine made each step ~10x slower here
+    args = ["study", str(study), "--jobs", "1", "--threads", "1", "--out", str(out)]
+    proc = subprocess.Popen(pausing_gan.command("log 10", marker, "stop", *args), env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = out / "runs" / "seed-0"
-    deadline = time.time() + 240
-    while not (first / "metrics.jsonl").is_file() or not read_metrics(first):  # the first run is training
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    trainer = int((first / ".lock").read_text())
+    trainer = pausing_gan.wait_until_paused(proc, marker, "log 10", HANG_S)  # seed-0's trainer, paused
+    assert int((first / ".lock").read_text()) == trainer and proc.poll() is None
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG_S)
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     else:
@@ -341,18 +348,21 @@ def test_stopped_study_stops_its_trainers_and_the_rerun_completes_each_run_once(
         with open(out / "results.csv", newline="") as f:  # the runs so far, for `gan report` on a stopped study
             rows = {r["run"]: r["status"] for r in csv.DictReader(f)}
         assert rows == {"seed-0": "interrupted", "seed-1": "missing", "seed-2": "missing"}, rows
-    deadline = time.time() + 30  # the trainer stops at its next step (after SIGKILL: it sees its parent gone)
+    # the trainer stops at its next step (after SIGKILL: it sees its parent gone); HANG_S only guards a hang
+    deadline = time.monotonic() + HANG_S
     while _alive(trainer):
-        assert time.time() < deadline, f"trainer {trainer} outlived its study"
+        assert time.monotonic() < deadline, f"trainer {trainer} outlived its study"
         time.sleep(0.2)
     assert not (out / "runs" / "seed-2" / "train.log").exists()  # no queued run started
-    assert run_status(first) == "interrupted" and load_checkpoint(first)["step"] >= 1  # saved as it stopped
-    rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run_status(first) == "interrupted" and load_checkpoint(first)["step"] == 11  # saved as it stopped
+    assert "stopped at step 11" in (first / "train.log").read_text()
+    cmd = [sys.executable, "-m", "gan", *args]
+    rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_S)
     assert rerun.returncode == 0, rerun.stderr
     assert "study tally: 3 completed, 0 diverged, 0 failed" in rerun.stdout
     for seed in (0, 1, 2):
         run_dir = out / "runs" / f"seed-{seed}"
-        assert _steps(run_dir) == list(range(2, 401, 2))  # every row once: none missing, none twice
+        assert _steps(run_dir) == list(range(2, 41, 2))  # every row once: none missing, none twice
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
 
 

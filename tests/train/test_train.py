@@ -160,28 +160,32 @@ def test_d_steps_two_makes_two_d_updates_per_g_update(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_stops_between_steps_and_resume_is_exact(tmp_path):
+    """SIGTERM to `gan train` while it trains: it stops at its next step, checkpointed, and resumes exactly.
+    The run is paused after its step-3 row until the signal has arrived (tests/pausing_gan.py), so the signal
+    always lands mid-run, however slow the machine, and the stop step is known: 4."""
     import os
     import subprocess
-    import sys
-    import time
 
-    from conftest import REPO
+    from conftest import HANG_S, REPO
+    from pausing_gan import command, wait_until_paused
 
     args = [*TINY, "train.steps=40", "train.ckpt_every=1000", "train.sample_every=0", "train.log_every=1"]
     straight = tmp_path / "straight"
     assert main_train(None, args, str(straight), None) == 0
-    run_dir = tmp_path / "stopped"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as this process (conftest): thread count changes float sums
-    proc = subprocess.Popen([sys.executable, "-m", "gan", "train", *args, "--out", str(run_dir)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(read_metrics(run_dir)) < 3:
-        time.sleep(0.05)
+    run_dir, marker = tmp_path / "stopped", tmp_path / "paused"
+    # one thread, as this process (conftest): the thread count changes float sums
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(command("log 3", marker, "stop", "train", *args, "--out", str(run_dir)),
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    assert wait_until_paused(proc, marker, "log 3", HANG_S) == proc.pid
+    assert proc.poll() is None
     proc.terminate()  # SIGTERM, as a cluster scheduler or `gan study` would send
-    assert proc.wait(timeout=120) == 130
+    assert proc.wait(timeout=HANG_S) == 130
+    proc.stderr.close()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and 3 <= summary["step"] < 40
+    assert summary["status"] == "interrupted" and summary["step"] == 4  # the step after the signal
     assert load_checkpoint(run_dir)["step"] == summary["step"]
+    assert [r["step"] for r in read_metrics(run_dir)] == [1, 2, 3, 4]
     assert main_train(None, [], None, str(run_dir)) == 0
     a, b = _weights(straight), _weights(run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
