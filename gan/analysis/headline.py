@@ -32,7 +32,7 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
 from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
-from gan.files.layout import FINISHED, RunDir, StudyDir, shipped_reference
+from gan.files.layout import FINISHED, SUMMARY_FILE, RunDir, StudyDir, shipped_reference
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
 from gan.study.results import ACT, is_finite
@@ -91,7 +91,7 @@ def blur_anchor(ref: dict[str, Any], summary: dict[str, Any], n_samples: Any) ->
     where it was read}: the run's summary.json quality_ref, else (a run older than the anchor) the shipped floor
     file measured by the same feature network at the same sample size; None and None when neither has it."""
     if is_finite(ref.get(mk.REF_FCD_BLUR1)):
-        return {"blur_anchor": ref[mk.REF_FCD_BLUR1], "blur_anchor_from": "summary.json"}
+        return {"blur_anchor": ref[mk.REF_FCD_BLUR1], "blur_anchor_from": SUMMARY_FILE}
     digest = (summary.get(mk.CLASSIFIER) or {}).get("hash")
     path = shipped_reference(int(n_samples), str(digest)) if digest and isinstance(n_samples, int) else None
     try:
