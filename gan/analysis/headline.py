@@ -24,16 +24,17 @@ from typing import Any
 
 import numpy as np
 import scipy.stats as sps
-import yaml
 
 from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
 from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
-from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.config.load import read_run_config
+from gan.files.layout import StudyDir
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
 from gan.study.results import ACT, is_finite
+from gan.tracking.summary_file import FINISHED, QUALITY_REF, STATUS, read_summary
 
 # Both arms this many times the real-data floor or more: their samples are still far from real images. The floor
 # is what real images score against the held-out set at the same sample size (0.12 on Fashion-MNIST), so 10x is
@@ -62,20 +63,16 @@ def run_data(study: Study) -> dict[str, Any] | None:
     {"name", "root", "steps", "images", "eval_every", "n_samples", "held_out", "floor"}."""
     found = None
     for name, d in study.run_dirs.items():
-        if d is None or not RunDir(d).config.is_file():
+        saved = read_run_config(d) if d is not None else None
+        if saved is None:
             continue
-        try:
-            cfg = yaml.safe_load(RunDir(d).config.read_text()) or {}
-            summary = json.loads(RunDir(d).summary.read_text()) if RunDir(d).summary.is_file() else {}
-        except (OSError, ValueError, yaml.YAMLError):
-            continue
-        data, train, ev = cfg.get("data") or {}, cfg.get("train") or {}, cfg.get("eval") or {}
-        ref = summary.get("quality_ref") or {}
-        facts = {"name": data.get("name"), "root": data.get("root"), "steps": train.get("steps"),
-                 "images": (summary.get("dataset") or {}).get("train_images"), "eval_every": ev.get("every"),
-                 "n_samples": ev.get("n_samples"), "held_out": ref.get(mk.REF_HELD_OUT),
+        cfg, summary = saved.cfg, read_summary(d)
+        ref = summary.get(QUALITY_REF) or {}
+        facts = {"name": cfg.data.name, "root": cfg.data.root, "steps": cfg.train.steps,
+                 "images": (summary.get(mk.DATASET) or {}).get("train_images"), "eval_every": cfg.eval.every,
+                 "n_samples": cfg.eval.n_samples, "held_out": ref.get(mk.REF_HELD_OUT),
                  "floor": ref.get(mk.reference(mk.FCD)), "run": name}
-        if summary.get("status") in FINISHED and is_finite(facts["floor"]):
+        if summary.get(STATUS) in FINISHED and is_finite(facts["floor"]):
             return facts
         found = found or facts  # a finished run with a floor is better; any run says what the study trained on
     if found is None and study.results.rows:  # no run folder kept its config.yaml: results.csv's columns

@@ -1,9 +1,10 @@
-"""metrics.jsonl and summary.json: a run's own record, written and read back without W&B.
+"""metrics.jsonl: a run's own record of every logged step, written and read back without W&B.
 
 One JSON row per logged step (`{"step": N, ...}`), appended and flushed as training goes; a crash
-can only tear the last line, which `repair_tail` fixes before the next append. summary.json is
-written atomically at the end of a run. Both are strict JSON: a non-finite value (a diverged loss) is
-written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfinite` names the keys.
+can only tear the last line, which `repair_tail` fixes before the next append. `summarize` gives the final and
+mean values gan/tracking/summary_file.py writes into summary.json at the end of a run. Strict JSON: a non-finite
+value (a diverged loss) is written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfinite`
+names the keys.
 """
 
 from __future__ import annotations
