@@ -13,6 +13,7 @@ from gan.train.checkpoint import load_checkpoint
 from gan.config.load import config_from_dict
 from gan.data.images import MEASURE_RANGE, to_measure
 from gan.errors import UserError
+from gan.files.atomic import write_atomic
 from gan.files.layout import RunDir
 from gan.train.machine import check_grid_fits
 from gan.nets.models import build_models
@@ -45,9 +46,8 @@ def grid_uint8(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> torch.Tensor:
     """Write a PNG grid of `images` (float in [-1, 1]); returns the uint8 grid."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = grid_uint8(images, nrow)
-    save_image(grid.float() / 255, str(path))
+    write_atomic(path, lambda f: save_image(grid.float() / 255, f, format="png"))
     return grid
 
 

@@ -10,11 +10,13 @@ results.csv alone.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from gan.config.load import read_run_config
 from gan.errors import UserError
+from gan.files.atomic import write_text_atomic
 from gan.files.layout import RunDir, StudyDir
 from gan.files.lock import FolderLock
 from gan.study.derived import derived_columns
@@ -56,10 +58,11 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
     for row in rows:
         columns += [k for k in row if k not in columns]
     path = layout.results_csv
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
     return path
 
 

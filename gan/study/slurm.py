@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from gan.errors import UserError
+from gan.files.atomic import write_text_atomic
 from gan.files.layout import RunDir, StudyDir
 from gan.train.stopping import STUDY_PID_ENV
 from gan.study.runner import _train_command
@@ -190,7 +191,7 @@ def run_on_slurm(spec: StudySpec, study_dir: str | Path, runs: list[PlannedRun] 
     new = [r for r in todo if r.name not in waiting]
     if new:
         tasks.update(_submit(submitit, spec, layout, new, options, cluster, job_name, slurm_dir))
-        layout.slurm_jobs.write_text(json.dumps({"runs": tasks}, indent=1) + "\n")
+        write_text_atomic(layout.slurm_jobs, json.dumps({"runs": tasks}, indent=1) + "\n")
     jobs = sorted({tasks[r.name].split("_")[0] for r in todo}, key=int)
     print(f"study '{spec.name}' on Slurm: {len(runs)} runs, {len(runs) - len(todo)} already done, {len(new)} "
           f"submitted, {len(waiting)} already queued; job(s) {', '.join(jobs) or 'none'}; logs {slurm_dir}")

@@ -17,8 +17,10 @@ import gzip
 import shutil
 import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 from gan.errors import UserError
+from gan.files.atomic import write_atomic
 from gan.files.layout import SUMMARY_FILE, RunDir, StudyDir
 from gan.tracking.summary_file import is_finished
 
@@ -36,6 +38,13 @@ def run_files(run: RunDir) -> list[Path]:
     return [p for p in (run.config, run.summary, run.metrics_gz, run.final_samples) if p.is_file()]
 
 
+def _gzip(src: Path, raw: BinaryIO, name: str) -> None:
+    """src's bytes gzipped into raw. mtime=0 and the header's file name given: the same metrics give the same
+    bytes wherever they are written from (no git churn)."""
+    with src.open("rb") as f, gzip.GzipFile(filename=name, fileobj=raw, mode="wb", mtime=0) as g:
+        shutil.copyfileobj(f, g)
+
+
 def pack(study_dir: str | Path) -> list[Path]:
     """Gzip each finished run's metrics (again only when they changed); return the files git should keep."""
     study = StudyDir(study_dir)
@@ -48,8 +57,7 @@ def pack(study_dir: str | Path) -> list[Path]:
             continue
         src, dst = run.metrics, run.metrics_gz
         if src.is_file() and (not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime):
-            with src.open("rb") as f, dst.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as g:
-                shutil.copyfileobj(f, g)  # mtime=0: the same metrics give the same bytes (no git churn)
+            write_atomic(dst, lambda raw: _gzip(src, raw, dst.name))
         keep += run_files(run)
     return keep
 
@@ -62,8 +70,8 @@ def unpack(study_dir: str | Path) -> tuple[int, list[str]]:
     for folder in sorted(study.runs.glob("*/")):
         run = RunDir(folder)
         if run.metrics_gz.is_file() and not run.metrics.is_file():
-            with gzip.open(run.metrics_gz, "rb") as g, run.metrics.open("wb") as f:
-                shutil.copyfileobj(g, f)
+            with gzip.open(run.metrics_gz, "rb") as g:
+                write_atomic(run.metrics, lambda f: shutil.copyfileobj(g, f))
             n += 1
         elif is_finished(run.path) and not run.metrics.is_file():
             dst = study.path / "set_aside" / folder.name
