@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
-from gan.train.checkpoint import load_checkpoint
-from gan.config.load import config_from_dict
 from gan.data.images import MEASURE_RANGE, to_measure
-from gan.errors import UserError
 from gan.files.atomic import write_atomic
-from gan.files.layout import RunDir
-from gan.train.machine import check_grid_fits
-from gan.nets.models import build_models
 
 
 @torch.no_grad()
