@@ -45,7 +45,7 @@ from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
-from gan.files.layout import RunDir, shipped_cache_file
+from gan.files.layout import shipped_cache_file
 from gan.nets.models import unwrap
 from gan.nets.sampling import generate
 

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gan.errors import UserError
 from gan.files.atomic import write_text_atomic
 from gan.files.layout import RunDir, StudyDir
