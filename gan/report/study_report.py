@@ -71,7 +71,7 @@ def groups_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def rules(margin: dict[int, float]) -> list[str]:
-    """The decision rules in plain words, printed under the claims table (and in README's statistics section)."""
+    """The decision rules in plain words, printed under the claims table (and in docs/statistics.md)."""
     ms = ", ".join(f"claim {k} {_margin_text(k, v)}" for k, v in sorted(margin.items()))
     return [
         "How to read this table. Each claim is judged on one primary metric, fixed in gan/analysis/claims.py before any "
