@@ -13,15 +13,13 @@ Runs still training leave nothing in git: a fresh checkout retrains them from sc
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import subprocess
 from pathlib import Path
-from typing import BinaryIO
 
 from gan.errors import UserError
-from gan.files.atomic import write_atomic
 from gan.files.layout import SUMMARY_FILE, RunDir, StudyDir
+from gan.tracking.metrics_file import compress_metrics, restore_metrics
 from gan.tracking.summary_file import is_finished
 
 REPORT_SUFFIXES = (".md", ".html", ".png")
@@ -38,13 +36,6 @@ def run_files(run: RunDir) -> list[Path]:
     return [p for p in (run.config, run.summary, run.metrics_gz, run.final_samples) if p.is_file()]
 
 
-def _gzip(src: Path, raw: BinaryIO, name: str) -> None:
-    """src's bytes gzipped into raw. mtime=0 and the header's file name given: the same metrics give the same
-    bytes wherever they are written from (no git churn)."""
-    with src.open("rb") as f, gzip.GzipFile(filename=name, fileobj=raw, mode="wb", mtime=0) as g:
-        shutil.copyfileobj(f, g)
-
-
 def pack(study_dir: str | Path) -> list[Path]:
     """Gzip each finished run's metrics (again only when they changed); return the files git should keep."""
     study = StudyDir(study_dir)
@@ -55,9 +46,7 @@ def pack(study_dir: str | Path) -> list[Path]:
         run = RunDir(folder)
         if not is_finished(run.path):
             continue
-        src, dst = run.metrics, run.metrics_gz
-        if src.is_file() and (not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime):
-            write_atomic(dst, lambda raw: _gzip(src, raw, dst.name))
+        compress_metrics(run.path)
         keep += run_files(run)
     return keep
 
@@ -69,9 +58,7 @@ def unpack(study_dir: str | Path) -> tuple[int, list[str]]:
     study = StudyDir(study_dir)
     for folder in sorted(study.runs.glob("*/")):
         run = RunDir(folder)
-        if run.metrics_gz.is_file() and not run.metrics.is_file():
-            with gzip.open(run.metrics_gz, "rb") as g:
-                write_atomic(run.metrics, lambda f: shutil.copyfileobj(g, f))
+        if restore_metrics(run.path):
             n += 1
         elif is_finished(run.path) and not run.metrics.is_file():
             dst = study.path / "set_aside" / folder.name
