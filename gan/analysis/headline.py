@@ -26,16 +26,17 @@ from typing import Any
 
 import numpy as np
 import scipy.stats as sps
-import yaml
 
 from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
 from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
-from gan.files.layout import FINISHED, SUMMARY_FILE, RunDir, StudyDir, shipped_reference
+from gan.config.load import read_run_config
+from gan.files.layout import SUMMARY_FILE, StudyDir, shipped_reference
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
 from gan.study.results import ACT, is_finite
+from gan.tracking.summary_file import FINISHED, QUALITY_REF, STATUS, read_summary
 
 MIN_SAMPLES = 2048  # gan/measure/quality.py's: below it Frechet distances are visibly biased (no torch import here)
 DATASETS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "mnist5k": "mnist5k (MNIST digits)",
@@ -60,21 +61,17 @@ def run_data(study: Study) -> dict[str, Any] | None:
     "blur_anchor_from", "run"}."""
     found = None
     for name, d in study.run_dirs.items():
-        if d is None or not RunDir(d).config.is_file():
+        saved = read_run_config(d) if d is not None else None
+        if saved is None:
             continue
-        try:
-            cfg = yaml.safe_load(RunDir(d).config.read_text()) or {}
-            summary = json.loads(RunDir(d).summary.read_text()) if RunDir(d).summary.is_file() else {}
-        except (OSError, ValueError, yaml.YAMLError):
-            continue
-        data, train, ev = cfg.get("data") or {}, cfg.get("train") or {}, cfg.get("eval") or {}
-        ref = summary.get("quality_ref") or {}
-        facts = {"name": data.get("name"), "root": data.get("root"), "steps": train.get("steps"),
-                 "images": (summary.get("dataset") or {}).get("train_images"), "eval_every": ev.get("every"),
-                 "n_samples": ev.get("n_samples"), "held_out": ref.get(mk.REF_HELD_OUT),
-                 "floor": ref.get(mk.reference(mk.FCD)), **blur_anchor(ref, summary, ev.get("n_samples")),
+        cfg, summary = saved.cfg, read_summary(d)
+        ref = summary.get(QUALITY_REF) or {}
+        facts = {"name": cfg.data.name, "root": cfg.data.root, "steps": cfg.train.steps,
+                 "images": (summary.get(mk.DATASET) or {}).get("train_images"), "eval_every": cfg.eval.every,
+                 "n_samples": cfg.eval.n_samples, "held_out": ref.get(mk.REF_HELD_OUT),
+                 "floor": ref.get(mk.reference(mk.FCD)), **blur_anchor(ref, summary, cfg.eval.n_samples),
                  "run": name}
-        if summary.get("status") in FINISHED and is_finite(facts["floor"]):
+        if summary.get(STATUS) in FINISHED and is_finite(facts["floor"]):
             return facts
         found = found or facts  # a finished run with a floor is better; any run says what the study trained on
     if found is None and study.results.rows:  # no run folder kept its config.yaml: results.csv's columns

@@ -26,6 +26,7 @@ import yaml
 from scipy import stats as sps
 
 from gan.errors import UserError
+from gan.files.atomic import write_text_atomic
 from gan.files.layout import StudyDir
 from gan.analysis.stats import ALPHA
 from gan.study.results import SEED
@@ -110,7 +111,7 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
         study_dir.mkdir(parents=True, exist_ok=True)
         look_file = layout.look_yaml(n)
         look = {**with_seeds(raw, n), "name": spec.name, "base": spec.base}  # base: resolved, from any folder
-        look_file.write_text(yaml.safe_dump({k: v for k, v in look.items() if v is not None}, sort_keys=False))
+        write_text_atomic(look_file, yaml.safe_dump({k: v for k, v in look.items() if v is not None}, sort_keys=False))
         print(f"look {k}/{len(schedule)}: {n} seeds, level {level:.3g} (O'Brien-Fleming spending of {ALPHA})")
         code = run(str(look_file), jobs=jobs, out=str(study_dir))
         if code == 130:  # stopped: the same command resumes the look
@@ -122,7 +123,7 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
             print(f"  claim {c.number}: {c.verdict} (Holm p {c.p_adjusted:.3g}, {c.n_pairs} pairs)")
         record["looks"].append({"seeds": n, "level": level,
                                 "verdicts": {str(c.number): c.verdict for c in tested}})
-        layout.sequential_json.write_text(json.dumps(record, indent=1) + "\n")
+        write_text_atomic(layout.sequential_json, json.dumps(record, indent=1) + "\n")
         if tested and all(decided(c.verdict) for c in tested):
             print(f"every tested claim is decided at {n} seeds: stopping ({layout.sequential_json})")
             return code

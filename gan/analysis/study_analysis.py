@@ -56,10 +56,12 @@ from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
 from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
 from gan.files.lock import FolderLock
-from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.config.load import read_run_config
+from gan.files.layout import RunDir, StudyDir
 from gan.measure import metric_keys as mk
 from gan.study.read import MAX_FIGURE_GROUPS, Study, load_study_results
 from gan.study.results import ACT, SEED, group_rows, is_completed, is_finite, label
+from gan.tracking.summary_file import FINISHED
 
 VERSION = 4  # 2: the mechanism section; 3: source (results.csv's hash), late trends, steps to quality; 4: the
 # saturation rule (claim 11) per cell
@@ -175,18 +177,10 @@ def claims_section(study: Study) -> dict[str, Any]:
 
 
 def run_settings(study: Study, run: str) -> dict[str, Any]:
-    """The run's resolved config (its config.yaml) as dotted keys; {} when it has none."""
-    import yaml
-
+    """The keys the run's config.yaml names, as dotted keys with their loaded values; {} when it has none."""
     d = study.run_dirs.get(run)
-    try:
-        cfg = yaml.safe_load(RunDir(d).config.read_text()) if d else None
-    except (OSError, yaml.YAMLError):
-        cfg = None
-    if not isinstance(cfg, dict):
-        return {}
-    return {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
-            for k, v in values.items()}
+    saved = read_run_config(d) if d else None
+    return saved.settings() if saved is not None else {}
 
 
 def rule_section(study: Study) -> dict[str, Any]:

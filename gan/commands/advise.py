@@ -207,14 +207,14 @@ def _pilot(a, cfg, user_cfg, length, base, user, folder: Path, study_yaml: Path,
     from gan.analysis.plan import costs_text, study_costs, _hours
     from gan.analysis.study_analysis import write_analysis
     from gan.files.atomic import write_json_atomic
-    from gan.files.layout import FINISHED, StudyDir
-    from gan.study.collect import run_status
+    from gan.files.layout import StudyDir
+    from gan.tracking.summary_file import is_finished
     from gan.study.runner import run_study
     from gan.study.spec import read_study_spec
     from gan.train.step_time import feature_net_s, time_pieces_together
 
     spec = read_study_spec(study_yaml)
-    todo = [r for r in spec.runs if run_status(StudyDir(folder).run(r.name).path) not in FINISHED]
+    todo = [r for r in spec.runs if not is_finished(StudyDir(folder).run(r.name).path)]
     plan_path = folder / "plan.json"
     plan = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
     threads = max(1, cores // jobs)

@@ -49,31 +49,22 @@ def _refuse_trained_overrides(overrides: list[str]) -> None:
 
 def eval_run(run_dir: str | Path, overrides: list[str] | None = None) -> int:
     """`gan eval DIR [key=value ...]`: metrics of DIR/checkpoints/last.pt, printed and written to DIR/eval.json."""
-    from gan.config.load import apply_overrides, config_from_dict, config_to_dict
+    from gan.config.load import config_to_dict
     from gan.files.atomic import write_json_atomic
     from gan.files.layout import RunDir
     from gan.measure.quality import Evaluator, reference_floor
-    from gan.nets.models import build_models
     from gan.train import distributed
-    from gan.train.checkpoint import find_checkpoint, load_checkpoint
+    from gan.train.checkpoint import load_generator
 
     _refuse_trained_overrides(list(overrides or []))
-    ckpt_path = find_checkpoint(run_dir)
+    trained = load_generator(run_dir, list(overrides or []))
+    cfg, ckpt_path, step = trained.cfg, trained.path, trained.step
     layout = RunDir(run_dir if Path(run_dir).is_dir() else ckpt_path.parent.parent)  # DIR/checkpoints/last.pt
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = apply_overrides(config_from_dict(ckpt["config"]), list(overrides or []))
     device = distributed.pick_device(cfg.train.device)
     ev = Evaluator(cfg, device)
-    G, _ = build_models(cfg.model, ev.nc, cfg.data.image_size, cfg.data.range)
-    try:
-        G.load_state_dict(ckpt["G"])
-    except RuntimeError:
-        raise UserError(f"checkpoint '{ckpt_path}' does not fit the generator of this config; "
-                        "do not override model.* keys in `gan eval`") from None
-    G.to(device)
+    G = trained.G.to(device)
     row = ev.evaluate(G, cfg.model.nz)
     floor = reference_floor(cfg, device, evaluator=ev)
-    step = int(ckpt.get("step", -1))
     acc = ev.classifier_meta.get("test_acc")
     print(f"{layout.path}: step {step}, {cfg.eval.n_samples} samples, features={ev.kind} "
           f"(network {ev.classifier_meta['sha256'][:12]}"

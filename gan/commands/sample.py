@@ -25,23 +25,15 @@ def run(a: argparse.Namespace) -> int:
 
 def sample_grid(run_dir_or_ckpt: str, n: int, out: str | None) -> int:
     """A grid of n images from a checkpoint (fixed noise of the run's seed), written as a PNG."""
-    from gan.config.load import config_from_dict
     from gan.files.layout import RunDir
-    from gan.nets.models import build_models, image_channels
     from gan.nets.sampling import fixed_noise, generate, save_grid
-    from gan.train.checkpoint import load_checkpoint
+    from gan.train.checkpoint import load_generator
     from gan.train.machine import check_grid_fits
 
-    state = load_checkpoint(run_dir_or_ckpt)
-    cfg = config_from_dict(state["config"])
-    nc = image_channels(state["G"])  # from the weights: the run's data need not be at hand to sample it
-    check_grid_fits(cfg, nc, n)  # a huge --n is refused before anything is allocated
-    G, _ = build_models(cfg.model, nc, cfg.data.image_size, cfg.data.range)
-    try:
-        G.load_state_dict(state["G"])
-    except RuntimeError:
-        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
+    trained = load_generator(run_dir_or_ckpt)
+    G, cfg = trained.G, trained.cfg
+    check_grid_fits(cfg, trained.nc, n)  # a huge --n is refused before the images are allocated
     path = Path(out) if out else RunDir(run_dir_or_ckpt if Path(run_dir_or_ckpt).is_dir() else ".").grid
     save_grid(generate(G, fixed_noise(n, cfg.model.nz, cfg.train.seed)), path, nrow=max(1, int(math.sqrt(n))))
-    print(f"wrote {n} samples from step {state['step']} to {path}")
+    print(f"wrote {n} samples from step {trained.step} to {path}")
     return 0

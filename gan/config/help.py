@@ -15,8 +15,8 @@ from gan.config.schema import FIELDS, KEYS, SECTIONS, show_value
 
 from gan.config.load import _unknown_key
 
-README_START = "<!-- gan config --markdown: start -->"
-README_END = "<!-- gan config --markdown: end -->"
+TABLE_START = "<!-- gan config --markdown: start -->"  # docs/config.md's key table lies between the two
+TABLE_END = "<!-- gan config --markdown: end -->"
 
 
 def type_name(t: Any) -> str:

@@ -23,6 +23,7 @@ from gan.config.schema import (ACTIVATION_SPECS, DEVICES, EVAL_MIN_SAMPLES, FIEL
                                show_value)
 from gan.errors import UserError
 from gan.files.atomic import write_text_atomic
+from gan.files.layout import RunDir
 from gan.files.yaml_file import read_yaml_mapping
 
 
@@ -264,6 +265,32 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         loaded = read_yaml_mapping(path, "config file", "e.g. configs/fashion_mnist.yaml")
         cfg = apply_overrides(cfg, loaded)
     return apply_overrides(cfg, overrides or [])
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedConfig:
+    """A run folder's config.yaml as loaded: the config, and the dotted keys the file itself names (a run older
+    than a key has no line for it; `cfg` then holds the key's default)."""
+
+    cfg: RunConfig
+    named: frozenset[str]
+
+    def settings(self) -> dict[str, Any]:
+        """The keys the file names, with their loaded values, as plain YAML values (tuples as lists)."""
+        return {k: v for k, v in _flatten(config_to_dict(self.cfg)).items() if k in self.named}
+
+
+def read_run_config(run_dir: str | Path) -> SavedConfig | None:
+    """A run folder's config.yaml through this loader; None when the run has none or it does not load (every
+    reader then falls back on what it knew without it)."""
+    path = RunDir(run_dir).config
+    if not path.is_file():
+        return None
+    try:
+        loaded = read_yaml_mapping(path, "run config")
+        return SavedConfig(apply_overrides(RunConfig(), loaded), frozenset(_flatten(loaded)))
+    except (UserError, OSError):
+        return None
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

@@ -26,7 +26,7 @@ ACTIVATION_SPECS = tuple("leaky_relu:<slope>" if a == "leaky_relu" else a for a 
 def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any, ...] | None = None,
            default_factory: Any = dataclasses.MISSING) -> Any:
     """A dataclass field carrying its one line of help and its valid values: `gan config` prints them and
-    validate() checks the same `choices`, so the README's key table, the CLI and validation cannot drift."""
+    validate() checks the same `choices`, so docs/config.md's key table, the CLI and validation cannot drift."""
     return field(default=default, default_factory=default_factory, metadata={"help": help, "choices": choices})
 
 

@@ -20,7 +20,6 @@ STEP_TIME_FILE = "step_time.json"  # claim 6's side-by-side timing (gan/train/st
 LAST_CKPT, PREV_CKPT = "last.pt", "prev.pt"  # prev.pt: the checkpoint before last.pt (gan/train/checkpoint.py)
 LOCK_FILE = ".lock"  # one writer per run or study folder (gan/files/lock.py)
 SUMMARY_FILE = "summary.json"  # one per run; counting them counts runs (gan pack)
-FINISHED = ("completed", "diverged")  # summary.json statuses of a run that trained to its end (a study skips it)
 
 
 @dataclass(frozen=True)
@@ -148,6 +147,14 @@ class StudyDir:
     @property
     def sequential_json(self) -> Path:
         return self.path / "sequential.json"  # `--until-decided`: each look's level and verdicts
+
+    @property
+    def slurm(self) -> Path:
+        return self.path / "slurm"  # `--executor slurm`: submitit's scripts, pickles and logs, and jobs.json
+
+    @property
+    def slurm_jobs(self) -> Path:
+        return self.slurm / "jobs.json"  # {"runs": {run name: Slurm task id}} of the latest submission of each run
 
     @property
     def report(self) -> Path:

@@ -1,14 +1,16 @@
 """Every metric key, written once: its name, what it measures, which way is better, and the claims that read it.
 
-Producers (train.py, probes.py, quality.py, derived.py, study.py) and consumers (claims.py, figures.py,
-report.py, dashboard.py, tracking.py) import the names from here, so a rename changes every reader at once
-instead of silently turning a claim into "not tested". `describe(key)` answers for any key a run or a
-study writes, per-layer and derived ones included (None: not a key of this project).
+Producers (gan/train/, gan/measure/probes.py, gan/measure/quality.py, gan/study/derived.py, gan/study/collect.py)
+and consumers (gan/analysis/, gan/report/, gan/tracking/) import the names from here, so a rename changes every
+reader at once instead of silently turning a claim into "not tested". `describe(key)` answers for any key a run or
+a study writes, per-layer and derived ones included (None: not a key of this project).
 
-Kinds of key (the metric definitions themselves live with their code: sparsity.py, probes.py, quality.py):
-  metrics.jsonl rows   loss/*, D/*, perf/* (train.py); probe/... (probes.py); quality/... (quality.py)
+Kinds of key (the metric definitions themselves live with their code: gan/measure/sparsity.py, probes.py, quality.py):
+  metrics.jsonl rows   loss/*, D/*, perf/* (gan/train/step.py, loop.py); probe/... (gan/measure/probes.py);
+                       quality/... (gan/measure/quality.py)
   summary.json         final/<key> (last value), mean/<key> (mean over the run's probes: probe/* only)
-  results.csv          the summary's final/*, mean/*, classifier/*, provenance/*; and derived.py's columns:
+                       (gan/tracking/summary_file.py)
+  results.csv          the summary's final/*, mean/*, classifier/*, provenance/*; and gan/study/derived.py's columns:
                        tail3/log/<key>, at1000/log/<key>, half2/<key>, median/<key>
 """
 
@@ -31,13 +33,13 @@ class Metric:
     label: str = ""  # its name in a report, for a reader who does not know the keys (plain(key) builds on it)
 
 
-##### metrics.jsonl: training (train.py)
+##### metrics.jsonl: training (gan/train/step.py, gan/train/loop.py)
 
 LOSS_D, LOSS_G = "loss/D", "loss/G"
 D_REAL_PROB, D_FAKE_PROB = "D/real_prob", "D/fake_prob"
 STEP_MS, IMG_PER_S = "perf/step_ms", "perf/img_per_s"
 
-##### metrics.jsonl: probes (probes.py)
+##### metrics.jsonl: probes (gan/measure/probes.py)
 
 PROBE = "probe/"
 NETS, SPLITS = ("D", "G"), ("real", "fake")
@@ -75,7 +77,7 @@ def is_saturated(real_prob: float, fake_prob: float) -> bool:
     return float(real_prob) > SATURATED_REAL and float(fake_prob) < SATURATED_FAKE
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
-##### metrics.jsonl: sample quality (quality.py)
+##### metrics.jsonl: sample quality (gan/measure/quality.py)
 
 QUALITY, QUALITY_REF = "quality/", "quality/ref/"
 
@@ -216,7 +218,7 @@ _METRICS = [
     Metric(REF_FCD_BLUR1, "FCD of the floor's real images blurred with a Gaussian of sigma 1 against the held-out "
            "ones (summary.json quality_ref, the floor's cache): the report headline's anchor for 'far from the data'",
            LOWER),
-    # results.csv columns a claim reads (derived.py: how they are computed)
+    # results.csv columns a claim reads (gan/study/derived.py: how they are computed)
     Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER, True, (1,)),
     Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER, True,
            (2, 4, 5, 7, 8, 9)),

@@ -35,35 +35,26 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from torchvision.transforms.functional import gaussian_blur
 
-from gan.train import distributed
 from gan.measure import metric_keys as mk
 from gan.measure.classifier import Classifier, cache_dir, cache_key, state_hash
 from gan.measure.features import load_features
+from gan.measure.frechet import RANK_LOCAL, Given, frechet_distance
 from gan.config.schema import RunConfig
 from gan.data.dataset import load_split
 from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
-from gan.files.layout import RunDir, reference_cache_name, shipped_cache_file
+from gan.files.layout import reference_cache_name, shipped_cache_file
+from gan.measure.corruptions import blur_sigma1
+from gan.nets.models import unwrap
 from gan.nets.sampling import generate
 
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
-# Under torchrun only rank 0 evaluates: torchmetrics' compute() would all-gather its state across ranks and
-# wait for peers that never call it (gloo: "Connection closed by peer"). The metrics here are rank-local.
-RANK_LOCAL = {"sync_on_compute": False, "dist_sync_on_step": False}
 MIN_SAMPLES = 2048  # below this Frechet / kernel distances are visibly biased
 PRDC_MAX = 10_000  # prdc's three N x N float32 distance matrices: 1.2 GB at 10k, 30 GB at 50k
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-BLUR_SIGMA1 = {"kernel_size": 7, "sigma": 1.0}  # the feature sanity check's mildest corruption, and the floor's anchor
-
-
-def blur_sigma1(x: torch.Tensor) -> torch.Tensor:
-    """Float images (N, C, S, S) blurred with a Gaussian of sigma 1 (7x7 kernel): real images anyone would call
-    near the data (gan/measure/rotation_features.py's sanity ranking; the real-data floor's anchor)."""
-    return gaussian_blur(x, **BLUR_SIGMA1)
 
 ########################################################################################
 # the other feature network: Inception-v3 (eval.features=inception)
@@ -96,17 +87,6 @@ def load_inception(device: torch.device | str = "cpu", weights: str | None = Non
 # the pure core: features in, numbers out
 
 
-class _Given(nn.Module):
-    """A torchmetrics "feature network" that returns its input: features are extracted once, by us."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 def class_coverage(logits: torch.Tensor) -> tuple[float, float]:
     """(modes_covered, class_kl) of the argmax histogram of logits (N, C)."""
     c = logits.shape[1]
@@ -124,21 +104,12 @@ def _seeded(seed: int):
     return stack
 
 
-def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2) of features (N, D) (torchmetrics FID)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    fid = FrechetInceptionDistance(feature=_Given(real.shape[1]), **RANK_LOCAL)
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    return float(fid.compute())
-
-
 def kernel_distance(real: torch.Tensor, fake: torch.Tensor, seed: int = EVAL_SEED) -> tuple[float, float]:
     """(mean, std) of the cubic-polynomial-kernel MMD^2 over 100 subsets of min(1000, N) (torchmetrics KID)."""
     from torchmetrics.image.kid import KernelInceptionDistance
     with warnings.catch_warnings(), _seeded(seed):
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        kid = KernelInceptionDistance(feature=_Given(real.shape[1]),
+        kid = KernelInceptionDistance(feature=Given(real.shape[1]),
                                       subset_size=min(1000, len(real), len(fake)), **RANK_LOCAL)
         kid.update(real, real=True)
         kid.update(fake, real=False)
@@ -151,7 +122,7 @@ def inception_score(logits: torch.Tensor, seed: int = EVAL_SEED) -> float:
     from torchmetrics.image.inception import InceptionScore
     with warnings.catch_warnings(), _seeded(seed):
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = InceptionScore(feature=_Given(logits.shape[1]), splits=min(10, len(logits)), **RANK_LOCAL)
+        metric = InceptionScore(feature=Given(logits.shape[1]), splits=min(10, len(logits)), **RANK_LOCAL)
         metric.update(logits)
         return float(metric.compute()[0])
 
@@ -275,7 +246,7 @@ class Evaluator:
         buffers are untouched, and so is the global RNG.
         """
         n, nz, bs = n or self.cfg.eval.n_samples, nz or self.cfg.model.nz, self.cfg.eval.batch_size
-        g = copy.deepcopy(distributed.unwrap(G)).requires_grad_(False)
+        g = copy.deepcopy(unwrap(G)).requires_grad_(False)
         g_device = next(itertools.chain(g.parameters(), g.buffers()), torch.empty(0, device=self.device)).device
         z_gen = torch.Generator().manual_seed(EVAL_SEED)  # CPU: the same latents on every device
         # one draw per batch (not one of n, then split): the latents every earlier evaluation used

@@ -45,7 +45,8 @@ from gan.files.lock import wait_lock
 from gan.measure.classifier import ARCHS, Classifier, build_classifier, state_hash
 from gan.data.images import to_float
 from gan.errors import UserError
-from gan.measure.quality import blur_sigma1, frechet_distance
+from gan.measure.corruptions import blur_sigma1
+from gan.measure.frechet import frechet_distance
 
 ARCH_VERSION = 1  # bump when the network or the recipe changes: old caches are then replaced
 STEPS, BATCH, SEED, LR = 2000, 32, 0, 3e-3  # 32 images x 4 rotations = 128 inputs a step

@@ -1,4 +1,5 @@
-"""DCGAN generator and discriminator (Radford et al. 2015) with swappable activations.
+"""DCGAN generator and discriminator (Radford et al. 2015) with swappable activations; `unwrap` finds them inside
+DDP / torch.compile wrappers.
 
 Native sizes 32x32 and 64x64; `nc` 1 or 3 channels. Every hidden layer is a `ConvBlock`
 (conv -> norm -> act) holding its own activation instance, so probes can hook each layer by name.
@@ -118,6 +119,13 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP / torch.compile wrappers (what checkpoints and probes see)."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
 
 
 def image_channels(g_state: dict[str, torch.Tensor]) -> int:

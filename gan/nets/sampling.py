@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
-from gan.train.checkpoint import load_checkpoint
-from gan.config.load import config_from_dict
 from gan.data.images import MEASURE_RANGE, to_measure
-from gan.errors import UserError
-from gan.files.layout import RunDir
-from gan.train.machine import check_grid_fits
-from gan.nets.models import build_models
+from gan.files.atomic import write_atomic
 
 
 @torch.no_grad()
@@ -45,9 +39,8 @@ def grid_uint8(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> torch.Tensor:
     """Write a PNG grid of `images` (float in [-1, 1]); returns the uint8 grid."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = grid_uint8(images, nrow)
-    save_image(grid.float() / 255, str(path))
+    write_atomic(path, lambda f: save_image(grid.float() / 255, f, format="png"))
     return grid
 
 

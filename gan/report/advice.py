@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gan.files.atomic import write_text_atomic
+from gan.files.atomic import write_atomic, write_text_atomic
 from gan.measure import metric_keys as mk
 from gan.study.results import is_finite
 
@@ -216,7 +216,7 @@ def figure(a: dict[str, Any], path: Path) -> Path | None:
     ax2.set(xlabel="step", ylabel="LeakyReLU / ReLU (below 1: LeakyReLU better)", title="paired ratio per evaluation")
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return path
 

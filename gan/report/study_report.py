@@ -18,6 +18,7 @@ from gan.analysis.claim_text import fmt, kid_disagrees, kid_text, rules_out
 from gan.analysis.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES
 from gan.analysis.stats import ALPHA
 from gan.analysis.study_analysis import claims_of, ensure_analysis
+from gan.files.atomic import write_atomic, write_text_atomic
 from gan.files.layout import StudyDir
 from gan.measure import metric_keys as mk
 from gan.report.document import to_html, to_markdown
@@ -70,7 +71,7 @@ def groups_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def rules(margin: dict[int, float]) -> list[str]:
-    """The decision rules in plain words, printed under the claims table (and in README's statistics section)."""
+    """The decision rules in plain words, printed under the claims table (and in docs/statistics.md)."""
     ms = ", ".join(f"claim {k} {_margin_text(k, v)}" for k, v in sorted(margin.items()))
     return [
         "How to read this table. Each claim is judged on one primary metric, fixed in gan/analysis/claims.py before any "
@@ -189,13 +190,17 @@ def write_report(study_dir: str | Path) -> Path:
         notes += why
         if fig is not None:
             figures[name] = layout.figure(name)
-            fig.savefig(figures[name], dpi=100, bbox_inches="tight")
+            _save_png(fig, figures[name])
     if analysis.get("same_noise"):  # both arms' samples from the same noise, near the top of every report
         fig = fig_same_noise(analysis, layout.path, analysis["study"]["name"])
         if fig is not None:
             figures[SAME_NOISE] = layout.figure(SAME_NOISE)
-            fig.savefig(figures[SAME_NOISE], dpi=100, bbox_inches="tight")
+            _save_png(fig, figures[SAME_NOISE])
     blocks = _blocks(analysis, claims, figures, notes)
-    layout.report_md.write_text(to_markdown(blocks, layout.report))
-    layout.report_html.write_text(to_html(blocks))
+    write_text_atomic(layout.report_md, to_markdown(blocks, layout.report))
+    write_text_atomic(layout.report_html, to_html(blocks))
     return layout.report_html
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))

@@ -10,52 +10,30 @@ results.csv alone.
 from __future__ import annotations
 
 import csv
-import json
+import io
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gan.config.load import read_run_config
 from gan.errors import UserError
-from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.files.atomic import write_text_atomic
+from gan.files.layout import RunDir, StudyDir
 from gan.files.lock import FolderLock
-from gan.measure.metric_keys import CLASSIFIER, DATASET, FINAL, MEAN, PROVENANCE
 from gan.study.derived import derived_columns
 from gan.study.spec import PlannedRun, StudySpec, read_study_spec
 from gan.tracking.metrics_file import read_metrics
-
-
-def run_status(run_dir: Path) -> str:
-    """new | completed | diverged | interrupted (a checkpoint exists, so it can resume) | failed."""
-    summary = RunDir(run_dir).summary
-    if summary.is_file():
-        try:
-            status = json.loads(summary.read_text()).get("status", "failed")
-        except json.JSONDecodeError:
-            status = "failed"
-        if status in FINISHED:
-            return status
-    resumable = RunDir(run_dir).ckpt_last.is_file() or RunDir(run_dir).ckpt_prev.is_file()
-    return "interrupted" if resumable else "new"
+from gan.tracking.summary_file import NEW, run_status, summary_columns
 
 
 def _settings_as_run(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The study's keys with the values the run really used, read from its own config.yaml: the preset may
-    have changed since the run was trained. The preset's values stand only for a run with no config.yaml."""
-    try:
-        saved = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    """The study's keys with the values the run really used, read from its own config.yaml (through the config
+    loader): the preset may have changed since the run was trained. The preset's values stand for a run with no
+    config.yaml, and for a key its config.yaml does not name (the run predates the key)."""
+    saved = read_run_config(run_dir)
+    if saved is None:
         return dict(settings)
-    out = {}
-    for key, planned in settings.items():
-        value: Any = saved
-        for part in key.split("."):
-            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
-        out[key] = planned if value is _MISSING else value
-    return out
-
-
-_MISSING = object()
+    named = saved.settings()
+    return {key: named.get(key, planned) for key, planned in settings.items()}
 
 
 def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) -> Path:
@@ -68,32 +46,23 @@ def collect_results(study_dir: Path, spec: StudySpec, runs: list[PlannedRun]) ->
         run_dir = layout.run(run.name).path
         row: dict[str, Any] = {"run": run.name, "run_dir": str(run_dir.relative_to(study_dir)),
                                "status": run_status(run_dir) if run_dir.exists() else "missing"}
-        if row["status"] == "new":
+        if row["status"] == NEW:
             row["status"] = "failed" if RunDir(run_dir).train_log.exists() else "missing"
         row.update(_settings_as_run(run_dir, run.settings))
         if run.grids:
             row["grids"] = ";".join(run.grids)  # which sub-grids hold the run (claims 1-3 read the first one's)
-        summary_path = RunDir(run_dir).summary
-        if summary_path.is_file():
-            try:
-                summary = json.loads(summary_path.read_text())
-            except json.JSONDecodeError:
-                summary = {}
-            row["step"] = summary.get("step")
-            row["wall_time_s"] = summary.get("wall_time_s")
-            # classifier/hash: which feature network measured; provenance/code_version: which code trained
-            for section in (FINAL, MEAN, CLASSIFIER, PROVENANCE, DATASET):
-                row.update({f"{section}/{k}": v for k, v in (summary.get(section) or {}).items()})
+        row.update(summary_columns(run_dir))  # step, wall_time_s, final/*, mean/*, classifier/*, ...
         row.update(derived_columns(read_metrics(run_dir)))  # the claims' primary metrics (gan/study/derived.py)
         rows.append(row)
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
     path = layout.results_csv
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
     return path
 
 

@@ -6,41 +6,18 @@
 
 A study's runs are `gan train` processes whose own progress bar goes to their train.log; the study's terminal
 would otherwise show only how many runs are done, which on a CPU stays at 0 for many minutes. The step is read
-from the tail of the run's metrics.jsonl (one JSON row per logged step, appended as the run trains), so the bar
+from the tail of the run's metrics.jsonl (gan/tracking/metrics_file.py's last_step) (one JSON row per logged step, appended as the run trains), so the bar
 moves every train.log_every steps and costs one small read per run per update.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from tqdm import tqdm
 
-from gan.files.layout import RunDir
+from gan.tracking.metrics_file import last_step
 
-TAIL_BYTES = 8192  # far more than one metrics row (~2 KB with probes)
-
-
-def last_step(run_dir: str | Path) -> int | None:
-    """The step of the last complete row of the run's metrics.jsonl; None before its first row."""
-    try:
-        with open(RunDir(run_dir).metrics, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - TAIL_BYTES))
-            tail = f.read()
-    except OSError:
-        return None
-    lines = tail.split(b"\n")[:-1]  # the part after the last newline is a row still being written
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:  # the first, cut line of the tail
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            return row["step"]
-    return None
 
 
 class RunBars:

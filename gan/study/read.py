@@ -1,7 +1,8 @@
 """A finished study read back as data: results.csv, each run's metrics.jsonl rows and run dir, step_time.json.
 
-figures.py and report.py both read a study through `Study`; nothing here computes a metric (the derived
-results.csv columns are written once, by `gan study` when it collects results: gan/study/derived.py).
+gan/analysis/ reads a study through `Study` (study_analysis, headline, advice, sequential) and writes what the
+renderers show into analysis.json; nothing here computes a metric (the derived results.csv columns are written
+once, by `gan study` when it collects results: gan/study/collect.py with gan/study/derived.py).
 
     study = load_study_results("studies/quick")
 """

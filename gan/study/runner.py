@@ -18,21 +18,21 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
 
 import yaml
 from tqdm import tqdm
 
 from gan.config.load import load_config
 from gan.errors import UserError
-from gan.files.layout import FINISHED, STUDIES_ROOT, RunDir, StudyDir
+from gan.files.layout import STUDIES_ROOT, RunDir, StudyDir
 from gan.files.lock import FolderLock
 from gan.train.stopping import STUDY_PID_ENV
 from gan.files.atomic import write_text_atomic
 from gan.files.yaml_file import read_yaml_mapping
-from gan.study.collect import collect_results, run_status
+from gan.study.collect import collect_results
 from gan.study.progress import RunBars
 from gan.study.spec import PlannedRun, StudySpec, as_overrides, read_study_spec
+from gan.tracking.summary_file import FINISHED, is_finished, run_status
 
 
 OVER_BUDGET = "over budget"
@@ -203,7 +203,7 @@ def _run_study_locked(spec: StudySpec, study_yaml: str, study_dir: Path, jobs: i
                       budget_s: float | None = None, threads: int | None = None) -> int:
     runs, layout = spec.runs, StudyDir(study_dir)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
+    todo = [r for r in runs if not is_finished(layout.run(r.name).path)]
     print(f"study '{spec.name}': {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
           f"({jobs} at a time, {threads} thread{'s' if threads > 1 else ''} each) -> {study_dir}")
     if todo:  # before the handlers below: a Ctrl-C here stops at once (the classifier says what to rerun)

@@ -4,8 +4,9 @@
     statuses = run_on_slurm(spec, study_dir, spec.runs, options)   # {run name: completed | diverged | ...}
 
 Contract:
-- Every run whose folder is not finished (gan.study.collect.run_status) becomes one task of a job array; a run whose task
-  from an earlier call is still queued or running is waited for, not submitted twice (<study_dir>/slurm/jobs.json).
+- Every run whose folder is not finished (gan.tracking.summary_file.is_finished) becomes one task of a job array; a run
+  whose task from an earlier call is still queued or running is waited for, not submitted twice (StudyDir.slurm_jobs:
+  <study_dir>/slurm/jobs.json).
   Status is read from the run folders, never from Slurm: local and cluster runs mix in one study folder.
 - A task runs the local runner's `python -m gan train ...` (gan.study.runner._train_command), chosen when the task
   starts: a folder with a checkpoint resumes, so a task Slurm requeues (scontrol requeue, preemption, the
@@ -34,18 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gan.errors import UserError
-from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.files.atomic import write_text_atomic
+from gan.files.layout import RunDir, StudyDir
 from gan.train.stopping import STUDY_PID_ENV
-from gan.study.collect import run_status
 from gan.study.runner import _train_command
 from gan.study.slurm_options import SlurmOptions
 from gan.study.spec import PlannedRun, StudySpec
+from gan.tracking.summary_file import FINISHED, is_finished, run_status
 
-SLURM_DIR = "slurm"  # <study_dir>/slurm: submitit's scripts, pickles and logs, and jobs.json
-JOBS_FILE = "jobs.json"  # {"runs": {run name: Slurm task id}} of the latest submission of each run
 COMMAND_TIMEOUT_S = 30  # sinfo / squeue / scontrol: a controller that does not answer in this time is "down"
 
 
@@ -182,16 +180,16 @@ def run_on_slurm(spec: StudySpec, study_dir: str | Path, runs: list[PlannedRun] 
     """
     submitit, cluster = _submitit(), check_cluster(options)
     layout, job_name = StudyDir(Path(study_dir).resolve()), f"gan-{spec.name}"
-    slurm_dir = layout.path / SLURM_DIR
+    slurm_dir = layout.slurm
     slurm_dir.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in runs if run_status(layout.run(r.name).path) not in FINISHED]
-    tasks = _read_jobs(slurm_dir)
+    todo = [r for r in runs if not is_finished(layout.run(r.name).path)]
+    tasks = _read_jobs(layout.slurm_jobs)
     queued = queued_tasks(job_name) if todo else {}
     waiting = {r.name: tasks[r.name] for r in todo if tasks.get(r.name) in queued}  # from an earlier call
     new = [r for r in todo if r.name not in waiting]
     if new:
         tasks.update(_submit(submitit, spec, layout, new, options, cluster, job_name, slurm_dir))
-        (slurm_dir / JOBS_FILE).write_text(json.dumps({"runs": tasks}, indent=1) + "\n")
+        write_text_atomic(layout.slurm_jobs, json.dumps({"runs": tasks}, indent=1) + "\n")
     jobs = sorted({tasks[r.name].split("_")[0] for r in todo}, key=int)
     print(f"study '{spec.name}' on Slurm: {len(runs)} runs, {len(runs) - len(todo)} already done, {len(new)} "
           f"submitted, {len(waiting)} already queued; job(s) {', '.join(jobs) or 'none'}; logs {slurm_dir}")
@@ -200,9 +198,9 @@ def run_on_slurm(spec: StudySpec, study_dir: str | Path, runs: list[PlannedRun] 
     return _wait(layout, {r.name: tasks[r.name] for r in todo}, job_name, slurm_dir, poll_s, submitit)
 
 
-def _read_jobs(slurm_dir: Path) -> dict[str, str]:
+def _read_jobs(jobs_file: Path) -> dict[str, str]:
     try:
-        runs = json.loads((slurm_dir / JOBS_FILE).read_text()).get("runs", {})
+        runs = json.loads(jobs_file.read_text()).get("runs", {})
         return {str(k): str(v) for k, v in runs.items()}
     except (OSError, ValueError, AttributeError):
         return {}

@@ -13,27 +13,16 @@ Runs still training leave nothing in git: a fresh checkout retrains them from sc
 
 from __future__ import annotations
 
-import gzip
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 from gan.errors import UserError
-from gan.files.layout import FINISHED, SUMMARY_FILE, RunDir, StudyDir
+from gan.files.layout import SUMMARY_FILE, RunDir, StudyDir
+from gan.tracking.metrics_file import compress_metrics, restore_metrics
+from gan.tracking.summary_file import is_finished
 
 REPORT_SUFFIXES = (".md", ".html", ".png")
-
-
-def gz_of(run: RunDir) -> Path:
-    return run.metrics_gz
-
-
-def finished(run: RunDir) -> bool:
-    try:
-        return json.loads(run.summary.read_text()).get("status") in FINISHED
-    except (OSError, ValueError):
-        return False
 
 
 def study_files(study: StudyDir) -> list[Path]:
@@ -44,7 +33,7 @@ def study_files(study: StudyDir) -> list[Path]:
 
 
 def run_files(run: RunDir) -> list[Path]:
-    return [p for p in (run.config, run.summary, gz_of(run), run.final_samples) if p.is_file()]
+    return [p for p in (run.config, run.summary, run.metrics_gz, run.final_samples) if p.is_file()]
 
 
 def pack(study_dir: str | Path) -> list[Path]:
@@ -55,12 +44,9 @@ def pack(study_dir: str | Path) -> list[Path]:
     keep = study_files(study)
     for folder in sorted(study.runs.glob("*/")):
         run = RunDir(folder)
-        if not finished(run):
+        if not is_finished(run.path):
             continue
-        src, dst = run.metrics, gz_of(run)
-        if src.is_file() and (not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime):
-            with src.open("rb") as f, dst.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as g:
-                shutil.copyfileobj(f, g)  # mtime=0: the same metrics give the same bytes (no git churn)
+        compress_metrics(run.path)
         keep += run_files(run)
     return keep
 
@@ -72,11 +58,9 @@ def unpack(study_dir: str | Path) -> tuple[int, list[str]]:
     study = StudyDir(study_dir)
     for folder in sorted(study.runs.glob("*/")):
         run = RunDir(folder)
-        if gz_of(run).is_file() and not run.metrics.is_file():
-            with gzip.open(gz_of(run), "rb") as g, run.metrics.open("wb") as f:
-                shutil.copyfileobj(g, f)
+        if restore_metrics(run.path):
             n += 1
-        elif finished(run) and not run.metrics.is_file():
+        elif is_finished(run.path) and not run.metrics.is_file():
             dst = study.path / "set_aside" / folder.name
             dst.parent.mkdir(exist_ok=True)
             shutil.move(str(folder), str(dst))

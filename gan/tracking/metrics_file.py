@@ -1,9 +1,15 @@
-"""metrics.jsonl and summary.json: a run's own record, written and read back without W&B.
+"""metrics.jsonl: a run's own record of every logged step, written and read back without W&B; the one module that
+reads it, plain or packed (metrics.jsonl.gz).
 
-One JSON row per logged step (`{"step": N, ...}`), appended and flushed as training goes; a crash
-can only tear the last line, which `repair_tail` fixes before the next append. summary.json is
-written atomically at the end of a run. Both are strict JSON: a non-finite value (a diverged loss) is
-written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfinite` names the keys.
+    rows = read_metrics(run_dir)       # every row, NaN for null; metrics.jsonl, else metrics.jsonl.gz (a committed run)
+    step = last_step(run_dir)          # the last row's step, from the tail of the file a running run appends to
+    final, mean = summarize(rows)      # what gan/tracking/summary_file.py writes into summary.json at the end
+    compress_metrics(run_dir); restore_metrics(run_dir)   # `gan pack` and `gan pack --unpack`
+
+One JSON row per logged step (`{"step": N, ...}`), appended and flushed as training goes (gan/tracking/tracker.py);
+a crash can only tear the last line, which `repair_tail` fixes before the next append. Strict JSON: a non-finite
+value (a diverged loss) is written as null, and `read_metrics` gives it back as NaN; summary.json's `nonfinite`
+names the keys.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import gzip
 import json
 import logging
 import math
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from gan.files.atomic import json_safe, write_text_atomic
+from gan.files.atomic import json_safe, write_atomic, write_text_atomic
 from gan.files.layout import RunDir
 from gan.measure.metric_keys import PROBE
 
@@ -39,6 +47,57 @@ def repair_tail(path: Path) -> None:
     except ValueError:
         with open(path, "r+b") as f:
             f.truncate(len(head) + len(sep))
+
+
+TAIL_BYTES = 8192  # far more than one metrics row (~2 KB with probes)
+
+
+def last_step(run_dir: str | Path) -> int | None:
+    """The step of the last complete row of the run's metrics.jsonl, read from its tail while the run appends to it
+    (`gan study`'s step bars); None before its first row."""
+    try:
+        with open(RunDir(run_dir).metrics, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - TAIL_BYTES))
+            tail = f.read()
+    except OSError:
+        return None
+    lines = tail.split(b"\n")[:-1]  # the part after the last newline is a row still being written
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:  # the first, cut line of the tail
+            continue
+        if isinstance(row, dict) and isinstance(row.get(STEP_KEY), int):
+            return row[STEP_KEY]
+    return None
+
+
+def compress_metrics(run_dir: str | Path) -> bool:
+    """metrics.jsonl.gz beside metrics.jsonl (`gan pack`), unless it is already newer; True when written. mtime=0 and
+    the header's file name fixed: the same rows give the same bytes wherever they are packed (no git churn)."""
+    run = RunDir(run_dir)
+    src, dst = run.metrics, run.metrics_gz
+    if not src.is_file() or (dst.is_file() and dst.stat().st_mtime >= src.stat().st_mtime):
+        return False
+
+    def write(raw: BinaryIO) -> None:
+        with src.open("rb") as f, gzip.GzipFile(filename=dst.name, fileobj=raw, mode="wb", mtime=0) as g:
+            shutil.copyfileobj(f, g)
+
+    write_atomic(dst, write)
+    return True
+
+
+def restore_metrics(run_dir: str | Path) -> bool:
+    """metrics.jsonl back from metrics.jsonl.gz when only the packed file is there (`gan pack --unpack`); True when
+    restored."""
+    run = RunDir(run_dir)
+    if not run.metrics_gz.is_file() or run.metrics.is_file():
+        return False
+    with gzip.open(run.metrics_gz, "rb") as g:
+        write_atomic(run.metrics, lambda f: shutil.copyfileobj(g, f))
+    return True
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 The only module that imports wandb (lazily, so `track.wandb=disabled` costs nothing). A W&B failure
 never stops training: the first exception from wandb logs one warning and switches W&B off for the
 run, while `metrics.jsonl` carries on. Besides the Tracker, only the two bare W&B calls that `gan sweep`
-needs live here, so the wandb import stays in one file. Elsewhere: the metrics.jsonl / summary.json files
-(gan/tracking/metrics_file.py), sweeps (gan/study/sweep.py), reading a .wandb log back (gan/tracking/wandb_history.py),
-dashboards (gan/tracking/dashboard.py, through the separate wandb-workspaces package).
+needs live here, so the wandb import stays in one file. Elsewhere: the metrics.jsonl file
+(gan/tracking/metrics_file.py), summary.json and a run's status (gan/tracking/summary_file.py), sweeps
+(gan/study/sweep.py), reading a .wandb log back (gan/tracking/wandb_history.py), dashboards
+(gan/tracking/dashboard.py, through the separate wandb-workspaces package).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from gan.measure import metric_keys as mk
 from gan.config.schema import RunConfig, run_name
 from gan.config.load import config_to_dict
 from gan.files.layout import RunDir
-from gan.files.atomic import json_safe, write_json_atomic
+from gan.files.atomic import json_safe
 from gan.tracking.metrics_file import STEP_KEY, repair_tail
+from gan.tracking.summary_file import write_summary
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,7 @@ class Tracker:
             self._file.close()
         if self._nonfinite:  # why metrics.jsonl holds nulls: {key: first step it was NaN / inf}
             summary = {**summary, "nonfinite": dict(self._nonfinite)}
-        write_json_atomic(self.layout.summary, summary)
+        write_summary(self.layout.path, summary)
         if self._run is not None:
             self._wb(self._finish_wandb, summary)
         self._run, self._wandb = None, None

@@ -1,4 +1,9 @@
-"""Atomic checkpoint save and safe load (`weights_only=True`: a checkpoint can never run code)."""
+"""Atomic checkpoint save and safe load (`weights_only=True`: a checkpoint can never run code), and the trained G
+of a run folder as `gan eval` and `gan sample` load it.
+
+    save_checkpoint(state, path); state = load_checkpoint(run_dir_or_ckpt)
+    trained = load_generator(run_dir_or_ckpt, overrides)   # .G (on the CPU), .cfg, .nc, .step, .path
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,20 @@ import errno
 import os
 import pickle
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 import warnings
 from typing import Any
 
 import torch
+from torch import nn
 
+from gan.config.load import apply_overrides, config_from_dict
+from gan.config.schema import RunConfig
 from gan.errors import UserError
 from gan.files.atomic import write_atomic
 from gan.files.layout import PREV_CKPT, RunDir
+from gan.nets.models import build_models, image_channels
 
 
 LOADED_FROM = "_loaded_from"  # set (in memory only) when prev.pt stood in for a damaged last.pt
@@ -112,3 +122,30 @@ def _load(path: Path, device: str | torch.device) -> dict[str, Any]:
     if not isinstance(state, dict) or any(k not in state for k in required):
         raise UserError(f"checkpoint '{path}' was not written by `gan train` (it lacks {', '.join(required)})")
     return state
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A run's trained generator, as its checkpoint holds it."""
+
+    G: nn.Module  # on the CPU, in training mode as saved (gan.nets.sampling.generate samples it without a trace)
+    cfg: RunConfig  # the run's config, with the caller's overrides
+    nc: int  # the image channels G makes, read from its weights
+    step: int  # the step the checkpoint was saved at (-1: not recorded)
+    path: Path  # the checkpoint file read (prev.pt when it stood in for a damaged last.pt)
+
+
+def load_generator(run_dir_or_ckpt: str | Path, overrides: list[str] | None = None) -> Trained:
+    """The trained G of a run folder or checkpoint file, built from the checkpoint's own config (with `overrides`,
+    which must leave model.* alone) and as many image channels as its weights make (the run's data need not be
+    at hand). UserError when the weights do not fit that config (a corrupted checkpoint)."""
+    state = load_checkpoint(run_dir_or_ckpt)
+    cfg = apply_overrides(config_from_dict(state["config"]), list(overrides or []))
+    nc = image_channels(state["G"])
+    G, _ = build_models(cfg.model, nc, cfg.data.image_size, cfg.data.range)
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError:
+        raise UserError(f"checkpoint '{run_dir_or_ckpt}' does not match its own config; it is corrupted") from None
+    path = Path(state[LOADED_FROM]) if LOADED_FROM in state else find_checkpoint(run_dir_or_ckpt)
+    return Trained(G, cfg, nc, int(state.get("step", -1)), path)

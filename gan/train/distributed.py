@@ -1,4 +1,5 @@
-"""torchrun / DDP: who am I (rank, world, device), wrap and unwrap models, BatchNorm over every rank.
+"""torchrun / DDP: who am I (rank, world, device), wrap models (gan.nets.models.unwrap unwraps them), BatchNorm over
+every rank.
 
 One run on N processes (`torchrun --nproc_per_node N -m gan train ...`): every rank holds the same
 weights, takes its share [rank::N] of each global batch (data.BatchStream, and z in train.py), and
@@ -255,10 +256,3 @@ def wrap(model: nn.Module, sync_bn: bool) -> nn.Module:
     new_name = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
     no_buffer_sync = {"forward_sync_buffers" if new_name else "broadcast_buffers": False}
     return DDP(model, device_ids=ids, **no_buffer_sync)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module inside DDP / torch.compile wrappers (what checkpoints and probes see)."""
-    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
-        model = getattr(model, "module", None) or model._orig_mod
-    return model

@@ -15,6 +15,7 @@ from gan.files.lock import FolderLock
 from gan.measure import metric_keys as mk
 from gan.measure.quality import Evaluator, reference_floor
 from gan.tracking.metrics_file import read_metrics, summarize, truncate_metrics
+from gan.tracking.summary_file import end_record
 from gan.tracking.tracker import Tracker
 from gan.train import distributed, provenance
 from gan.train.loop import train
@@ -73,11 +74,11 @@ def _train_locked(config_path: str | None, overrides: list[str], out: str | None
         quality_ref = {**reference_floor(cfg, run.device, evaluator=evaluator),
                        mk.REF_CLASSIFIER_TEST_ACC: evaluator.classifier_meta.get("test_acc"),
                        mk.REF_HELD_OUT: len(evaluator.real_feats)}  # fewer than 2048 bias FCD: the headline says so
-    tracker.finish({"status": status, "step": run.step, "name": run_name(cfg),
-                    "wall_time_s": time.perf_counter() - started, "config": config_to_dict(cfg),
-                    mk.FINAL: final, mk.MEAN: mean, "quality_ref": quality_ref, "wandb_run_id": tracker.run_id,
-                    mk.PROVENANCE: prov, mk.DATASET: run.train_record or {},
-                    mk.CLASSIFIER: evaluator.classifier_record() if evaluator is not None else {}})
+    tracker.finish(end_record(status=status, step=run.step, name=run_name(cfg),
+                              wall_time_s=time.perf_counter() - started, config=config_to_dict(cfg),
+                              final=final, mean=mean, quality_ref=quality_ref, wandb_run_id=tracker.run_id,
+                              provenance=prov, dataset=run.train_record or {},
+                              classifier=evaluator.classifier_record() if evaluator is not None else {}))
     if status == "diverged" and dist.rank == 0:
         print(f"run diverged at step {run.step} (non-finite loss); last good checkpoint kept in {run_dir}")
     distributed.close(wait_for_peers=True)  # every rank ended the loop alike: meet, then tear down

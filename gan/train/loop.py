@@ -20,6 +20,7 @@ from gan.files.layout import RunDir
 from gan.measure import metric_keys as mk
 from gan.measure.probes import Probe, data_view_due
 from gan.measure.quality import Evaluator
+from gan.nets.models import unwrap
 from gan.nets.sampling import fixed_noise, generate, save_grid
 from gan.tracking.tracker import Tracker
 from gan.train import distributed
@@ -80,7 +81,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
                 for key, values in histograms.items():
                     tracker.log_histogram(key, values, step)
             if evaluator is not None and ((cfg.eval.every and step % cfg.eval.every == 0) or step == t.steps):
-                row.update(evaluator.evaluate(distributed.unwrap(run.G), cfg.model.nz))
+                row.update(evaluator.evaluate(unwrap(run.G), cfg.model.nz))
             if row:
                 tracker.log(row, step)
             if (t.sample_every and step % t.sample_every == 0) or step == t.steps:
@@ -111,7 +112,7 @@ def train(run: Run, tracker: Tracker, probe: Probe | None = None, evaluator: Eva
 def _save_samples(run: Run, tracker: Tracker, z: torch.Tensor, path: Path, log: bool = True) -> None:
     if distributed.context().rank != 0:
         return
-    grid = save_grid(generate(distributed.unwrap(run.G), z), path)
+    grid = save_grid(generate(unwrap(run.G), z), path)
     if log:
         tracker.log_image(mk.SAMPLES, grid, run.step)
 
@@ -122,7 +123,7 @@ def _checkpoint(run: Run, tracker: Tracker) -> bool:
     The losses of a step are checked only at log steps and stops; the weights are checked here too, so a
     checkpoint written at any step (a stop between log steps included) never holds NaN or inf.
     """
-    params = [*distributed.unwrap(run.G).parameters(), *distributed.unwrap(run.D).parameters()]
+    params = [*unwrap(run.G).parameters(), *unwrap(run.D).parameters()]
     if not bool(torch.stack([p.detach().isfinite().all() for p in params]).all()):
         return False
     if distributed.context().rank != 0:

@@ -8,10 +8,9 @@ from gan.data.dataset import load_split
 
 from gan.data.images import to_float
 from gan.measure.probes import HELD_OUT, Probe
+from gan.nets.models import unwrap
 from gan.nets.sampling import fixed_noise
-from gan.train import distributed
-from gan.train.run import Run
-from gan.train.step import memory_format
+from gan.train.run import Run, memory_format
 
 
 def make_probe(run: Run) -> Probe:
@@ -30,5 +29,5 @@ def make_probe(run: Run) -> Probe:
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(4444))[:len(idx)]
     train_real = to_float(train[pick.to(train.device)], value_range).contiguous(memory_format=fmt)  # (P, nc, S, S)
     dtype = torch.bfloat16 if run.cfg.train.precision == "bf16" else None
-    return Probe(distributed.unwrap(run.G), distributed.unwrap(run.D), images, z, held_real=held_real,
+    return Probe(unwrap(run.G), unwrap(run.D), images, z, held_real=held_real,
                  held_z=held_z, train_real=train_real, autocast_dtype=dtype)

@@ -1,4 +1,5 @@
-"""A training run's state (`Run`: nets, optimizers, data stream, z generator, step) and how it is built, seeded.
+"""A training run's state (`Run`: nets, optimizers, data stream, z generator, step) and how it is built, seeded, in
+the memory layout its weights and batches use (`memory_format`).
 
 Everything that makes a run reproducible lives in `Run.state()`, one checkpoint, so N + N steps with a resume in
 between equal 2N straight steps.
@@ -19,9 +20,8 @@ from gan.config.load import config_to_dict
 from gan.data.stream import BatchStream
 from gan.data.training_set import load_training_set
 from gan.errors import UserError
-from gan.nets.models import build_models
+from gan.nets.models import build_models, unwrap
 from gan.train import distributed, machine
-from gan.train.step import memory_format
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Run:
     wandb_run_id: str | None = None
 
     def state(self) -> dict[str, Any]:
-        return {"G": distributed.unwrap(self.G).state_dict(), "D": distributed.unwrap(self.D).state_dict(),
+        return {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "z_gen": self.z_gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "stream": self.stream.state_dict(), "step": self.step,
@@ -50,8 +50,8 @@ class Run:
 
     def load_state(self, state: dict[str, Any]) -> None:
         try:
-            distributed.unwrap(self.G).load_state_dict(state["G"])
-            distributed.unwrap(self.D).load_state_dict(state["D"])
+            unwrap(self.G).load_state_dict(state["G"])
+            unwrap(self.D).load_state_dict(state["D"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
         except (RuntimeError, ValueError, KeyError) as err:
@@ -61,6 +61,11 @@ class Run:
         torch.set_rng_state(state["torch_rng"])
         self.stream.load_state_dict(state["stream"])
         self.step, self.wandb_run_id = int(state["step"]), state.get("wandb_run_id")
+
+
+def memory_format(cfg: RunConfig) -> torch.memory_format:
+    """The layout of weights and batches: channels_last (faster convolutions, exact) unless switched off."""
+    return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
 
 
 def build_run(cfg: RunConfig, run_dir: Path) -> Run:

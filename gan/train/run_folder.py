@@ -8,7 +8,6 @@ wrote as it trained (checkpoints, metrics, summary, samples) and keeps its confi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -20,6 +19,7 @@ from gan.config.schema import RunConfig, run_name
 from gan.config.load import apply_overrides, config_from_dict, load_config, save_config
 from gan.errors import UserError
 from gan.files.layout import RUNS_ROOT, RunDir
+from gan.tracking.summary_file import stopped_before_first_checkpoint
 
 
 def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | None,
@@ -64,17 +64,6 @@ def prepare_run_dir(config_path: str | None, overrides: list[str], out: str | No
         raise UserError(f"'{run_dir}' already holds a run; continue it with `gan train --resume {run_dir}`, "
                         f"start it again with `gan train --resume {run_dir} --restart`, or pass another --out")
     return cfg, run_dir, None
-
-
-def stopped_before_first_checkpoint(run_dir: Path) -> bool:
-    """A summary saying `interrupted` and no checkpoint: a second Ctrl-C before the first one; nothing to resume."""
-    layout = RunDir(run_dir)
-    if layout.ckpt_last.is_file() or layout.ckpt_prev.is_file():
-        return False
-    try:
-        return json.loads(layout.summary.read_text()).get("status") == "interrupted"
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def target_dir(cfg: RunConfig, out: str | None) -> Path:

@@ -1,4 +1,5 @@
-"""One training step: (1) update D, (2) update G, each returning detached stats; the layout and precision they run in.
+"""One training step: (1) update D, (2) update G, each returning detached stats; the precision they run in (the
+layout of their weights and batches is gan/train/run.py's memory_format).
 
 Non-saturating GAN loss with BCE-with-logits, Adam (2e-4, betas (0.5, 0.999)) as in DCGAN.
 """
@@ -6,7 +7,6 @@ Non-saturating GAN loss with BCE-with-logits, Adam (2e-4, betas (0.5, 0.999)) as
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -14,10 +14,9 @@ from torch import nn
 
 from gan.config.schema import RunConfig
 from gan.measure import metric_keys as mk
+from gan.nets.models import unwrap
 from gan.train import distributed
-
-if TYPE_CHECKING:
-    from gan.train.run import Run
+from gan.train.run import Run, memory_format
 
 
 def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor,
@@ -63,11 +62,6 @@ def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
     return {mk.LOSS_G: loss.detach()}
 
 
-def memory_format(cfg: RunConfig) -> torch.memory_format:
-    """The layout of weights and batches: channels_last (faster convolutions, exact) unless switched off."""
-    return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-
-
 def autocast(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
     if cfg.train.precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -79,7 +73,7 @@ def step_modules(run: Run) -> tuple[nn.Module, nn.Module, nn.Module]:
 
     D_local is D without the DDP wrapper, for the G step (see g_step).
     """
-    nets = (run.G, run.D, distributed.unwrap(run.D))
+    nets = (run.G, run.D, unwrap(run.D))
     return tuple(torch.compile(m) for m in nets) if run.cfg.train.compile else nets
 
 

@@ -71,7 +71,8 @@ def make_step(cfg: RunConfig, d_act: str, phase: str = "full", seed: int = 0) ->
     phase "d": the D update (G's forward, D on real and fake, backward, Adam); "full": that, then the G update.
     The batch is random: the step's cost does not depend on the pixel values.
     """
-    from gan.train.step import autocast, d_step, g_step, memory_format
+    from gan.train.run import memory_format
+    from gan.train.step import autocast, d_step, g_step
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")

@@ -8,7 +8,7 @@ import pytest
 from gan import cli
 from gan.config.schema import DEVICES, FIELDS, KEYS, RunConfig, show_value
 from gan.config.load import load_config
-from gan.config.help import README_END, README_START, render_markdown, rows
+from gan.config.help import TABLE_END, TABLE_START, render_markdown, rows
 from gan.errors import UserError
 
 from conftest import REPO
@@ -16,8 +16,8 @@ from conftest import REPO
 
 def test_docs_key_table_is_gan_config_markdown():
     text = (REPO / "docs" / "config.md").read_text()
-    assert README_START in text and README_END in text, "docs/config.md lost its config-table markers"
-    table = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    assert TABLE_START in text and TABLE_END in text, "docs/config.md lost its config-table markers"
+    table = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
     assert table == render_markdown(), \
         "docs/config.md's config table is stale: paste `gan config --markdown` between the markers"
     assert "| `train.device` | str | `auto` | `auto`, `cpu`, `cuda`, `cuda:N`, `mps` |" in table

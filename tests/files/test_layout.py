@@ -14,7 +14,7 @@ from gan.tracking.metrics_file import read_metrics
 FILE_NAMES = {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "last.pt", "final.png", "eval.json",
               "grid.png", "train.log", "study.yaml", "results.csv", "step_time.json", "report.md", "report.html",
               "prev.pt", "sequential.json", "forest.png", "answer.md", "effect_over_training.png",
-              "metrics.jsonl.gz", "answer.json"}  # (".lock" is also a cache-file suffix)
+              "metrics.jsonl.gz", "answer.json", "jobs.json"}  # (".lock" is also a cache-file suffix)
 
 
 def test_run_and_study_paths_are_the_documented_ones(tmp_path):
@@ -36,6 +36,7 @@ def test_run_and_study_paths_are_the_documented_ones(tmp_path):
     assert rel == {"study_yaml": "study.yaml", "results_csv": "results.csv", "step_time": "step_time.json",
                    "report_md": "report/report.md", "report_html": "report/report.html", "figures": "report/figures"}
     assert study.figure("samples") == tmp_path / "s" / "report" / "figures" / "samples.png"
+    assert study.slurm_jobs == tmp_path / "s" / "slurm" / "jobs.json" and study.slurm == study.slurm_jobs.parent
 
 
 def _path_literals(path: Path) -> list[str]:

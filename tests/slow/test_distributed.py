@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from gan.nets.models import unwrap
 from gan.train import distributed
 from gan.train.checkpoint import load_checkpoint
 from gan.errors import UserError
@@ -31,7 +32,7 @@ LOSS_KEYS = ("loss/D", "loss/G", "D/real_prob", "D/fake_prob")
 def test_helpers_are_pass_through_in_one_process():
     model = nn.Linear(2, 2)
     assert distributed.context().world == 1
-    assert distributed.wrap(model, sync_bn=True) is model and distributed.unwrap(model) is model
+    assert distributed.wrap(model, sync_bn=True) is model and unwrap(model) is model
     assert distributed.mean_over_ranks({"a": torch.tensor(0.25)}) == {"a": 0.25}
     with pytest.raises(UserError, match="mine"), distributed.same_outcome():
         raise UserError("mine")
@@ -136,7 +137,7 @@ def _check_gan_step_reduces_each_gradient_once(rank: int, world: int) -> None:
         for _ in range(d_steps):
             real, z = torch.rand(8, 1, 32, 32, generator=g) * 2 - 1, torch.randn(8, 16, 1, 1, generator=g)
             _, fake = d_step(G_ddp, D_ddp, opt_d, real, z, amp)
-        g_step(distributed.unwrap(D_ddp), opt_g, fake, amp)
+        g_step(unwrap(D_ddp), opt_g, fake, amp)
         expected = Counter({id(p): d_steps for p in D.parameters()}) + Counter({id(p): 1 for p in G.parameters()})
         assert reduced == expected
     flat = torch.cat([p.detach().reshape(-1) for p in [*G.parameters(), *D.parameters()]])

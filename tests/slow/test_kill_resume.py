@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ import torch
 
 from gan.train.checkpoint import load_checkpoint
 from gan.tracking.metrics_file import read_metrics
-from gan.study.collect import run_status
+from gan.tracking.summary_file import run_status
 from gan.train.launch import main_train
 
 import pausing_gan

@@ -30,7 +30,8 @@ from gan.train.checkpoint import load_checkpoint
 from gan.errors import UserError
 from gan.files.layout import StudyDir
 from gan.tracking.metrics_file import read_metrics
-from gan.study.collect import collect_results, run_status
+from gan.study.collect import collect_results
+from gan.tracking.summary_file import run_status
 from gan.study.runner import Runner
 from gan.study.spec import read_study_spec
 import gan.study.slurm as se
@@ -224,7 +225,7 @@ def test_scancel_then_again_finishes_with_the_local_results(slurm, monkeypatch, 
     on_slurm, local = tmp_path / "slurm_study", tmp_path / "local_study"
     options = so.SlurmOptions(time_min=10, cpus_per_task=1)
     assert set(se.run_on_slurm(spec, on_slurm, spec.runs, options, detach=True).values()) == {"submitted"}
-    tasks = se._read_jobs(on_slurm / se.SLURM_DIR)
+    tasks = se._read_jobs(StudyDir(on_slurm).slurm_jobs)
     assert len({t.split("_")[0] for t in tasks.values()}) == 2  # 3 + 1 tasks: two arrays
     # cancel every job of the study as soon as one run has written a checkpoint (mid-run)
     wait_for(lambda: any(StudyDir(on_slurm).run(r.name).ckpt_last.exists() for r in spec.runs), 300)
@@ -268,7 +269,7 @@ def test_scontrol_requeue_and_time_limit_resume_exactly(slurm, tmp_path):
     run_a, run_b = (StudyDir(dirs[s.name]).run(s.runs[0].name) for s in (requeued, timed))
     try:
         wait_for(lambda: run_a.ckpt_last.exists(), 300)  # past its first checkpoint, far from its end
-        task = se._read_jobs(dirs["requeued"] / se.SLURM_DIR)[requeued.runs[0].name]
+        task = se._read_jobs(StudyDir(dirs["requeued"]).slurm_jobs)[requeued.runs[0].name]
         subprocess.run(["scontrol", "requeue", task], check=True)
         assert se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, so.SlurmOptions(time_min=30)) == \
             {"seed-0": "completed"}

@@ -25,7 +25,7 @@ from gan.tracking.metrics_file import read_metrics
 from gan.files.lock import FolderLock
 from gan.train.stopping import STUDY_PID_ENV, StopRequest
 from gan.study.spec import read_study_spec
-from gan.study.collect import run_status
+from gan.tracking.summary_file import run_status
 from gan.study.runner import Runner, _train_command, tally
 from gan.train.loop import _checkpoint
 from gan.train.run import build_run
