@@ -13,10 +13,11 @@ from scipy import stats as sps
 
 from gan.analysis.arms import RELU, slope
 from gan.analysis.claim import CLAIMS, ClaimResult, not_tested, paired
+from gan.config.schema import D_EXTRA_LAYERS, D_NORM, DATA_RANGE, LR_D as LR_D, NDF
 from gan.study.results import ACT, Results, is_finite
 from gan.analysis.stats import ALPHA, PairedTest, cell_means, interaction, paired_difference, paired_test
 
-NDF, DEPTH, NORM, LR_D, RANGE = "model.ndf", "model.d_extra_layers", "model.d_norm", "train.lr_d", "data.range"
+DEPTH, NORM, RANGE = D_EXTRA_LAYERS, D_NORM, DATA_RANGE
 STEP_TIME = "step_time.json: log(leaky_ms / relu_ms) per round"
 SLOPE_STEP = 0.1  # claim 7's effect is read per +0.1 of LeakyReLU slope
 

@@ -30,6 +30,7 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
 from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
+from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
 from gan.files.layout import FINISHED, RunDir, StudyDir
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
@@ -80,9 +81,9 @@ def run_data(study: Study) -> dict[str, Any] | None:
         found = found or facts  # a finished run with a floor is better; any run says what the study trained on
     if found is None and study.results.rows:  # no run folder kept its config.yaml: results.csv's columns
         row = (study.results.completed() or study.results.rows)[0]
-        found = {"name": row.get("data.name"), "root": row.get("data.root"), "steps": row.get("train.steps"),
-                 "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get("eval.every"),
-                 "n_samples": row.get("eval.n_samples"), "held_out": None, "floor": None, "run": row.get("run")}
+        found = {"name": row.get(DATA_NAME), "root": row.get(DATA_ROOT), "steps": row.get(STEPS),
+                 "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get(EVAL_EVERY),
+                 "n_samples": row.get(EVAL_N_SAMPLES), "held_out": None, "floor": None, "run": row.get("run")}
     return found
 
 

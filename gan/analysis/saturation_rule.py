@@ -36,6 +36,8 @@ import numpy as np
 from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claims import LOG_FCD, LOG_KID, baseline_results
 from gan.analysis.stats import ALPHA, t_interval, tost_p
+from gan.config.schema import (D_EXTRA_LAYERS, D_NORM, D_STEPS, DATA_IMAGE_SIZE, DATA_NAME, DATA_RANGE, DATA_ROOT,
+                               DATA_TRAIN_SIZE, LR_D, NDF, NGF)
 from gan.measure import metric_keys as mk
 from gan.study.derived import window_saturated_share
 from gan.study.results import ACT, SEED, Results, is_finite, short
@@ -48,7 +50,7 @@ THRESHOLD = 0.05  # S > THRESHOLD: LeakyReLU(0.2) ahead
 HORIZON = 4000  # the training length the prediction is about (steps)
 MARGIN = 0.10  # +-10% of the ratio: "within" for the equivalence test (TOST at +-log(1.1))
 RATIO = LOG_FCD  # claim 2's primary: tail-averaged log FCD, LeakyReLU / ReLU, paired by seed
-SCOPE = {"data.image_size": 32, "model.ngf": 32, "model.ndf": 32, "model.d_norm": "batch"}  # what it is stated for
+SCOPE = {DATA_IMAGE_SIZE: 32, NGF: 32, NDF: 32, D_NORM: "batch"}  # what it is stated for
 SUPPORTED_RIGHT = 3  # supported: at least this many prospective predictions right, none wrong
 CONTRADICTED_WRONG = 2  # contradicted: this many or more wrong
 
@@ -253,8 +255,8 @@ def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], l
         why = f"no ReLU run logged steps {WINDOW[0] + 1}-{WINDOW[1]} (results.csv column {STATISTIC})"
     call = None if why else predict(s)
     return {"cell": name, "axes": axes, "steps": steps, "dataset": dataset_label(settings),
-            "setup": {k: settings.get(k) for k in (*SCOPE, "data.range", "data.train_size", "model.d_extra_layers",
-                                                   "train.lr_d", "train.d_steps") if k in settings},
+            "setup": {k: settings.get(k) for k in (*SCOPE, DATA_RANGE, DATA_TRAIN_SIZE, D_EXTRA_LAYERS, LR_D,
+                                                   D_STEPS) if k in settings},
             "s": s, "s_per_seed": s_seed, "prediction": call, "no_prediction": why,
             "measured": ratio, "log_ratio_per_seed": per_seed, "found": found(ratio), "kid": kid, "score": score(call, ratio),
             "when": "after the data", "relu_profile": profile([metrics.get(str(r["run"]), []) for r in relu])}
@@ -262,9 +264,9 @@ def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], l
 
 def dataset_label(settings: dict[str, Any]) -> str:
     """'fashion_mnist', 'fashion_mnist (4000 images)', 'folder my_images': what a cell trained on."""
-    name = str(settings.get("data.name") or "?")
-    if name == "folder" and settings.get("data.root"):
-        name = f"folder {str(settings['data.root']).rstrip('/').rsplit('/', 1)[-1]}"
-    if is_finite(settings.get("data.train_size")):
-        name += f" ({settings['data.train_size']} images)"
+    name = str(settings.get(DATA_NAME) or "?")
+    if name == "folder" and settings.get(DATA_ROOT):
+        name = f"folder {str(settings[DATA_ROOT]).rstrip('/').rsplit('/', 1)[-1]}"
+    if is_finite(settings.get(DATA_TRAIN_SIZE)):
+        name += f" ({settings[DATA_TRAIN_SIZE]} images)"
     return name

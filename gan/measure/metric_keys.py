@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from gan.config import schema
+
 LOWER, HIGHER, NONE = "lower", "higher", "none"  # which way is better
 
 
@@ -237,7 +239,7 @@ _METRICS = [
         ("python", "Python version"), ("cpu", "CPU model"),
         ("cpu_kind", "CPU kind: vendor, family.model, torch capability, kernel-changing ISA flags; runs retrain "
          "bit for bit only on the same kind"), ("threads", "torch threads"),
-        ("device", "device"), ("precision", "train.precision"))),
+        ("device", "device"), ("precision", schema.PRECISION))),
     Metric(SAMPLES, "the fixed-noise sample grid (W&B image)"),
 ]
 REGISTRY: dict[str, Metric] = {m.name: m for m in _METRICS}

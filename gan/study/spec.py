@@ -42,7 +42,7 @@ import yaml
 
 from gan.config.load import config_to_dict, load_config, parse_overrides
 
-from gan.config.schema import run_name
+from gan.config.schema import D_ACT, DATA_NAME, G_ACT, SEED, run_name
 from gan.errors import UserError
 from gan.files.yaml_file import read_yaml_mapping
 
@@ -55,7 +55,7 @@ class PlannedRun:
     grids: tuple[str, ...] = ()  # a `grids:` study: the grids that hold this run (grid_label), first grid first
 
 
-NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
+NAMED_BY_RUN_NAME = (DATA_NAME, D_ACT, G_ACT, SEED)  # already in config.run_name
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def plan(spec: StudySpec) -> list[PlannedRun]:
     return runs
 
 
-FIRST_KEY, LAST_KEY = "model.d_act", "train.seed"  # always in a grid run's folder name, first and last
+FIRST_KEY, LAST_KEY = D_ACT, SEED  # always in a grid run's folder name, first and last
 
 
 def _value(cfg_dict: dict[str, Any], key: str) -> Any:
