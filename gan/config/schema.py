@@ -11,7 +11,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gan.config.activations import ACTIVATIONS
+from gan.config.activations import SPECS
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k", "folder")
 CHANNEL_CHOICES = ("auto", "1", "3")  # data.channels, as strings: YAML's 1 and "auto" are one type
@@ -20,7 +20,7 @@ PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.measure.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N is any GPU index
-ACTIVATION_SPECS = tuple("leaky_relu:<slope>" if a == "leaky_relu" else a for a in ACTIVATIONS)
+ACTIVATION_SPECS = SPECS  # model.g_act / model.d_act: derived from gan/config/activations.py's one list
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any, ...] | None = None,

@@ -2,13 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from gan.config.activations import ACTIVATIONS, parse_activation
+from gan.config.activations import ACTIVATION_KINDS, ACTIVATIONS, SPECS, VALID_SPECS, parse_activation
+from gan.config.schema import FIELDS
+from gan.errors import UserError
 from gan.nets.activations import MODULES, activation_factory
 from gan.config.load import load_config
 from gan.nets.models import build_models
 
 
-@pytest.mark.parametrize("spec", ["relu", "leaky_relu", "leaky_relu:0.01", "prelu", "elu", "gelu", "silu", "tanh"])
+@pytest.mark.parametrize("spec", [*ACTIVATIONS, "leaky_relu:0.01"])
 def test_each_call_builds_a_new_not_inplace_module(spec):
     make = activation_factory(spec)
     a, b = make(), make()
@@ -23,7 +25,22 @@ def test_each_call_builds_a_new_not_inplace_module(spec):
 def test_leaky_default_slope():
     assert parse_activation("leaky_relu") == ("leaky_relu", None)
     assert activation_factory("leaky_relu")().negative_slope == 0.2
-    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh"} == set(MODULES)
+
+
+def test_one_list_names_every_activation_and_every_module():
+    """gan/config/activations.py's ACTIVATION_KINDS is the list: the names, the config's valid values, the error
+    text and the modules all come from it (a kind without a module, or a module without a kind, fails here)."""
+    assert ACTIVATIONS == tuple(a.name for a in ACTIVATION_KINDS) and set(ACTIVATIONS) == set(MODULES)
+    assert {"relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "tanh"} <= set(ACTIVATIONS)
+    assert FIELDS["model.d_act"].metadata["choices"] == FIELDS["model.g_act"].metadata["choices"] == SPECS
+    assert SPECS[:2] == ("relu", "leaky_relu:<slope>") and all(s.split(":")[0] in VALID_SPECS for s in SPECS)
+    for kind in ACTIVATION_KINDS:  # a kind that takes a number builds with it, one that does not refuses it
+        if kind.argument:
+            assert parse_activation(f"{kind.name}:0.5") == (kind.name, 0.5)
+            assert isinstance(activation_factory(f"{kind.name}:0.5")(), nn.Module)
+        else:
+            with pytest.raises(UserError, match="takes no argument"):
+                parse_activation(f"{kind.name}:0.5")
 
 
 def test_d_act_reaches_only_d_and_every_layer_has_its_own_instance():
