@@ -30,6 +30,7 @@ from gan.analysis.arms import RELU, pick_leaky
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt
 from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
+from gan.config.datasets import BUILTIN
 from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
 from gan.files.layout import FINISHED, RunDir, StudyDir
 from gan.measure import metric_keys as mk
@@ -42,8 +43,6 @@ from gan.study.results import ACT, is_finite
 # the words say "far from the data", which is what the ratio measures, not "bad samples".
 FAR_FROM_FLOOR = 10.0
 MIN_SAMPLES = 2048  # gan/measure/quality.py's: below it Frechet distances are visibly biased (no torch import here)
-DATASETS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "mnist5k": "mnist5k (MNIST digits)",
-            "cifar10": "CIFAR-10", "fake": "fake data"}
 ARMS = {RELU: "ReLU"}
 
 
@@ -223,7 +222,8 @@ def data_words(facts: dict[str, Any]) -> str:
     images = f"{facts['images']} training images" if facts.get("images") else ""
     if facts.get("name") == "folder":
         return f"these images ({facts.get('root')}{', ' + images if images else ''})"
-    name = DATASETS.get(str(facts.get("name")), str(facts.get("name"))) if facts.get("name") else "this study's data"
+    known = BUILTIN.get(str(facts.get("name")))
+    name = (known.title if known else str(facts.get("name"))) if facts.get("name") else "this study's data"
     return f"{name} ({images})" if images else name
 
 

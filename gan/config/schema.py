@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gan.config.activations import SPECS
+from gan.config.datasets import DATASETS
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k", "folder")
 CHANNEL_CHOICES = ("auto", "1", "3")  # data.channels, as strings: YAML's 1 and "auto" are one type
 FEATURES = ("auto", "classifier", "rotation", "inception")
 PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)

@@ -4,7 +4,7 @@
     meta["sha256"], meta["test_acc"]                # content hash of the weights; accuracy measured on load
 
 The cache is classifier-<key>.pt plus classifier-<key>.json (identity: dataset, split sizes, architecture,
-recipe, sha256 of the weights). A file that fails any check, or scores below MIN_TEST_ACC, is replaced.
+recipe, sha256 of the weights). A file that fails any check, or scores below its dataset's min_test_acc, is replaced.
 A cache without the pair first looks for it among the shipped files (gan.files.layout.shipped_cache_file: the
 classifiers the committed studies used); one that passes the same checks is copied in instead of training.
 """
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
+from gan.config.datasets import FOLDER, builtin_dataset
 from gan.config.schema import DataConfig
 from gan.data.images import ImageSet, to_float
 from gan.data.dataset import cache_root, data_key, is_folder, load_split
@@ -84,19 +85,13 @@ class Classifier(nn.Module):
         return self.features_and_logits(x)[1]
 
 
-# per channel count: architecture; per dataset: epochs (`fake`: 512 images, 32 steps)
+# per channel count: architecture (per dataset: its record's classifier_epochs and min_test_acc)
 ARCHS: dict[int, dict[str, Any]] = {
     1: {"widths": (32, 64, 128), "convs_per_block": 1, "augment": False},
     3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
 }
-EPOCHS = {"mnist": 3, "mnist5k": 15, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
 FOLDER_STEPS = 2000  # a labelled folder's classifier trains for about this many batches (epochs_for)
 TRAIN_SEED, TRAIN_BATCH = 0, 128  # part of the cache identity: another recipe is another classifier
-# Lowest test accuracy at which a classifier's features are trusted (measured on every load). Set well below
-# what the recipe reaches (Fashion-MNIST 0.91, README) and far above chance (0.10, e.g. random weights), so only
-# a foreign, damaged or badly trained classifier is refused. MNIST-family datasets not listed get the default.
-MIN_TEST_ACC = {"mnist": 0.80, "fashion_mnist": 0.80, "cifar10": 0.50, "fake": 0.50}
-MIN_TEST_ACC_DEFAULT = 0.80
 
 
 def build_classifier(nc: int, num_classes: int = 10) -> Classifier:
@@ -187,10 +182,11 @@ def cache_path(data_cfg: DataConfig) -> Path:
 
 
 def epochs_for(data_cfg: DataConfig, n_train: int) -> int:
-    """A built-in dataset's EPOCHS; a folder's: enough epochs for FOLDER_STEPS batches (at least 4, at most 100)."""
+    """A built-in dataset's classifier_epochs (gan/config/datasets.py); a folder's: enough epochs for FOLDER_STEPS
+    batches (at least 4, at most 100)."""
     if is_folder(data_cfg):
         return max(4, min(100, -(-FOLDER_STEPS * TRAIN_BATCH // max(n_train, 1))))
-    return EPOCHS.get(data_cfg.name, 1)
+    return builtin_dataset(data_cfg.name).classifier_epochs
 
 
 class Interrupted(KeyboardInterrupt):
@@ -202,10 +198,12 @@ class _Rejected(Exception):
 
 
 def min_test_acc(dataset: str, num_classes: int = 10) -> float:
-    """A built-in dataset's floor; a folder's (classes of unknown difficulty): halfway from chance to 1."""
-    if dataset == "folder":
+    """The lowest test accuracy at which a classifier's features are trusted (measured on every load): a built-in
+    dataset's min_test_acc (gan/config/datasets.py); a folder's (classes of unknown difficulty): halfway from chance
+    to 1."""
+    if dataset == FOLDER:
         return 0.5 + 0.5 / max(num_classes, 1)
-    return MIN_TEST_ACC.get(dataset, MIN_TEST_ACC_DEFAULT)
+    return builtin_dataset(dataset).min_test_acc
 
 
 def state_hash(state_dict: dict[str, torch.Tensor]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from gan.analysis.claim import ClaimResult
 from gan.analysis.claim_text import fmt, kid_text, rules_out
 from gan.analysis.stats import ALPHA
+from gan.config.datasets import MNIST_FAMILY
 from gan.measure import metric_keys as mk
 from gan.study.results import is_finite
 
@@ -20,7 +21,6 @@ from gan.study.results import is_finite
 AXIS_WORDS = {4: "width", 5: "depth", 7: "slope", 8: "normalization", 9: "pixel-range"}
 DECIDED = ("supported", "contradicted", "equivalent")
 ANSWER_LINK = "results/decide/answer/answer.md"  # the decided answer on the built-in datasets (README's table)
-BUILTIN = ("fashion_mnist", "mnist5k", "mnist")
 
 
 def _words(items: list[str]) -> str:
@@ -72,7 +72,7 @@ def seeds_text(claims: list[ClaimResult], data_name: str | None = None, alpha: f
         text += (" For an effect of one margin with 80% power: " + ", ".join(
             f"claim {c.number} about {c.needed} pairs" for c in sized) + " (from this study's own spread; "
             "`gan study STUDY.yaml --plan` sizes a study from it).")
-    if data_name in BUILTIN and (smallest >= level or not any(c.verdict.startswith(DECIDED) for c in tested)):
+    if data_name in MNIST_FAMILY and (smallest >= level or not any(c.verdict.startswith(DECIDED) for c in tested)):
         text += (f" The answer decided on the built-in datasets (24 seeds each at 4000 steps, 8 at 10000) is the "
                  f"README's decision guide, from {ANSWER_LINK}.")
     return text
