@@ -8,8 +8,8 @@
 
 The rule (docs/claims.md, claim 11; every number is a constant of this module, pinned by tests/analysis/
 test_saturation_rule.py against that text):
-- a saturated step is a logged training row with D(x) > 0.9 and D(G(z)) < 0.1 (gan/measure/metric_keys.is_saturated,
-  the one test the probe and the derived columns also call);
+- a saturated step is a logged training row on which gan/measure/metric_keys.is_saturated holds (its thresholds in
+  words: metric_keys.SATURATED_TEXT; the one test the probe and the derived columns also call);
 - S of a run: its share of saturated rows with 1000 < step <= 2000 (results.csv `w1001_2000/D/saturated`,
   gan/study/derived.py); S of a cell: the mean over its ReLU runs. Steps up to 1000 are a start-up transient;
 - S > 0.05 predicts "LeakyReLU(0.2) ahead": claim 2's LeakyReLU / ReLU ratio of tail-averaged FCD, paired by seed,

@@ -65,15 +65,16 @@ OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
 OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
 SATURATED_REAL, SATURATED_FAKE = 0.9, 0.1  # D saturates: mean sigmoid on reals > 0.9 and on fakes < 0.1
 SATURATED_TEXT = f"D(x) > {SATURATED_REAL} and D(G(z)) < {SATURATED_FAKE}"  # the test in words, for every text
-D_SATURATED = "D/saturated"  # per logged training row: D/real_prob > 0.9 and D/fake_prob < 0.1 (derived only)
+D_SATURATED = "D/saturated"  # per logged training row: is_saturated(D/real_prob, D/fake_prob) (derived only)
 # claim 11's window (docs/claims.md): a ReLU run's saturated share over the logged rows with 1000 < step <= 2000;
 # steps up to 1000 are a start-up transient in which every BatchNorm D saturates (0.36-0.76), telling nothing
 SATURATION_WINDOW = (1000, 2000)
 
 
 def is_saturated(real_prob: float, fake_prob: float) -> bool:
-    """D saturates: the batch mean of sigmoid(D(x)) above 0.9 and of sigmoid(D(G(z))) below 0.1. The one test:
-    the over-fit probe, the derived results.csv columns and claim 11's rule all call it."""
+    """D saturates: the batch mean of sigmoid(D(x)) above SATURATED_REAL and of sigmoid(D(G(z))) below
+    SATURATED_FAKE (SATURATED_TEXT says it in words for every table, figure and report). The one test: the over-fit
+    probe, the derived results.csv columns and claim 11's rule all call it."""
     return float(real_prob) > SATURATED_REAL and float(fake_prob) < SATURATED_FAKE
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
