@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.analysis import saturation_rule as rule
-from gan.analysis.arms import RELU, pick_leaky
+from gan.analysis.claims.rules import RELU, pick_leaky
 from gan.analysis.effect_curve import effect_curves
 from gan.config.datasets import MNIST_FAMILY  # 28x28 grey digits or clothes: the limits say so
 from gan.measure import metric_keys as mk

@@ -26,10 +26,10 @@ import numpy as np
 import scipy.stats as sps
 import yaml
 
-from gan.analysis.arms import RELU, pick_leaky
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claim_text import fmt
-from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
+from gan.analysis.claims.evaluate import is_headline
+from gan.analysis.claims.registry import HEADLINE, LOG_FCD, MARGINS
+from gan.analysis.claims.result import ClaimResult, fmt
+from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
 from gan.config.datasets import BUILTIN
 from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
 from gan.files.layout import FINISHED, RunDir, StudyDir
@@ -127,7 +127,7 @@ def _sequential_verdict(study: Study) -> tuple[str, str] | None:
     try:
         looks = json.loads(StudyDir(study.dir).sequential_json.read_text())["looks"]
         last = looks[-1]
-        return str(last["verdicts"]["2"]), f"sequential verdict at {last['seeds']} seeds, level {last['level']:.2g}"
+        return str(last["verdicts"][str(HEADLINE.number)]), f"sequential verdict at {last['seeds']} seeds, level {last['level']:.2g}"
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
 
@@ -232,14 +232,14 @@ def headline_text(facts: dict[str, Any], claims: list[ClaimResult], margins: dic
     """The headline from facts (facts_of's dict), the study's claims and margins; `verdict`, `how`: a sequential
     verdict of claim 2 and where it came from (empty: the report's own verdict)."""
     opening = f"On {data_words(facts)}, at this training length ({facts.get('steps')} steps): "
-    c = next((c for c in claims if c.primary and c.number == 2), None)
+    c = next((c for c in claims if is_headline(c)), None)
     if c is None or c.verdict.startswith("not tested"):
         tested = [x for x in claims if x.primary and not x.verdict.startswith("not tested")]
         why = f" ({c.detail})" if c is not None and c.detail else ""
         rest = ("; tested: " + "; ".join(f"claim {x.number} ({x.text}) {x.verdict}" for x in tested) if tested
                 else "; no claim could be tested")
-        return opening + f"no sample-quality answer: claim 2 was not tested{why}{rest}."
+        return opening + f"no sample-quality answer: claim {HEADLINE.number} was not tested{why}{rest}."
     verdict = verdict or c.verdict
-    text = opening + answer(verdict, c, margins[2]) + (f" [{how}]" if how else "") + "."
+    text = opening + answer(verdict, c, margins[HEADLINE.number]) + (f" [{how}]" if how else "") + "."
     notes = caveats(facts, verdict)
     return text + ("" if not notes else " Read it with care: " + "; ".join(notes) + ".")

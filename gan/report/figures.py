@@ -177,7 +177,7 @@ def fig_effect_over_training(a: Analysis, _dir: Path | None = None) -> Plot:
 
 def fig_forest_study(a: Analysis, _dir: Path | None = None) -> Plot:
     """This study's tested primary claims as a forest plot."""
-    from gan.analysis.claims import analysis_margin
+    from gan.analysis.claims.registry import analysis_margin
 
     rows = [ForestRow(a["study"]["name"], c, analysis_margin(c.number, a["margins"][str(c.number)]))
             for c in claims_of(a) if c.primary and c.test is not None and math.isfinite(c.test.ci_low)]

@@ -8,7 +8,7 @@
 Why this shape: study runs share the CPU with each other, so their step times measure the load, not the
 activation. Here both arms live in one process, alternate every round (the order flips each round, so a
 slow drift or a neighbour's burst lands on both), and each round's value is the median of its steps (robust
-to a stray slow step). Claim 6 (gan/analysis/claims.py) pairs the two arms' medians by round: n = rounds.
+to a stray slow step). Claim 6 (gan/analysis/claims/rules.py's timing rule) pairs the two arms' medians by round: n = rounds.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gan.analysis.claims import evaluate_claims
+from gan.analysis.claims.evaluate import evaluate_claims
 from gan.cli import build_parser
 from gan.analysis.study_analysis import claims_section
 from gan.analysis.answer_analysis import compute_answer, load_inputs
