@@ -94,7 +94,8 @@ def data_key(cfg: DataConfig) -> str:
     (a folder that changed gets networks of its own)."""
     if is_folder(cfg):
         return f"folder-{open_folder(cfg).key[:16]}-{cfg.image_size}px"
-    name = f"fake{cfg.fake_size}" if cfg.name == "fake" else cfg.name
+    generated = not builtin_dataset(cfg.name).real  # `fake`: data.fake_size images, part of what it is
+    name = f"{cfg.name}{cfg.fake_size}" if generated else cfg.name
     return f"{name}-{cfg.image_size}px"
 
 

@@ -216,11 +216,16 @@ def state_hash(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _generated(data_cfg: DataConfig) -> bool:
+    """A generated built-in dataset (`fake`): its data.fake_size is part of what it is."""
+    return not is_folder(data_cfg) and not builtin_dataset(data_cfg.name).real
+
+
 def identity(data_cfg: DataConfig, train: ImageSet, test: ImageSet) -> dict[str, Any]:
     """What a cached classifier must have been trained on and with: dataset, split sizes, architecture, recipe."""
     arch = ARCHS[train.nc]
     return {"dataset": data_cfg.name, "image_size": data_cfg.image_size,
-            **({"fake_size": data_cfg.fake_size} if data_cfg.name == "fake" else {}),
+            **({"fake_size": data_cfg.fake_size} if _generated(data_cfg) else {}),
             **({"data": data_key(data_cfg)} if is_folder(data_cfg) else {}),
             "n_train": len(train), "n_test": len(test), "nc": train.nc, "num_classes": train.num_classes,
             "arch_version": ARCH_VERSION, "widths": list(arch["widths"]), "convs_per_block": arch["convs_per_block"],
