@@ -35,6 +35,7 @@ ACTIVATION_KINDS: tuple[Activation, ...] = (
     Activation("gelu"),
     Activation("silu"),
     Activation("tanh"),
+    Activation("mish"),
 )
 KINDS = {a.name: a for a in ACTIVATION_KINDS}
 ACTIVATIONS: tuple[str, ...] = tuple(KINDS)

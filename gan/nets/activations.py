@@ -26,6 +26,7 @@ MODULES: dict[str, Callable[[float | None], nn.Module]] = {
     "gelu": lambda _: nn.GELU(),
     "silu": lambda _: nn.SiLU(inplace=False),
     "tanh": lambda _: nn.Tanh(),
+    "mish": lambda _: nn.Mish(inplace=False),
 }
 
 

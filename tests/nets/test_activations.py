@@ -54,3 +54,21 @@ def test_d_act_reaches_only_d_and_every_layer_has_its_own_instance():
     g_acts = [m for m in G.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
     assert g_acts and all(type(m) is nn.ReLU for m in g_acts)
     assert len({id(m) for m in g_acts}) == len(g_acts)
+
+
+def test_mish_trains_a_step_and_the_config_accepts_it(tmp_path):
+    """The activation recipe done for mish (docs/architecture.md): the config takes model.d_act=mish, every D layer
+    gets its own nn.Mish, and a run of one step completes with D's weights moved."""
+    from conftest import TINY
+    from gan.tracking.tracker import Tracker
+    from gan.train.loop import train
+    from gan.train.run import build_run
+
+    cfg = load_config(None, TINY + ["model.d_act=mish", "train.steps=1"])
+    assert cfg.model.d_act == "mish" and "mish" in FIELDS["model.d_act"].metadata["choices"]
+    run = build_run(cfg, tmp_path)
+    mish = [m for m in run.D.modules() if isinstance(m, nn.Mish)]
+    assert len(mish) == 3 and len({id(m) for m in mish}) == 3 and not any(m.inplace for m in mish)
+    before = [p.detach().clone() for p in run.D.parameters()]
+    assert train(run, Tracker(cfg, tmp_path, enabled=False)) == "completed"
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.D.parameters()))
