@@ -9,8 +9,10 @@ the verdict it quotes the interval the verdict used (the 90% interval of the equ
 the 95% one and Holm's p otherwise) and the 95% interval, labelled. It then says what the verdict is about when
 the measurement limits it:
 - early training: the evaluations averaged (the last 3) reach back into the first half of the run;
-- samples far from the data: both arms' FCD at least FAR_FROM_FLOOR times what real held-out images score
-  (`quality/ref/fcd`, summary.json's quality_ref), so "the same quality" means equally far from real images;
+- samples far from the data: both arms' FCD above what real images blurred with a Gaussian of sigma 1 score
+  against the held-out set (`quality/ref/fcd_blur1`, measured with the real-data floor: summary.json's quality_ref,
+  or for runs older than the anchor the shipped floor file of the same feature network), so "the same quality"
+  means equally far from real images; without a measured anchor nothing is said;
 - a biased FCD: fewer than MIN_SAMPLES held-out images or evaluation samples (both FCDs are biased upwards, which
   pulls their ratio towards 1).
 A study where claim 2 is not tested names the claims it did test, with their verdicts.
@@ -32,16 +34,11 @@ from gan.analysis.claims.result import ClaimResult, fmt
 from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
 from gan.config.datasets import BUILTIN
 from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
-from gan.files.layout import FINISHED, RunDir, StudyDir
+from gan.files.layout import FINISHED, SUMMARY_FILE, RunDir, StudyDir, shipped_reference
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
 from gan.study.results import ACT, is_finite
 
-# Both arms this many times the real-data floor or more: their samples are still far from real images. The floor
-# is what real images score against the held-out set at the same sample size (0.12 on Fashion-MNIST), so 10x is
-# still a small distance in these features (blurring real images with sigma 1 scores ~38 there: docs/answer.md);
-# the words say "far from the data", which is what the ratio measures, not "bad samples".
-FAR_FROM_FLOOR = 10.0
 MIN_SAMPLES = 2048  # gan/measure/quality.py's: below it Frechet distances are visibly biased (no torch import here)
 ARMS = {RELU: "ReLU"}
 
@@ -59,7 +56,8 @@ def arm_name(act: str) -> str:
 
 def run_data(study: Study) -> dict[str, Any] | None:
     """What the runs trained on and how they were measured, from the first finished run folder with a config.yaml:
-    {"name", "root", "steps", "images", "eval_every", "n_samples", "held_out", "floor"}."""
+    {"name", "root", "steps", "images", "eval_every", "n_samples", "held_out", "floor", "blur_anchor",
+    "blur_anchor_from", "run"}."""
     found = None
     for name, d in study.run_dirs.items():
         if d is None or not RunDir(d).config.is_file():
@@ -74,7 +72,8 @@ def run_data(study: Study) -> dict[str, Any] | None:
         facts = {"name": data.get("name"), "root": data.get("root"), "steps": train.get("steps"),
                  "images": (summary.get("dataset") or {}).get("train_images"), "eval_every": ev.get("every"),
                  "n_samples": ev.get("n_samples"), "held_out": ref.get(mk.REF_HELD_OUT),
-                 "floor": ref.get(mk.reference(mk.FCD)), "run": name}
+                 "floor": ref.get(mk.reference(mk.FCD)), **blur_anchor(ref, summary, ev.get("n_samples")),
+                 "run": name}
         if summary.get("status") in FINISHED and is_finite(facts["floor"]):
             return facts
         found = found or facts  # a finished run with a floor is better; any run says what the study trained on
@@ -82,8 +81,26 @@ def run_data(study: Study) -> dict[str, Any] | None:
         row = (study.results.completed() or study.results.rows)[0]
         found = {"name": row.get(DATA_NAME), "root": row.get(DATA_ROOT), "steps": row.get(STEPS),
                  "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get(EVAL_EVERY),
-                 "n_samples": row.get(EVAL_N_SAMPLES), "held_out": None, "floor": None, "run": row.get("run")}
+                 "n_samples": row.get(EVAL_N_SAMPLES), "held_out": None, "floor": None, "blur_anchor": None,
+                 "blur_anchor_from": None, "run": row.get("run")}
     return found
+
+
+def blur_anchor(ref: dict[str, Any], summary: dict[str, Any], n_samples: Any) -> dict[str, Any]:
+    """{"blur_anchor": the FCD of real images blurred with sigma 1 at the floor's sample size, "blur_anchor_from":
+    where it was read}: the run's summary.json quality_ref, else (a run older than the anchor) the shipped floor
+    file measured by the same feature network at the same sample size; None and None when neither has it."""
+    if is_finite(ref.get(mk.REF_FCD_BLUR1)):
+        return {"blur_anchor": ref[mk.REF_FCD_BLUR1], "blur_anchor_from": SUMMARY_FILE}
+    digest = (summary.get(mk.CLASSIFIER) or {}).get("hash")
+    path = shipped_reference(int(n_samples), str(digest)) if digest and isinstance(n_samples, int) else None
+    try:
+        value = json.loads(path.read_text()).get(mk.REF_FCD_BLUR1) if path is not None else None
+    except (OSError, ValueError, AttributeError):
+        value = None
+    if is_finite(value):
+        return {"blur_anchor": value, "blur_anchor_from": f"shipped floor file {path.name}"}
+    return {"blur_anchor": None, "blur_anchor_from": None}
 
 
 def evaluated_steps(study: Study, facts: dict[str, Any]) -> list[int]:
@@ -200,13 +217,14 @@ def caveats(facts: dict[str, Any], verdict: str) -> list[str]:
         span = "the whole" if len(evaluated) > 1 and evaluated[0] <= (facts.get("eval_every") or 0) else "most of this"
         out.append(f"it is about early training: the {len(evaluated)} evaluation{'s' * (len(evaluated) > 1)} "
                    f"averaged (step{'s' * (len(evaluated) > 1)} {listed}) cover {span} {steps}-step run")
-    floor, arms = facts.get("floor"), facts.get("arms") or {}
-    if is_finite(floor) and floor > 0 and len(arms) == 2 and all(v >= FAR_FROM_FLOOR * floor for v in arms.values()):
+    anchor, floor, arms = facts.get("blur_anchor"), facts.get("floor"), facts.get("arms") or {}
+    if is_finite(anchor) and anchor > 0 and len(arms) == 2 and all(v > anchor for v in arms.values()):
         (a, fa), (b, fb) = arms.items()
         meaning = ("'the same quality' means equally far from real images" if verdict.startswith(("equivalent",
                    "no variation")) else "the comparison is between samples still far from real images")
-        out.append(f"both arms' samples are still far from the data's own floor: FCD {fmt(fa)} ({a}) and {fmt(fb)} ({b}), "
-                   f"{fa / floor:.0f}x and {fb / floor:.0f}x what real held-out images score ({fmt(floor)}); {meaning}")
+        real = f", real images themselves {fmt(floor)}" if is_finite(floor) else ""
+        out.append(f"both arms' samples are still far from the data: FCD {fmt(fa)} ({a}) and {fmt(fb)} ({b}), above "
+                   f"the {fmt(anchor)} that real images blurred with a Gaussian of sigma 1 score{real}; {meaning}")
     held, n = facts.get("held_out"), facts.get("n_samples")
     fewest = min((x for x in (held, n) if is_finite(x)), default=None)
     if fewest is not None and fewest < MIN_SAMPLES:

@@ -25,7 +25,7 @@ docs/architecture.md's). Its sections:
   paired difference (gan/analysis/mechanism.py, descriptive);
 - samples, same_noise: paths (relative to the study folder) of the sample grids to show; notes;
 - headline, headline_facts: every report's one-line answer and what it read (data, steps, evaluations averaged,
-  real-data floor, each arm's FCD, held-out images; gan/analysis/headline.py);
+  real-data floor and its blur anchor, each arm's FCD, held-out images; gan/analysis/headline.py);
 - saturation_rule: claim 11 per cell (the ReLU arm's S, the prediction, the measured ratio, the score after the
   data; gan/analysis/saturation_rule.py) and prediction: the prediction the study file names, ordered against
   the study's runs in git and scored (gan/analysis/saturation_rule.py's study_prediction).

@@ -217,3 +217,18 @@ def shipped_cache_file(cache_file: str | Path) -> Path | None:
     folder = os.environ.get(SHIPPED_CACHE_ENV, str(SHIPPED_CACHE))
     path = Path(folder) / Path(cache_file).name if folder else None
     return path if path is not None and path.is_file() else None
+
+
+def reference_cache_name(data_key: str, kind: str, n: int, digest: str) -> str:
+    """The real-data floor's cache file name (gan/measure/quality.py reference_floor): what it was measured for (the
+    data, the feature network's kind, the sample count) and by which network (the first 12 hex of its sha256)."""
+    return f"reference-{data_key}-{kind}-n{n}-c{digest.removeprefix('sha256:')[:12]}.json"
+
+
+def shipped_reference(n: int, digest: str) -> Path | None:
+    """The shipped floor file measured at n samples by the feature network of sha256 `digest` (a network's hash
+    names its data and kind), or None: how an analysis finds a floor's anchor that older runs' summary.json lack."""
+    folder = os.environ.get(SHIPPED_CACHE_ENV, str(SHIPPED_CACHE))
+    name = reference_cache_name("*", "*", n, digest)
+    found = sorted(Path(folder).glob(name)) if folder and Path(folder).is_dir() else []
+    return found[0] if len(found) == 1 else None

@@ -97,6 +97,16 @@ MODES_COVERED, CLASS_KL = quality("modes_covered"), quality("class_kl")
 REF_CLASSIFIER_TEST_ACC = QUALITY_REF + "classifier_test_acc"
 REF_HELD_OUT = QUALITY_REF + "held_out_images"  # how many real images every evaluation compares against
 
+
+def blurred_reference(key: str) -> str:
+    """quality/<distance> -> quality/ref/<distance>_blur1: the distance of the floor's real images blurred with a
+    Gaussian of sigma 1 (the feature sanity check's mildest corruption): real images anyone would call 'near the
+    data', the headline's anchor for 'far from the data'."""
+    return reference(key) + "_blur1"
+
+
+REF_FCD_BLUR1 = blurred_reference(FCD)
+
 ##### summary.json sections and results.csv columns
 
 FINAL, MEAN, CLASSIFIER, PROVENANCE = "final", "mean", "classifier", "provenance"  # summary.json sections
@@ -204,6 +214,9 @@ _METRICS = [
     Metric(REF_CLASSIFIER_TEST_ACC, "the quality classifier's test accuracy (summary.json quality_ref)", HIGHER),
     Metric(REF_HELD_OUT, "held-out real images the quality metrics compare samples against (the test split; "
            "summary.json quality_ref): fewer than 2048 bias FCD upwards"),
+    Metric(REF_FCD_BLUR1, "FCD of the floor's real images blurred with a Gaussian of sigma 1 against the held-out "
+           "ones (summary.json quality_ref, the floor's cache): the report headline's anchor for 'far from the data'",
+           LOWER),
     # results.csv columns a claim reads (derived.py: how they are computed)
     Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER),
     Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER),

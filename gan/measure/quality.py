@@ -3,7 +3,8 @@
 
     ev = Evaluator(cfg, device)          # loads (or trains once) the feature network, embeds the real test split
     row = ev.evaluate(G, cfg.model.nz)   # quality/fcd, quality/kid, ... -> float (names: gan/measure/metric_keys.py)
-    floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split
+    floor = reference_floor(cfg, evaluator=ev)   # the same metrics, real train images vs the test split,
+                                                 # and the same images blurred (sigma 1): quality/ref/fcd_blur1
 
 Metric definitions (docs/metrics.md "Sample quality"; `quality_metrics` is the pure core, pinned by tests):
 - fcd: Frechet distance between Gaussians fitted to classifier features (torchmetrics FID math).
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from torchvision.transforms.functional import gaussian_blur
 
 from gan.train import distributed
 from gan.measure import metric_keys as mk
@@ -45,7 +47,7 @@ from gan.data.images import to_float, to_uint8
 from gan.errors import UserError
 from gan.files.atomic import write_atomic, write_json_atomic
 from gan.files.lock import wait_lock
-from gan.files.layout import RunDir, shipped_cache_file
+from gan.files.layout import RunDir, reference_cache_name, shipped_cache_file
 from gan.nets.sampling import generate
 
 EVAL_SEED = 12345  # latent vectors and metric subsets: the same for every evaluation of every run
@@ -55,6 +57,13 @@ RANK_LOCAL = {"sync_on_compute": False, "dist_sync_on_step": False}
 MIN_SAMPLES = 2048  # below this Frechet / kernel distances are visibly biased
 PRDC_MAX = 10_000  # prdc's three N x N float32 distance matrices: 1.2 GB at 10k, 30 GB at 50k
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+BLUR_SIGMA1 = {"kernel_size": 7, "sigma": 1.0}  # the feature sanity check's mildest corruption, and the floor's anchor
+
+
+def blur_sigma1(x: torch.Tensor) -> torch.Tensor:
+    """Float images (N, C, S, S) blurred with a Gaussian of sigma 1 (7x7 kernel): real images anyone would call
+    near the data (gan/measure/rotation_features.py's sanity ranking; the real-data floor's anchor)."""
+    return gaussian_blur(x, **BLUR_SIGMA1)
 
 ########################################################################################
 # the other feature network: Inception-v3 (eval.features=inception)
@@ -278,10 +287,14 @@ class Evaluator:
 
 def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
                     evaluator: Evaluator | None = None) -> dict[str, float]:
-    """The metrics of min(eval.n_samples, N_train) real train images against the test split (`quality/ref/...`).
+    """The metrics of min(eval.n_samples, N_train) real train images against the test split (`quality/ref/...`),
+    and the Frechet distance of the same images blurred with a Gaussian of sigma 1 (`quality/ref/fcd_blur1`, or
+    `fid_blur1` with Inception): what a perfect generator would score at this sample size, and what real images
+    anyone would call near the data score.
 
-    What a perfect generator would score at this sample size; cached on disk per dataset, size, features and
-    classifier (its sha256 is in the file name).
+    Cached on disk per dataset, size, features and classifier (its sha256 is in the file name). A cached floor
+    without the blur anchor (written before it was measured) keeps every value it has; only the anchor is measured
+    and added to the file.
     """
     n = cfg.eval.n_samples
     if evaluator is None:
@@ -294,27 +307,40 @@ def reference_floor(cfg: RunConfig, device: torch.device | str = "cpu",
     else:
         digest, kind = evaluator.classifier_meta["sha256"], evaluator.kind
     # keyed by the classifier's hash: a floor is only valid for the feature network that measured it
-    path = cache_dir(cfg.data) / f"reference-{cache_key(cfg.data)}-{kind}-n{n}-c{digest[:12]}.json"
+    path = cache_dir(cfg.data) / reference_cache_name(cache_key(cfg.data), kind, n, digest)
     with wait_lock(path):
         if not path.is_file() and (shipped := shipped_cache_file(path)) is not None:
             # the floor the committed studies were measured against (its name carries the classifier's hash and
             # n): copied in, then read and checked below as any cache file is
             with contextlib.suppress(OSError):
                 write_atomic(path, lambda f: f.write(shipped.read_bytes()))
-        if path.is_file():
-            try:
-                cached = json.loads(path.read_text())
-                if isinstance(cached, dict) and all(isinstance(v, (int, float)) for v in cached.values()):
-                    return cached
-                raise ValueError("not a mapping of metric values")
-            except (OSError, ValueError) as err:  # truncated or foreign file: the cache is ours to rebuild
-                warnings.warn(f"ignoring damaged real-data floor cache '{path}' ({err.__class__.__name__}); "
-                              "computing it again", stacklevel=2)
+        cached = _read_floor(path)
+        anchor = mk.blurred_reference(mk.FID if kind == "inception" else mk.FCD)
+        if cached is not None and anchor in cached:
+            return cached
         ev = evaluator or Evaluator(cfg, device)
         train = load_split(cfg.data, train=True)
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(EVAL_SEED))[:n]
         images = train.images[idx]
-        out = ev.metrics(*ev.embed(to_float(b) for b in images.split(cfg.eval.batch_size)),
-                         prefix=mk.QUALITY_REF)
+        batches = images.split(cfg.eval.batch_size)
+        out = cached if cached is not None else ev.metrics(*ev.embed(to_float(b) for b in batches),
+                                                            prefix=mk.QUALITY_REF)
+        blurred, _, _ = ev.embed(blur_sigma1(to_float(b)) for b in batches)
+        out = {**out, anchor: frechet_distance(ev.real_feats, blurred)}
         write_json_atomic(path, out, indent=1)
     return out
+
+
+def _read_floor(path: Path) -> dict[str, float] | None:
+    """A floor cache file's values; None when there is none, or (with a warning) when it is damaged."""
+    if not path.is_file():
+        return None
+    try:
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and all(isinstance(v, (int, float)) for v in cached.values()):
+            return cached
+        raise ValueError("not a mapping of metric values")
+    except (OSError, ValueError) as err:  # truncated or foreign file: the cache is ours to rebuild
+        warnings.warn(f"ignoring damaged real-data floor cache '{path}' ({err.__class__.__name__}); "
+                      "computing it again", stacklevel=3)
+    return None

@@ -45,7 +45,7 @@ from gan.files.lock import wait_lock
 from gan.measure.classifier import ARCHS, Classifier, build_classifier, state_hash
 from gan.data.images import to_float
 from gan.errors import UserError
-from gan.measure.quality import frechet_distance
+from gan.measure.quality import blur_sigma1, frechet_distance
 
 ARCH_VERSION = 1  # bump when the network or the recipe changes: old caches are then replaced
 STEPS, BATCH, SEED, LR = 2000, 32, 0, 3e-3  # 32 images x 4 rotations = 128 inputs a step
@@ -110,7 +110,7 @@ def rotation_accuracy(net: Classifier, images: torch.Tensor, n: int = SANITY_N) 
 def corruptions(x: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]:
     """x float (N, C, S, S) in [-1, 1] -> named versions, mildest first (as benchmarks/bench_fcd_sanity.py)."""
     return {"real train images": x,
-            "blurred (sigma 1)": gaussian_blur(x, kernel_size=7, sigma=1.0),
+            "blurred (sigma 1)": blur_sigma1(x),
             "blurred (sigma 2)": gaussian_blur(x, kernel_size=13, sigma=2.0),
             "uniform noise": torch.rand(x.shape, generator=g) * 2 - 1}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import scipy.stats as sps
 
 from gan.analysis.claims.registry import MARGINS, claim
 from gan.analysis.claims.result import ClaimResult
-from gan.analysis.headline import headline_text
+from gan.analysis.headline import blur_anchor, headline_text
 from gan.analysis.stats import PairedTest
 
 
@@ -25,10 +26,11 @@ def claim2(ratio: float, ci95: tuple[float, float], n: int, p_equiv: float, verd
 
 
 # issue 43's photo crops: 600 steps evaluated every 200, 8 pairs, 2048 samples against 500 held-out images, both
-# arms' samples coloured blobs (FCD ~27x the floor)
+# arms' samples coloured blobs (FCD ~27x the floor, above what real crops blurred with sigma 1 score)
 PHOTO_CROPS = {"name": "folder", "root": "/home/me/photo_crops", "images": 4500, "steps": 600, "eval_every": 200,
-               "evaluated": [200, 400, 600], "n_samples": 2048, "held_out": 500, "floor": 1.5,
+               "evaluated": [200, 400, 600], "n_samples": 2048, "held_out": 500, "floor": 1.5, "blur_anchor": 21.0,
                "arms": {"ReLU": 40.1, "LeakyReLU(0.2)": 40.0}}
+FAR = "far from the data"
 
 
 def test_the_photo_crop_headline_says_what_it_measured():
@@ -41,11 +43,57 @@ def test_the_photo_crop_headline_says_what_it_measured():
         in text
     assert ("it is about early training: the 3 evaluations averaged (steps 200, 400 and 600) cover the whole "
             "600-step run") in text
-    assert ("both arms' samples are still far from the data's own floor: FCD 40.1 (ReLU) and 40 (LeakyReLU(0.2)), 27x and 27x what "
-            "real held-out images score (1.5); 'the same quality' means equally far from real images") in text
+    assert ("both arms' samples are still far from the data: FCD 40.1 (ReLU) and 40 (LeakyReLU(0.2)), above the 21 "
+            "that real images blurred with a Gaussian of sigma 1 score, real images themselves 1.5; 'the same quality' "
+            "means equally far from real images") in text
     assert ("FCD was measured against only 500 held-out images, fewer than 2048: both arms' FCD are biased upwards, "
             "which pulls their ratio towards 1") in text
     assert "within ±10% (LeakyReLU / ReLU FCD 0.998x [95% CI" not in text  # the old line quoted only the 95% CI
+
+
+# issue 43 item 3's remainder: the Fashion-MNIST 10000-step study (results/decide/horizon_fashion_mnist), both arms
+# ~11x the floor (0.121), which the old 10x rule called far from the data, both far below blurred real images
+HORIZON_FASHION = {"name": "fashion_mnist", "root": "data", "images": 60000, "steps": 10000, "eval_every": 500,
+                   "evaluated": [9000, 9500, 10000], "n_samples": 2048, "held_out": 10000, "floor": 0.121,
+                   "blur_anchor": 38.4, "arms": {"ReLU": 1.27, "LeakyReLU(0.2)": 1.3}}
+
+
+def test_the_fashion_mnist_10000_step_study_is_not_called_far_from_the_data():
+    text = headline_text(HORIZON_FASHION, [claim2(1.02, (0.942, 1.11), 8, 0.0314, "equivalent")], MARGINS)
+    assert FAR not in text and "Read it with care" not in text and text.endswith("8 seed pairs).")
+
+
+@pytest.mark.parametrize("arms, anchor, far", [
+    ({"ReLU": 38.5, "LeakyReLU(0.2)": 40.0}, 38.4, True),  # both above the anchor
+    ({"ReLU": 38.4, "LeakyReLU(0.2)": 40.0}, 38.4, False),  # one at it: not above
+    ({"ReLU": 20.0, "LeakyReLU(0.2)": 400.0}, 38.4, False),  # one arm near the data
+    ({"ReLU": 400.0, "LeakyReLU(0.2)": 400.0}, None, False),  # no anchor measured: nothing said, whatever the floor
+    ({"ReLU": 400.0, "LeakyReLU(0.2)": 400.0}, float("nan"), False),
+    ({"ReLU": 400.0}, 38.4, False),  # one arm only
+])
+def test_far_from_the_data_needs_both_arms_above_the_blur_anchor(arms, anchor, far):
+    facts = {**HORIZON_FASHION, "arms": arms, "blur_anchor": anchor}
+    text = headline_text(facts, [claim2(1.02, (0.942, 1.11), 8, 0.0314, "equivalent")], MARGINS)
+    assert (FAR in text) == far
+
+
+def test_the_blur_anchor_is_read_from_summary_json_else_the_shipped_floor_of_the_same_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_SHIPPED_CACHE", str(tmp_path))
+    (tmp_path / "reference-fashion_mnist-32px-v1-classifier-n2048-cabcdef012345.json").write_text(json.dumps(
+        {"quality/ref/fcd": 0.12, "quality/ref/fcd_blur1": 38.4}))
+    (tmp_path / "reference-mnist5k-32px-v1-classifier-n2048-c999999999999.json").write_text(json.dumps(
+        {"quality/ref/fcd": 0.2}))  # an older floor file: no anchor
+    summary = {"classifier": {"hash": "sha256:abcdef0123456789"}}
+    assert blur_anchor({"quality/ref/fcd_blur1": 12.5}, summary, 2048) == {"blur_anchor": 12.5,
+                                                                           "blur_anchor_from": "summary.json"}
+    assert blur_anchor({}, summary, 2048) == {
+        "blur_anchor": 38.4,
+        "blur_anchor_from": "shipped floor file reference-fashion_mnist-32px-v1-classifier-n2048-cabcdef012345.json"}
+    none = {"blur_anchor": None, "blur_anchor_from": None}
+    assert blur_anchor({}, summary, 1024) == none  # measured at another sample size
+    assert blur_anchor({}, {"classifier": {"hash": "sha256:999999999999aa"}}, 2048) == none  # file without it
+    assert blur_anchor({}, {"classifier": {"hash": "sha256:0000"}}, 2048) == none  # another network
+    assert blur_anchor({}, {}, 2048) == none
 
 
 def test_a_long_run_near_the_data_gets_no_caveat():

@@ -198,10 +198,42 @@ def test_one_class_generator_through_the_evaluator(evaluator, tmp_path):
 
 def test_reference_floor_is_cached(evaluator, shared_cache, monkeypatch):
     floor = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
-    assert list(floor) == [f"quality/ref/{k}" for k in KEYS]
+    assert list(floor) == [f"quality/ref/{k}" for k in KEYS] + ["quality/ref/fcd_blur1"]
     assert floor["quality/ref/modes_covered"] == 10.0
     monkeypatch.setattr(quality, "Evaluator", None)  # a second call must not build anything
     assert quality.reference_floor(evaluator.cfg) == floor
+
+
+def _floor_images(cfg: RunConfig) -> torch.Tensor:
+    """The real train images the floor scores (reference_floor's seeded choice of eval.n_samples), as floats."""
+    train = load_split(cfg.data, train=True).images
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(quality.EVAL_SEED))[:cfg.eval.n_samples]
+    return to_float(train[idx])
+
+
+def test_the_floor_records_its_blur_anchor(evaluator, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "floors"))  # floors only: the classifier is given here
+    floor = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    x = _floor_images(evaluator.cfg)
+    # the sanity check's blur (7x7 kernel, sigma 1), scored against the held-out features
+    blurred = gaussian_blur(x, kernel_size=7, sigma=1.0)
+    assert torch.equal(quality.blur_sigma1(x), blurred)
+    anchor = quality.frechet_distance(evaluator.real_feats, evaluator.embed(blurred.split(32))[0])
+    assert floor["quality/ref/fcd_blur1"] == pytest.approx(anchor, rel=1e-6)
+    assert floor["quality/ref/fcd_blur1"] > 2 * floor["quality/ref/fcd"]  # blurred real images sit further out
+    (path,) = (tmp_path / "floors").glob("reference-*.json")
+    assert json.loads(path.read_text()) == floor
+
+
+def test_a_floor_cached_without_the_anchor_keeps_its_values_and_gains_it(evaluator, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "floors"))
+    fresh = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    (path,) = (tmp_path / "floors").glob("reference-*.json")
+    old = {f"quality/ref/{k}": 100.0 + i for i, k in enumerate(KEYS)}  # an older file: other values, no anchor
+    path.write_text(json.dumps(old))
+    floor = quality.reference_floor(evaluator.cfg, evaluator=evaluator)
+    assert floor == {**old, "quality/ref/fcd_blur1": fresh["quality/ref/fcd_blur1"]}  # nothing it had recomputed
+    assert json.loads(path.read_text()) == floor
 
 
 def test_floor_file_name_depends_on_the_classifier_hash(evaluator, tmp_path, monkeypatch):
