@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.config.activations import DEFAULT_LEAKY_SLOPE  # noqa: E402
-from gan.analysis.arms import RELU, pick_leaky  # noqa: E402
-from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
+from gan.analysis.claims.registry import MARGINS, analysis_margin  # noqa: E402
+from gan.analysis.claims.rules import RELU, pick_leaky  # noqa: E402
 from gan.config.load import load_config
 from gan.errors import UserError  # noqa: E402
 from gan.study.results import ACT

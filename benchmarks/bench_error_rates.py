@@ -2,9 +2,9 @@
 
     python benchmarks/bench_error_rates.py [--studies 400] [--pairs 10]
 
-Each simulated study tests all 8 claims with the rules of gan/analysis/stats.py, gan/analysis/claims.py and
-gan/analysis/condition_claims.py (sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test against the
-margin, Page's test for claim 7):
+Each simulated study tests all 8 claims with the rules of gan/analysis/stats.py and gan/analysis/claims/ (rules.py,
+evaluate.py; the margins from registry.py): sign-flip p, Holm over the 8 primary p-values, TOST, claim 4's test
+against the margin, Page's test for claim 7:
 - null: no true effect anywhere (claim 4 at its boundary, a true ratio of exactly 1 + margin); FCD is
   log-normal (skewed, seed spread ~25% like our DCGANs), probe metrics are skewed too (log-normal noise).
   Counted: false supported / contradicted per claim and in any claim of a study (family-wise).
@@ -26,8 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.analysis import stats
-from gan.analysis.claims import MARGINS, analysis_margin  # noqa: E402
-from gan.analysis.condition_claims import margin_p, noninferiority_verdict, page_p  # noqa: E402
+from gan.analysis.claims.registry import MARGINS, analysis_margin  # noqa: E402
+from gan.analysis.claims.rules import margin_p, noninferiority_verdict, page_p  # noqa: E402
 
 FCD_SIGMA = 0.25  # log-scale SD of one run's FCD around its seed's value (~25% spread)
 

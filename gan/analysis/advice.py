@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from gan.analysis import saturation_rule as rule
-from gan.analysis.arms import RELU, pick_leaky
+from gan.analysis.claims.rules import RELU, pick_leaky
 from gan.analysis.effect_curve import effect_curves
+from gan.config.datasets import MNIST_FAMILY  # 28x28 grey digits or clothes: the limits say so
 from gan.measure import metric_keys as mk
 from gan.study.read import Study
 from gan.study.results import ACT, is_finite
 
 ADVISE_JSON, ADVISE_MD, ADVISE_PNG = "advise.json", "advise.md", "advise.png"
 SERIES_BIN = 100  # the figure's saturated share: one point per 100 logged steps per arm
-# 28x28 grey images (digits, clothes) padded to 32x32: the limits say so when every committed cell trained on one
-MNIST_FAMILY = ("mnist", "mnist5k", "fashion_mnist")
 
 
 ##### the committed record

@@ -8,7 +8,7 @@ stale one is a UserError naming `gan report DIR`). The rows, decided as ONE Holm
 - every primary claim of each study given as a study or with `--claims-only` (its analysis.json's claims, re-decided
   in the answer's family; each study's own report keeps its own family);
 - claim 10, one per pair of studies (not `--claims-only` ones): Welch's t on claim 2's per-seed log ratios
-  (gan/analysis/dataset_contrast.py), KID beside it;
+  (gan/analysis/claims/rules.py's dataset_contrast), KID beside it;
 - claim 12, one per `--intervention` study: a study that changes D's strength on one dataset. Its per-seed claim-2
   log ratios against those of its base study (Welch, as claim 10), read as the ratio of the intervention's
   LeakyReLU / ReLU FCD ratio to the base's, +-10% margin, the direction predicted in the intervention study's own
@@ -30,10 +30,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gan.analysis.arms import RELU
-from gan.analysis.claim import ClaimResult, claim_to_dict, test_to_dict
-from gan.analysis.claims import LOG_FCD, MARGINS, analysis_margin, baseline_results, decide_family
-from gan.analysis.dataset_contrast import dataset_contrast, welch_test
+from gan.analysis.claims import registry
+from gan.analysis.claims.evaluate import decide_family
+from gan.analysis.claims.registry import analysis_margin
+from gan.analysis.claims.result import ClaimResult, claim_to_dict, test_to_dict
+from gan.analysis.claims.rules import RELU, baseline_results, dataset_contrast, welch_test
 from gan.analysis.stats import ALPHA
 from gan.analysis.study_analysis import claims_of, read_analysis
 from gan.errors import UserError
@@ -45,10 +46,8 @@ from gan.study.results import ACT, Results, is_finite, load_results
 VERSION = 1
 STUDY, CLAIMS_ONLY, CONTEXT, INTERVENTION = "study", "claims_only", "context", "intervention"  # a study's role
 
-INTERVENTION_NUMBER = 12
-INTERVENTION_TEXT = {
-    "lower": "A stronger D lowers the LeakyReLU / ReLU FCD ratio (12a: LeakyReLU pays where ReLU's D saturates)",
-    "higher": "A weaker D raises the LeakyReLU / ReLU FCD ratio (12b: no saturation, no LeakyReLU advantage)"}
+CONTRAST_CLAIM = registry.ruled_by(registry.CONTRAST)  # claim 10's record
+INTERVENTION_CLAIM = registry.ruled_by(registry.INTERVENTION)  # claim 12's: its text and test per predicted direction
 SATURATED = mk.half2(mk.D_SATURATED)
 # the manipulation check, per predicted direction: the ReLU arm's mean saturated share must reach this
 SATURATION_CHECK = {"lower": (">=", 0.05), "higher": ("<=", 0.05)}  # docs/claims.md, claim 12
@@ -164,17 +163,19 @@ def write_answer_analysis(studies: Sequence[str], out: str | Path, context: Sequ
 ##### the statistics (pure: analysis dicts in, answer dict out)
 
 
-def _claim2(analysis: dict[str, Any]) -> dict[str, Any] | None:
-    """Claim 2's primary row of an analysis (its per-seed log ratios in `pairs`), or None."""
-    return next((c for c in analysis["claims"] if c["primary"] and c["number"] == 2), None)
+def _headline(analysis: dict[str, Any]) -> dict[str, Any] | None:
+    """The headline claim's primary row of an analysis (claim 2: its per-seed log ratios in `pairs`), or None."""
+    return next((c for c in analysis["claims"] if c["primary"] and c["number"] == registry.HEADLINE.number), None)
 
 
 def _pairs(analysis: dict[str, Any], key: str = "pairs") -> np.ndarray:
-    c = _claim2(analysis)
+    c = _headline(analysis)
     return np.array(c[key] if c else [], dtype=float)
 
 
-def intervention_claim(iv: Intervention, margin: float = analysis_margin(2, MARGINS[2])) -> ClaimResult:
+def intervention_claim(iv: Intervention,
+                       margin: float = analysis_margin(INTERVENTION_CLAIM.number, INTERVENTION_CLAIM.margin)
+                       ) -> ClaimResult:
     """Claim 12 for one intervention, before the Holm family decides it (see the module docstring)."""
     d, d0 = _pairs(iv.entry.analysis), _pairs(iv.base.analysis)
     op, threshold = SATURATION_CHECK[iv.direction]
@@ -184,13 +185,13 @@ def intervention_claim(iv: Intervention, margin: float = analysis_margin(2, MARG
               f"{iv.direction}); TOST at ±{100 * math.expm1(margin):.3g}%; manipulation check: the ReLU D saturated "
               f"in {iv.saturation:.3g} of 2nd-half steps on average over {iv.saturation_runs} runs (needs {op} "
               f"{threshold})")
-    direction = "less" if iv.direction == "lower" else "greater"
-    text = INTERVENTION_TEXT[iv.direction]
+    twelve = INTERVENTION_CLAIM
+    direction, text = twelve.variant(iv.direction)
     if len(d) < 2 or len(d0) < 2:
-        return ClaimResult(INTERVENTION_NUMBER, text, LOG_FCD, "not tested", detail + "; fewer than 2 seeds: no test",
-                           None, log=True, direction=direction)
+        return ClaimResult(twelve.number, text, twelve.metric, "not tested", detail + "; fewer than 2 seeds: no test",
+                           None, log=twelve.log, direction=direction)
     test = welch_test(d, d0, margin)
-    c = ClaimResult(INTERVENTION_NUMBER, text, LOG_FCD, "", detail, test, log=True, p=test.p, direction=direction,
+    c = ClaimResult(twelve.number, text, twelve.metric, "", detail, test, log=twelve.log, p=test.p, direction=direction,
                     constant=f"every pair: {test.mean:+.3g}" if test.sd == 0 else "")
     k, k0 = _pairs(iv.entry.analysis, "kid_pairs"), _pairs(iv.base.analysis, "kid_pairs")
     if len(k) >= 2 and len(k0) >= 2:  # KID beside it, as for every quality claim
@@ -217,9 +218,9 @@ def answer_claims(loaded: Sequence[tuple[str, dict[str, Any]]],
     for lab, a in (*loaded, *uncontrasted):
         rows += [(lab, "claim", c, analysis_margin(c.number, a["margins"][str(c.number)]))
                  for c in claims_of(a) if c.primary]
-    margin = analysis_margin(2, MARGINS[2])
+    margin = analysis_margin(CONTRAST_CLAIM.number, CONTRAST_CLAIM.margin)
     for (la, a), (lb, b) in itertools.combinations(loaded, 2):
-        ca, cb = _claim2(a), _claim2(b)
+        ca, cb = _headline(a), _headline(b)
         if ca and cb and len(ca["pairs"]) >= 2 and len(cb["pairs"]) >= 2:
             c = dataset_contrast(la, np.array(ca["pairs"]), lb, np.array(cb["pairs"]), ca["metric"], margin)
             if len(ca["kid_pairs"]) >= 2 and len(cb["kid_pairs"]) >= 2:  # KID beside it, as for every quality claim
@@ -244,7 +245,7 @@ def steps_section(loaded: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any
     studies = [{"label": lab, **{k: {f: s[k][f] for f in ("n", "dropped", "mean", "ci_low", "ci_high", "ratio",
                                                             "ratio_low", "ratio_high", "fit_from")}
                                  for k in ("fcd", "kid")}} for lab, s in have]
-    margin = analysis_margin(2, MARGINS[2])
+    margin = analysis_margin(CONTRAST_CLAIM.number, CONTRAST_CLAIM.margin)  # claim 10's pairs of studies
     contrasts = []
     for (la, a), (lb, b) in itertools.combinations(have, 2):
         row: dict[str, Any] = {"label": f"{la} vs {lb}"}

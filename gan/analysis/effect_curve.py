@@ -39,6 +39,7 @@ import numpy as np
 from scipy import stats as sps
 
 from gan.measure import metric_keys as mk
+from gan.config.schema import STEPS
 from gan.study.results import ACT, SEED, Results, is_finite, label, make_results
 from gan.analysis.stats import CONFIDENCE, ALPHA, PairedTest, paired_difference, paired_test, t_interval, tost_p
 
@@ -245,7 +246,7 @@ def paired_series(results: Results, metrics: dict[str, list[dict]], leaky: str, 
 def run_length(rows: Sequence[dict], steps: Sequence[int] = ()) -> int:
     """T: the runs' train.steps (their longest, when they differ), else the step they reached, else the last
     evaluation step given."""
-    for col in ("train.steps", "step"):
+    for col in (STEPS, "step"):
         vals = [int(r[col]) for r in rows if is_finite(r.get(col))]
         if vals:
             return max(vals)

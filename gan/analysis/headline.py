@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 import scipy.stats as sps
 
-from gan.analysis.arms import RELU, pick_leaky
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claim_text import fmt
-from gan.analysis.claims import LOG_FCD, MARGINS, baseline_results
+from gan.analysis.claims.evaluate import is_headline
+from gan.analysis.claims.registry import HEADLINE, LOG_FCD, MARGINS
+from gan.analysis.claims.result import ClaimResult, fmt
+from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
+from gan.config.datasets import BUILTIN
+from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
 from gan.config.load import read_run_config
 from gan.files.layout import SUMMARY_FILE, StudyDir, shipped_reference
 from gan.measure import metric_keys as mk
@@ -39,8 +41,6 @@ from gan.study.results import ACT, is_finite
 from gan.tracking.summary_file import FINISHED, QUALITY_REF, STATUS, read_summary
 
 MIN_SAMPLES = 2048  # gan/measure/quality.py's: below it Frechet distances are visibly biased (no torch import here)
-DATASETS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "mnist5k": "mnist5k (MNIST digits)",
-            "cifar10": "CIFAR-10", "fake": "fake data"}
 ARMS = {RELU: "ReLU"}
 
 
@@ -76,9 +76,9 @@ def run_data(study: Study) -> dict[str, Any] | None:
         found = found or facts  # a finished run with a floor is better; any run says what the study trained on
     if found is None and study.results.rows:  # no run folder kept its config.yaml: results.csv's columns
         row = (study.results.completed() or study.results.rows)[0]
-        found = {"name": row.get("data.name"), "root": row.get("data.root"), "steps": row.get("train.steps"),
-                 "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get("eval.every"),
-                 "n_samples": row.get("eval.n_samples"), "held_out": None, "floor": None, "blur_anchor": None,
+        found = {"name": row.get(DATA_NAME), "root": row.get(DATA_ROOT), "steps": row.get(STEPS),
+                 "images": row.get(mk.TRAIN_IMAGES), "eval_every": row.get(EVAL_EVERY),
+                 "n_samples": row.get(EVAL_N_SAMPLES), "held_out": None, "floor": None, "blur_anchor": None,
                  "blur_anchor_from": None, "run": row.get("run")}
     return found
 
@@ -141,7 +141,7 @@ def _sequential_verdict(study: Study) -> tuple[str, str] | None:
     try:
         looks = json.loads(StudyDir(study.dir).sequential_json.read_text())["looks"]
         last = looks[-1]
-        return str(last["verdicts"]["2"]), f"sequential verdict at {last['seeds']} seeds, level {last['level']:.2g}"
+        return str(last["verdicts"][str(HEADLINE.number)]), f"sequential verdict at {last['seeds']} seeds, level {last['level']:.2g}"
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
 
@@ -237,7 +237,8 @@ def data_words(facts: dict[str, Any]) -> str:
     images = f"{facts['images']} training images" if facts.get("images") else ""
     if facts.get("name") == "folder":
         return f"these images ({facts.get('root')}{', ' + images if images else ''})"
-    name = DATASETS.get(str(facts.get("name")), str(facts.get("name"))) if facts.get("name") else "this study's data"
+    known = BUILTIN.get(str(facts.get("name")))
+    name = (known.title if known else str(facts.get("name"))) if facts.get("name") else "this study's data"
     return f"{name} ({images})" if images else name
 
 
@@ -246,14 +247,14 @@ def headline_text(facts: dict[str, Any], claims: list[ClaimResult], margins: dic
     """The headline from facts (facts_of's dict), the study's claims and margins; `verdict`, `how`: a sequential
     verdict of claim 2 and where it came from (empty: the report's own verdict)."""
     opening = f"On {data_words(facts)}, at this training length ({facts.get('steps')} steps): "
-    c = next((c for c in claims if c.primary and c.number == 2), None)
+    c = next((c for c in claims if is_headline(c)), None)
     if c is None or c.verdict.startswith("not tested"):
         tested = [x for x in claims if x.primary and not x.verdict.startswith("not tested")]
         why = f" ({c.detail})" if c is not None and c.detail else ""
         rest = ("; tested: " + "; ".join(f"claim {x.number} ({x.text}) {x.verdict}" for x in tested) if tested
                 else "; no claim could be tested")
-        return opening + f"no sample-quality answer: claim 2 was not tested{why}{rest}."
+        return opening + f"no sample-quality answer: claim {HEADLINE.number} was not tested{why}{rest}."
     verdict = verdict or c.verdict
-    text = opening + answer(verdict, c, margins[2]) + (f" [{how}]" if how else "") + "."
+    text = opening + answer(verdict, c, margins[HEADLINE.number]) + (f" [{how}]" if how else "") + "."
     notes = caveats(facts, verdict)
     return text + ("" if not notes else " Read it with care: " + "; ".join(notes) + ".")

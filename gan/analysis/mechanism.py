@@ -15,9 +15,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from gan.analysis.arms import RELU, pick_leaky
-from gan.analysis.claims import baseline_results
-from gan.analysis.condition_claims import DEPTH, NDF, NORM, RANGE
+from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
+from gan.config.schema import D_EXTRA_LAYERS as DEPTH, D_NORM as NORM, DATA_RANGE as RANGE, NDF
 from gan.analysis.stats import bootstrap_mean, paired_difference, t_interval
 from gan.measure import metric_keys as mk
 from gan.study.results import ACT, Results, is_finite, matches

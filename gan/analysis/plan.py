@@ -3,7 +3,7 @@
     print(plan_table(plan(read_study_spec("configs/study/slopes.yaml"), "studies/slopes", jobs=2)))
 
 From the pilot's results.csv (default: the study's own folder, studies/<name>): each claim's paired SD of
-its primary metric (gan/analysis/claims.py computes it exactly as the report does), then the pairs (seeds) a paired
+its primary metric (gan/analysis/claims/evaluate.py computes it exactly as the report does), then the pairs (seeds) a paired
 t-test needs for 80% power against an effect of one margin at Holm's strictest level alpha / m, m = the
 number of claims the planned study tests (found by evaluating its own planned runs, so a pilot that covers
 fewer claims still gets the right level). Margins are the planned study's (`margins:` in its file).
@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from gan.analysis.claim import CLAIMS
-from gan.analysis.claims import DEAD, HOYER, LOG_FCD, analysis_margin, evaluate_claims, margins
+from gan.analysis.claims.evaluate import evaluate_claims
+from gan.analysis.claims.registry import DEAD, HEADLINE, HOYER, LOG_FCD, SEED_PAIRS, analysis_margin, claim, margins
 from gan.analysis.study_analysis import claims_of, ensure_analysis
 from gan.config.load import load_config
 from gan.errors import UserError
@@ -92,8 +92,8 @@ def plan(spec: StudySpec, pilot: str | Path | None = None, jobs: int = 1, power:
             continue
         needed = pairs_needed(c.test.sd, margin, level, power)
         wall = math.nan
-        if c.number == 6:
-            note = "rounds of benchmarks/bench_act_step.py, not runs"
+        if claim(c.number).pairs != SEED_PAIRS:  # claim 6: sized in rounds of its benchmark
+            note = f"{claim(c.number).pairs}, not runs"
             wall = 0.0
         else:
             note = "" if c.test.n >= 5 else "fewer than 5 pilot pairs: the SD itself is rough"
@@ -114,12 +114,12 @@ def plan_table(p: Plan) -> str:
     head = ["claim", "primary metric", "pilot pairs", "paired SD", "margin", "pairs needed", "wall time", "note"]
     rows = []
     for c in p.claims:
-        rows.append([f"{c.number} {CLAIMS[c.number][:40]}", c.metric, str(c.pilot_pairs),
+        rows.append([f"{c.number} {claim(c.number).text[:40]}", c.metric, str(c.pilot_pairs),
                      f"{c.sd:.3g}" if math.isfinite(c.sd) else "-", f"{c.margin:.3g}",
                      str(c.needed) if c.needed is not None else "-", _hours(c.wall_s) if c.needed else "-", c.note])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
-    decided = [c for c in p.claims if c.needed is not None and c.number != 6]
+    decided = [c for c in p.claims if c.needed is not None and claim(c.number).pairs == SEED_PAIRS]
     most = max(decided, key=lambda c: c.needed, default=None)
     text = [f"plan for study '{p.study}' from the pilot {p.pilot} (--jobs {p.jobs}):",
             f"{len(p.tested)} claim(s) tested ({', '.join(map(str, p.tested)) or 'none'}): Holm's strictest level "
@@ -191,10 +191,11 @@ def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s:
              f"this machine: {step_s:.3g} s per training step ({threads} thread{'s' * (threads > 1)}, "
              f"--jobs {jobs}, timed with {jobs} at once): about {_hours(first['total'])} to the first look "
              f"({costs_text(first)}), {_hours(last['total'])} if it runs to {schedule[-1]} seeds"]
-    if 2 in tested:
-        needed = pairs_needed(PRIOR_FCD_SD, analysis_margin(2, m[2]), ALPHA / max(1, len(tested)), POWER)
+    if HEADLINE.number in tested:
+        margin = m[HEADLINE.number]
+        needed = pairs_needed(PRIOR_FCD_SD, analysis_margin(HEADLINE.number, margin), ALPHA / max(1, len(tested)), POWER)
         lines.append(f"pairs likely needed for the sample-quality verdict: about {needed} (an effect of one margin, "
-                     f"{m[2]:.0%} in FCD, at the seed-to-seed spread seen on Fashion-MNIST and mnist5k); "
+                     f"{margin:.0%} in FCD, at the seed-to-seed spread seen on Fashion-MNIST and mnist5k); "
                      "a larger effect decides at an earlier look, a smaller one may need every seed")
     return "\n".join(lines)
 

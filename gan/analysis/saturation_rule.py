@@ -8,8 +8,8 @@
 
 The rule (docs/claims.md, claim 11; every number is a constant of this module, pinned by tests/analysis/
 test_saturation_rule.py against that text):
-- a saturated step is a logged training row with D(x) > 0.9 and D(G(z)) < 0.1 (gan/measure/metric_keys.is_saturated,
-  the one test the probe and the derived columns also call);
+- a saturated step is a logged training row on which gan/measure/metric_keys.is_saturated holds (its thresholds in
+  words: metric_keys.SATURATED_TEXT; the one test the probe and the derived columns also call);
 - S of a run: its share of saturated rows with 1000 < step <= 2000 (results.csv `w1001_2000/D/saturated`,
   gan/study/derived.py); S of a cell: the mean over its ReLU runs. Steps up to 1000 are a start-up transient;
 - S > 0.05 predicts "LeakyReLU(0.2) ahead": claim 2's LeakyReLU / ReLU ratio of tail-averaged FCD, paired by seed,
@@ -19,23 +19,29 @@ test_saturation_rule.py against that text):
   when its lower end is above 1, else none; "equivalent" when TOST at +-log(1.1) passes (the 90% interval inside);
   ahead: below right, above wrong, none + equivalent wrong, none otherwise undecided; not ahead: above right, below
   wrong, none + equivalent right, none otherwise undecided;
-- claim 11's verdict counts only predictions made before their data (gan/analysis/prediction.py checks the order):
+- claim 11's verdict counts only predictions made before their data (study_prediction, below, checks the order):
   supported with at least 3 right and none wrong, contradicted with 2 or more wrong, inconclusive otherwise.
 
 `reading(...)` applies the rule to every cell of one study (the conditions: axis combinations other than the seed and
 D's activation), for analysis.json's `saturation_rule` section; a cell's own S scores it "after the data".
+`study_prediction(...)` reads the prediction a study file names and orders it against the study's runs in git.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from gan.analysis.arms import RELU, pick_leaky
-from gan.analysis.claims import LOG_FCD, LOG_KID, baseline_results
+from gan.analysis.claims.registry import HEADLINE, LOG_KID, SATURATION, ruled_by
+from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
 from gan.analysis.stats import ALPHA, t_interval, tost_p
+from gan.config.schema import (D_EXTRA_LAYERS, D_NORM, D_STEPS, DATA_IMAGE_SIZE, DATA_NAME, DATA_RANGE, DATA_ROOT,
+                               DATA_TRAIN_SIZE, LR_D, NDF, NGF)
 from gan.measure import metric_keys as mk
 from gan.study.derived import window_saturated_share
 from gan.study.results import ACT, SEED, Results, is_finite, short
@@ -43,12 +49,13 @@ from gan.study.results import ACT, SEED, Results, is_finite, short
 ##### the rule's numbers (docs/claims.md, claim 11)
 
 WINDOW = mk.SATURATION_WINDOW  # (1000, 2000): S reads the logged rows with 1000 < step <= 2000
-STATISTIC = mk.window(mk.D_SATURATED)  # results.csv column of a run's S
+CLAIM = ruled_by(SATURATION)  # claim 11's record in gan/analysis/claims/registry.py
+STATISTIC = CLAIM.metric  # results.csv column of a run's S: w1001_2000/D/saturated
 THRESHOLD = 0.05  # S > THRESHOLD: LeakyReLU(0.2) ahead
 HORIZON = 4000  # the training length the prediction is about (steps)
-MARGIN = 0.10  # +-10% of the ratio: "within" for the equivalence test (TOST at +-log(1.1))
-RATIO = LOG_FCD  # claim 2's primary: tail-averaged log FCD, LeakyReLU / ReLU, paired by seed
-SCOPE = {"data.image_size": 32, "model.ngf": 32, "model.ndf": 32, "model.d_norm": "batch"}  # what it is stated for
+MARGIN = CLAIM.margin  # +-10% of the ratio: "within" for the equivalence test (TOST at +-log(1.1))
+RATIO = HEADLINE.metric  # claim 2's primary: tail-averaged log FCD, LeakyReLU / ReLU, paired by seed
+SCOPE = {DATA_IMAGE_SIZE: 32, NGF: 32, NDF: 32, D_NORM: "batch"}  # what it is stated for
 SUPPORTED_RIGHT = 3  # supported: at least this many prospective predictions right, none wrong
 CONTRADICTED_WRONG = 2  # contradicted: this many or more wrong
 
@@ -253,8 +260,8 @@ def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], l
         why = f"no ReLU run logged steps {WINDOW[0] + 1}-{WINDOW[1]} (results.csv column {STATISTIC})"
     call = None if why else predict(s)
     return {"cell": name, "axes": axes, "steps": steps, "dataset": dataset_label(settings),
-            "setup": {k: settings.get(k) for k in (*SCOPE, "data.range", "data.train_size", "model.d_extra_layers",
-                                                   "train.lr_d", "train.d_steps") if k in settings},
+            "setup": {k: settings.get(k) for k in (*SCOPE, DATA_RANGE, DATA_TRAIN_SIZE, D_EXTRA_LAYERS, LR_D,
+                                                   D_STEPS) if k in settings},
             "s": s, "s_per_seed": s_seed, "prediction": call, "no_prediction": why,
             "measured": ratio, "log_ratio_per_seed": per_seed, "found": found(ratio), "kid": kid, "score": score(call, ratio),
             "when": "after the data", "relu_profile": profile([metrics.get(str(r["run"]), []) for r in relu])}
@@ -262,9 +269,117 @@ def _cell(name: str, axes: dict[str, str], results: Results, rows: list[dict], l
 
 def dataset_label(settings: dict[str, Any]) -> str:
     """'fashion_mnist', 'fashion_mnist (4000 images)', 'folder my_images': what a cell trained on."""
-    name = str(settings.get("data.name") or "?")
-    if name == "folder" and settings.get("data.root"):
-        name = f"folder {str(settings['data.root']).rstrip('/').rsplit('/', 1)[-1]}"
-    if is_finite(settings.get("data.train_size")):
-        name += f" ({settings['data.train_size']} images)"
+    name = str(settings.get(DATA_NAME) or "?")
+    if name == "folder" and settings.get(DATA_ROOT):
+        name = f"folder {str(settings[DATA_ROOT]).rstrip('/').rsplit('/', 1)[-1]}"
+    if is_finite(settings.get(DATA_TRAIN_SIZE)):
+        name += f" ({settings[DATA_TRAIN_SIZE]} images)"
     return name
+
+
+##### which prediction a study tests, and whether it was made before the study's data (claim 11, docs/claims.md)
+#
+# A study names the prediction it tests in its study file:
+#
+#     prediction: results/rule/clipart/pilot/advise.json     # written by `gan advise`, committed before any run
+#
+#     p = study_prediction(study_dir, "results/rule/clipart/pilot/advise.json", measured)   # measured: the cell's
+#
+# The order is read from git, not from times written into files: the prediction counts as made before the data when
+# the first commit that holds the prediction file is an ancestor of (and not the same as) the first commit that holds
+# anything under the study's runs/ folder. The call tested is the one in that first committed version, so rewriting
+# advise.json later (a rerun of `gan advise` refreshes its track record) cannot change what was predicted. A prediction
+# or a study not in git, or committed in the wrong order, is scored but is not "before the data": claim 11's verdict
+# leaves it out. advise.json's own `made_utc` is shown beside the commits, as a reader's check.
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess | None:
+    """git's answer, or None when git is missing or the folder is not in a repository."""
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out
+
+
+def _top(folder: Path) -> Path | None:
+    out = _git(["rev-parse", "--show-toplevel"], folder)
+    return Path(out.stdout.strip()) if out is not None and out.returncode == 0 else None
+
+
+def first_commit(top: Path, rel: str) -> tuple[str, str] | None:
+    """(sha, ISO committer date) of the first commit holding anything at `rel`; None when none does."""
+    out = _git(["log", "--format=%H %cI", "--reverse", "--", rel], top)
+    if out is None or out.returncode != 0 or not out.stdout.strip():
+        return None
+    sha, date = out.stdout.splitlines()[0].split(" ", 1)
+    return sha, date
+
+
+def is_ancestor(top: Path, older: str, newer: str) -> bool:
+    out = _git(["merge-base", "--is-ancestor", older, newer], top)
+    return out is not None and out.returncode == 0
+
+
+def resolve(study_dir: Path, given: str) -> Path:
+    """The prediction file: absolute, else relative to the study's repository root, else to the working folder."""
+    p = Path(given).expanduser()
+    if p.is_absolute():
+        return p
+    top = _top(study_dir)
+    return top / p if top is not None and (top / p).is_file() else p.resolve()
+
+
+def study_prediction(study_dir: str | Path, given: Any, measured: dict[str, Any],
+                     steps: Any = HORIZON) -> dict[str, Any] | None:
+    """The study file's `prediction:` read, ordered against the study's runs and scored on `measured` (the study's
+    baseline cell, saturation_rule.measured; `steps`: how long its runs trained, since the call is about HORIZON
+    steps); None when the study names no prediction."""
+    if not given:
+        return None
+    study_dir = Path(study_dir).resolve()
+    path = resolve(study_dir, str(given))
+    out: dict[str, Any] = {"path": str(given), "call": None, "made_utc": None, "prediction_commit": None,
+                           "data_commit": None, "before_the_data": False, "score": None}
+    top = _top(study_dir)
+    first = data = None
+    if top is not None and path.is_file():
+        rel_pred = path.resolve().relative_to(top).as_posix() if path.resolve().is_relative_to(top) else None
+        first = first_commit(top, rel_pred) if rel_pred else None
+        data = first_commit(top, (study_dir / "runs").relative_to(top).as_posix()) \
+            if study_dir.is_relative_to(top) else None
+    text = None
+    if first is not None:  # what was predicted: the file as first committed
+        shown = _git(["show", f"{first[0]}:{rel_pred}"], top)
+        text = shown.stdout if shown is not None and shown.returncode == 0 else None
+    elif path.is_file():
+        text = path.read_text()
+    if text is None:
+        out["order"] = f"the prediction file {given} cannot be read: not scored"
+        return out
+    try:
+        advice = json.loads(text)
+        pred = advice["prediction"]
+    except (ValueError, KeyError, TypeError):
+        out["order"] = f"{given} is not an advise.json written by `gan advise` (no 'prediction'): not scored"
+        return out
+    out.update(call=pred.get("call"), s=pred.get("s"), made_utc=advice.get("made_utc"),
+               no_prediction=pred.get("no_prediction"))
+    out["prediction_commit"] = {"sha": first[0], "date": first[1]} if first else None
+    out["data_commit"] = {"sha": data[0], "date": data[1]} if data else None
+    if first is None:
+        out["order"] = "the prediction file is not in git: its order against the data cannot be shown"
+    elif data is None:
+        out["order"] = "the study's runs are not in git yet (`gan pack --git`): the order cannot be shown"
+    elif first[0] != data[0] and is_ancestor(top, first[0], data[0]):
+        out["before_the_data"] = True
+        out["order"] = (f"made before the data: prediction committed in {first[0][:9]} ({first[1]}), first run in "
+                        f"{data[0][:9]} ({data[1]})")
+    else:
+        out["order"] = (f"not before the data: prediction first committed in {first[0][:9]} ({first[1]}), the runs "
+                        f"in {data[0][:9]} ({data[1]})")
+    if is_finite(steps) and int(steps) != HORIZON:
+        out["order"] += f"; the study trained {int(steps)} steps and the call is about {HORIZON}: not scored"
+        return out
+    out["score"] = score(out["call"], measured)
+    return out

@@ -88,7 +88,7 @@ def run_until_decided(study_yaml: str, max_seeds: int, jobs: int = 1, out: str |
                       run: Callable[..., int] | None = None, overrides: tuple[str, ...] = (),
                       plan: bool | None = None) -> int:
     """Train look by look until every tested primary claim is decided at its spent level, or N seeds."""
-    from gan.analysis.claims import evaluate_claims
+    from gan.analysis.claims.evaluate import evaluate_claims
     from gan.study.spec import read_study_spec
     from gan.study.runner import run_study, study_dir_of
     from gan.study.read import load_study_results

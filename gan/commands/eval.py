@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from gan.errors import UserError
+from gan.config.schema import DATA_DOWNLOAD, DATA_ROOT
 
 EPILOG = "Overrides are dotted config keys, e.g. eval.n_samples=10000 (model.* and data.name are refused)."
 
@@ -35,7 +36,7 @@ def format_table(row: dict[str, float], floor: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-EVAL_MAY_CHANGE = ("data.root", "data.download")  # where the same dataset is found; not what was trained
+EVAL_MAY_CHANGE = (DATA_ROOT, DATA_DOWNLOAD)  # where the same dataset is found; not what was trained
 
 
 def _refuse_trained_overrides(overrides: list[str]) -> None:

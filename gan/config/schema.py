@@ -11,16 +11,16 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gan.config.activations import ACTIVATIONS
+from gan.config.activations import SPECS
+from gan.config.datasets import DATASETS
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "fake", "mnist5k", "folder")
 CHANNEL_CHOICES = ("auto", "1", "3")  # data.channels, as strings: YAML's 1 and "auto" are one type
 FEATURES = ("auto", "classifier", "rotation", "inception")
 PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))  # data.range: DCGAN's [-1, 1], or [0, 1] (no negative pixel values)
 D_NORMS = ("batch", "none", "spectral", "layer")
 EVAL_MIN_SAMPLES = 7  # gan.measure.quality's prdc (nearest_k = 5) needs k + 2 points per set; KID and IS run from 2
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N is any GPU index
-ACTIVATION_SPECS = tuple("leaky_relu:<slope>" if a == "leaky_relu" else a for a in ACTIVATIONS)
+ACTIVATION_SPECS = SPECS  # model.g_act / model.d_act: derived from gan/config/activations.py's one list
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[Any, ...] | None = None,
@@ -148,6 +148,22 @@ def _leaves(cls: type = RunConfig, prefix: str = "") -> dict[str, tuple[Any, dat
 FIELDS: dict[str, dataclasses.Field] = {k: f for k, (_, f) in _leaves().items()}  # help and choices: metadata
 KEYS: dict[str, Any] = {k: t for k, (t, _) in _leaves().items()}
 SECTIONS = tuple(f.name for f in fields(RunConfig) if f.name != "name")  # data, model, train, eval, track
+
+# The dotted keys other packages name, each spelled once here: a module outside gan/config/ imports the constant and
+# never writes "model.d_act" itself (tests/config/test_config.py checks both: each is a key above, and no other
+# module spells a key). A renamed field fails at import, not as a silently empty results.csv column.
+DATA_NAME, DATA_ROOT, DATA_IMAGE_SIZE, DATA_DOWNLOAD = "data.name", "data.root", "data.image_size", "data.download"
+DATA_TRAIN_SIZE, DATA_RANGE = "data.train_size", "data.range"
+NGF, NDF, G_ACT, D_ACT = "model.ngf", "model.ndf", "model.g_act", "model.d_act"
+D_EXTRA_LAYERS, D_NORM = "model.d_extra_layers", "model.d_norm"
+STEPS, SEED, LR_D, D_STEPS, PRECISION = "train.steps", "train.seed", "train.lr_d", "train.d_steps", "train.precision"
+LOG_EVERY, SAMPLE_EVERY, CKPT_EVERY = "train.log_every", "train.sample_every", "train.ckpt_every"
+PROBE_EVERY = "train.probe_every"
+EVAL_ENABLED, EVAL_EVERY, EVAL_N_SAMPLES = "eval.enabled", "eval.every", "eval.n_samples"
+TRACK_GROUP = "track.group"
+NAMED_KEYS = (DATA_NAME, DATA_ROOT, DATA_IMAGE_SIZE, DATA_DOWNLOAD, DATA_TRAIN_SIZE, DATA_RANGE, NGF, NDF, G_ACT,
+              D_ACT, D_EXTRA_LAYERS, D_NORM, STEPS, SEED, LR_D, D_STEPS, PRECISION, LOG_EVERY, SAMPLE_EVERY,
+              CKPT_EVERY, PROBE_EVERY, EVAL_ENABLED, EVAL_EVERY, EVAL_N_SAMPLES, TRACK_GROUP)
 
 
 def show_value(v: Any) -> str:

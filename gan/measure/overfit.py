@@ -10,7 +10,8 @@ Definitions (docs/metrics.md "Over-strong D"); logits l = D(x) before the sigmoi
   is not clipped (early in training, before D separates reals from fakes, it can be far from [0, 1]).
 - heldout_gap = BCE(l(x_held), 1) - BCE(l(x_train), 1), each a mean over samples: how much worse D's real
   loss is on images it never trained on (> 0: D memorises its training images).
-- saturated = 1 when mean sigmoid(l(x_train)) > 0.9 and mean sigmoid(l(G(z))) < 0.1 (metric_keys.is_saturated), else 0: D separates
+- saturated = 1 when D saturates on the probe batch (metric_keys.is_saturated, the one test, on mean
+  sigmoid(l(x_train)) and mean sigmoid(l(G(z))); its thresholds: metric_keys.SATURATED_TEXT), else 0: D separates
   nearly perfectly. Its mean over a run's probes (summary.json mean/probe/overfit/saturated) is the share of
   probes with a saturated D.
 """

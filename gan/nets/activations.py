@@ -1,5 +1,7 @@
 """Activation modules: spec string (gan/config/activations.py's grammar) -> a factory of fresh nn.Modules.
 
+MODULES holds one builder per name of gan/config/activations.py's ACTIVATION_KINDS (a test checks they agree).
+
 Each layer calls the factory itself (probe hooks need distinct modules) and nothing is in-place
 (backward hooks break on in-place outputs).
 """
@@ -24,8 +26,8 @@ MODULES: dict[str, Callable[[float | None], nn.Module]] = {
     "gelu": lambda _: nn.GELU(),
     "silu": lambda _: nn.SiLU(inplace=False),
     "tanh": lambda _: nn.Tanh(),
+    "mish": lambda _: nn.Mish(inplace=False),
 }
-ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh)
 
 
 def activation_factory(spec: str) -> ActivationFactory:

@@ -23,8 +23,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gan.analysis.answer_analysis import CLAIMS_ONLY, CONTEXT, INTERVENTION, STUDY
-from gan.analysis.claim import claim_from_dict
-from gan.analysis.claim_text import fmt, kid_text, rules_out
+from gan.analysis.claims import registry
+from gan.analysis.claims.result import claim_from_dict, fmt, kid_text, rules_out
 from gan.analysis.study_analysis import read_analysis
 from gan.files.atomic import write_atomic, write_text_atomic
 from gan.files.layout import AnswerDir
@@ -99,9 +99,11 @@ ANSWER_RULES = (
     "number of seeds of both studies together. KID beside it: the same contrast on the tail-averaged KID (same "
     "features, unbiased), descriptive.")
 
+_TWELVE = registry.ruled_by(registry.INTERVENTION)  # claim 12's record: its number and margin
 INTERVENTIONS_TEXT = (
-    "Interventions (claim 12, in the same Holm family): Welch's t on the intervention study's per-seed LeakyReLU / "
-    "ReLU log FCD ratios against its base study's, read as the ratio of the two ratios, ±10% margin, in the direction "
+    f"Interventions (claim {_TWELVE.number}, in the same Holm family): Welch's t on the intervention study's per-seed "
+    "LeakyReLU / ReLU log FCD ratios against its base study's, read as the ratio of the two ratios, "
+    f"{registry.margin_text(_TWELVE.number, _TWELVE.margin)} margin, in the direction "
     "its study.yaml predicted before its runs (claim12.direction: lower for a stronger D, 12a; higher for a weaker "
     "one, 12b). Manipulation check (results.csv, the ReLU arm's mean half2/D/saturated): ")
 

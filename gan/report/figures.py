@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from gan.analysis.study_analysis import PROBE_KEYS, QUALITY_KEYS, TRAIN_KEYS, claims_of
+from gan.config.schema import D_ACT
 from gan.measure.sparsity import GAUSSIAN_HOYER
 from gan.report import panels
 from gan.report.forest import ForestRow, fig_forest
@@ -158,7 +159,7 @@ def fig_step_time(a: Analysis, _dir: Path | None = None) -> Plot:
     cmap = matplotlib.colormaps["tab10"]
     strip = {act: {"values": v, "estimate": vars(bootstrap_mean(v))} for act, v in values.items()}
     panels.strip(ax, strip, {act: cmap(i % 10) for i, act in enumerate(values)})
-    ax.set(title="Time per training step", xlabel="step time (ms)", ylabel="model.d_act")
+    ax.set(title="Time per training step", xlabel="step time (ms)", ylabel=D_ACT)
     return fig, []
 
 
@@ -176,7 +177,7 @@ def fig_effect_over_training(a: Analysis, _dir: Path | None = None) -> Plot:
 
 def fig_forest_study(a: Analysis, _dir: Path | None = None) -> Plot:
     """This study's tested primary claims as a forest plot."""
-    from gan.analysis.claims import analysis_margin
+    from gan.analysis.claims.registry import analysis_margin
 
     rows = [ForestRow(a["study"]["name"], c, analysis_margin(c.number, a["margins"][str(c.number)]))
             for c in claims_of(a) if c.primary and c.test is not None and math.isfinite(c.test.ci_low)]

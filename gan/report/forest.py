@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.axis import Axis
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claims import analysis_margin, margins
+from gan.analysis.claims.registry import analysis_margin, margins
+from gan.analysis.claims.result import ClaimResult
 from gan.study.results import Results, is_finite
 
 RATIO_TICKS = FuncFormatter(lambda v, _: f"{v:.3g}")  # log-axis ticks as plain ratios (0.8, 1), not 10^0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from gan.analysis.claim_text import fmt
+from gan.analysis.claims.result import fmt
 from gan.measure import metric_keys as mk
 
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claim_text import fmt, kid_text, rules_out
+from gan.analysis.claims.registry import claim
+from gan.analysis.claims.result import ClaimResult, fmt, kid_text, rules_out
 from gan.analysis.stats import ALPHA
+from gan.config.datasets import MNIST_FAMILY
 from gan.measure import metric_keys as mk
 from gan.study.results import is_finite
 
-# the axis a condition claim needs, in words (its not-tested detail says "needs a ... axis ...")
-AXIS_WORDS = {4: "width", 5: "depth", 7: "slope", 8: "normalization", 9: "pixel-range"}
 DECIDED = ("supported", "contradicted", "equivalent")
 ANSWER_LINK = "results/decide/answer/answer.md"  # the decided answer on the built-in datasets (README's table)
-BUILTIN = ("fashion_mnist", "mnist5k", "mnist")
 
 
 def _words(items: list[str]) -> str:
@@ -36,8 +34,10 @@ def untested_line(claims: list[ClaimResult]) -> str | None:
     untested = [c for c in claims if c.primary and c.verdict.startswith("not tested")]
     if not untested:
         return None
-    axis = [c for c in untested if c.number in AXIS_WORDS and c.detail.startswith("needs")]
-    parts = [f"{_numbers(axis)} (the study has no {_words([AXIS_WORDS[c.number] for c in axis])} axis)"] if axis else []
+    # a condition claim's record names the axis it needs in words (its not-tested detail says "needs a ... axis")
+    axis = [c for c in untested if claim(c.number).axis_words and c.detail.startswith("needs")]
+    parts = [f"{_numbers(axis)} (the study has no {_words([claim(c.number).axis_words for c in axis])} axis)"] \
+        if axis else []
     parts += [f"claim {c.number} ({c.detail.split(':')[0] or 'nothing to compare'})" for c in untested if c not in axis]
     return "Not tested: " + "; ".join(parts) + "."
 
@@ -72,7 +72,7 @@ def seeds_text(claims: list[ClaimResult], data_name: str | None = None, alpha: f
         text += (" For an effect of one margin with 80% power: " + ", ".join(
             f"claim {c.number} about {c.needed} pairs" for c in sized) + " (from this study's own spread; "
             "`gan study STUDY.yaml --plan` sizes a study from it).")
-    if data_name in BUILTIN and (smallest >= level or not any(c.verdict.startswith(DECIDED) for c in tested)):
+    if data_name in MNIST_FAMILY and (smallest >= level or not any(c.verdict.startswith(DECIDED) for c in tested)):
         text += (f" The answer decided on the built-in datasets (24 seeds each at 4000 steps, 8 at 10000) is the "
                  f"README's decision guide, from {ANSWER_LINK}.")
     return text

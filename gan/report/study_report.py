@@ -13,9 +13,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claim_text import fmt, kid_disagrees, kid_text, rules_out
-from gan.analysis.claims import LOG_SCALE, MARGINS, SIMULATED_ERROR_RATES
+from gan.analysis.claims.evaluate import SIMULATED_ERROR_RATES
+from gan.analysis.claims.registry import MARGINS, margin_text
+from gan.analysis.claims.result import ClaimResult, fmt, kid_disagrees, kid_text, rules_out
 from gan.analysis.stats import ALPHA
 from gan.analysis.study_analysis import claims_of, ensure_analysis
 from gan.files.atomic import write_atomic, write_text_atomic
@@ -31,11 +31,6 @@ from gan.study.results import is_finite
 SAME_NOISE = "same_noise"  # the figure of both arms' final samples (gan/report/answer.py draws it)
 
 
-def _margin_text(number: int, m: float) -> str:
-    """Claims 1 and 3: an absolute margin; the ratio claims: a % of the ratio."""
-    return f"±{100 * m:.3g}%" if number in LOG_SCALE else f"±{m:.3g}"
-
-
 def claims_table(claims: list[ClaimResult], margin: dict[int, float] | None = None
                  ) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the primary claims table (descriptive rows are left out: see descriptive_table)."""
@@ -46,7 +41,7 @@ def claims_table(claims: list[ClaimResult], margin: dict[int, float] | None = No
     for c in (c for c in claims if c.primary):
         rows.append([str(c.number), c.text, c.metric, fmt(c.effect) + ("x" if c.log and is_finite(c.effect) else ""),
                      f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", str(c.n_pairs), fmt(c.p), fmt(c.p_adjusted),
-                     _margin_text(c.number, margin[c.number]), c.verdict, rules_out(c), kid_text(c),
+                     margin_text(c.number, margin[c.number]), c.verdict, rules_out(c), kid_text(c),
                      "–" if c.needed is None else str(c.needed), c.detail])
     return head, rows
 
@@ -72,9 +67,9 @@ def groups_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def rules(margin: dict[int, float]) -> list[str]:
     """The decision rules in plain words, printed under the claims table (and in docs/statistics.md)."""
-    ms = ", ".join(f"claim {k} {_margin_text(k, v)}" for k, v in sorted(margin.items()))
+    ms = ", ".join(f"claim {k} {margin_text(k, v)}" for k, v in sorted(margin.items()))
     return [
-        "How to read this table. Each claim is judged on one primary metric, fixed in gan/analysis/claims.py before any "
+        "How to read this table. Each claim is judged on one primary metric, fixed in gan/analysis/claims/registry.py before any "
         "data are seen; every other metric is in the descriptive table below, with a CI but no verdict. Effects "
         "are LeakyReLU minus ReLU (or LeakyReLU / ReLU), computed per pair of runs that share the seed and every "
         "other axis; only completed runs count. FCD and step time are compared on the log scale and shown "
@@ -147,7 +142,7 @@ def _blocks(analysis: dict[str, Any], claims: list[ClaimResult], figures: dict[s
     st = analysis["study"]
     margin = {int(k): v for k, v in analysis["margins"].items()}
     # what it found in words, what its seeds can decide, the samples, a narrow claims table (gan/report/opening.py)
-    b = opening_blocks(analysis, claims, figures.pop(SAME_NOISE, None), lambda n: _margin_text(n, margin[n]),
+    b = opening_blocks(analysis, claims, figures.pop(SAME_NOISE, None), lambda n: margin_text(n, margin[n]),
                        rules(margin))
     if any(not c.primary for c in claims):
         b += [("h3", "Descriptive metrics (no verdicts)"), ("table", *descriptive_table(claims))]

@@ -14,9 +14,9 @@ the statistics never reach back into run folders and anyone can recompute a verd
   start, not which samples a user ends with).
 - `half2/<key>`: mean of a probe key over the probes of the second half of training (step > last step / 2):
   early probes measure an untrained D and would dilute the effect a claim is about.
-- `half2/D/saturated`: the share of the second half's logged training rows in which D saturates (D/real_prob >
-  0.9 and D/fake_prob < 0.1, the batch means of sigmoid(D)): how often D separates reals from fakes nearly
-  perfectly. Read from the training rows every run logs (runs older than the over-strong-D probes included).
+- `half2/D/saturated`: the share of the second half's logged training rows in which D saturates (metric_keys.
+  is_saturated on D/real_prob and D/fake_prob, the batch means of sigmoid(D)): how often D separates reals from
+  fakes nearly perfectly. Read from the training rows every run logs (runs older than the over-strong-D probes included).
 - `w1001_2000/D/saturated`: the same share over the rows with 1000 < step <= 2000 (metric_keys.SATURATION_WINDOW),
   claim 11's statistic S (a cell's S: the mean over its ReLU runs; gan/analysis/saturation_rule.py); written only
   for a run that logged up to step 2000.

@@ -18,10 +18,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from gan.errors import UserError
+from gan.config import schema
 from gan.files.layout import StudyDir
 from gan.files.yaml_file import read_yaml_mapping
 
-ACT, SEED = "model.d_act", "train.seed"
+ACT, SEED = schema.D_ACT, schema.SEED  # the axis every claim compares, and the one that pairs runs
 CONFIG_KEY = re.compile(r"^(data|model|train|eval|track)\.\w+$")  # results.csv columns that are config keys
 
 Row = dict[str, Any]

@@ -23,6 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from gan.config.load import load_config
+from gan.config.schema import STEPS, TRACK_GROUP
 from gan.errors import UserError
 from gan.files.layout import STUDIES_ROOT, RunDir, StudyDir
 from gan.files.lock import FolderLock
@@ -41,9 +42,9 @@ BUDGET_EXIT = 3  # `gan study --budget`: the budget ran out before every run sta
 
 def _train_command(spec: StudySpec, run: PlannedRun, run_dir: Path, status: str) -> list[str]:
     cmd = [sys.executable, "-m", "gan", "train"]
-    settings = {**run.settings, "name": run.wandb_name, "track.group": spec.name}
+    settings = {**run.settings, "name": run.wandb_name, TRACK_GROUP: spec.name}
     if status == "interrupted":
-        steps = [f"train.steps={settings['train.steps']}"] if "train.steps" in settings else []
+        steps = [f"{STEPS}={settings[STEPS]}"] if STEPS in settings else []
         return cmd + ["--resume", str(run_dir), *steps]
     # a run stopped before its first checkpoint left a summary or rows but nothing to resume: start it again
     leftovers = any(p.exists() for p in (RunDir(run_dir).summary, RunDir(run_dir).metrics, RunDir(run_dir).config))

@@ -42,7 +42,7 @@ import yaml
 
 from gan.config.load import config_to_dict, load_config, parse_overrides
 
-from gan.config.schema import run_name
+from gan.config.schema import D_ACT, DATA_NAME, G_ACT, SEED, run_name
 from gan.errors import UserError
 from gan.files.yaml_file import read_yaml_mapping
 
@@ -55,7 +55,7 @@ class PlannedRun:
     grids: tuple[str, ...] = ()  # a `grids:` study: the grids that hold this run (grid_label), first grid first
 
 
-NAMED_BY_RUN_NAME = ("data.name", "model.d_act", "model.g_act", "train.seed")  # already in config.run_name
+NAMED_BY_RUN_NAME = (DATA_NAME, D_ACT, G_ACT, SEED)  # already in config.run_name
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class StudySpec:
     axes: dict[str, list[Any]]  # a `grids:` study: every value any grid gives each axis key (for the reader)
     runs: tuple[PlannedRun, ...] = ()  # plan(spec), filled in by read_study_spec once every run is validated
     grids: tuple[Grid, ...] = ()  # empty: the single-`axes` form (the product of `axes`)
-    margins: dict[str, Any] = dataclasses.field(default_factory=dict)  # `margins:` (checked by gan/analysis/claims.py)
+    margins: dict[str, Any] = dataclasses.field(default_factory=dict)  # `margins:` (checked by gan/analysis/claims/registry.py)
     slurm: dict[str, Any] = dataclasses.field(default_factory=dict)  # `slurm:` resources (gan/study/slurm.py checks)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)  # the file as read, command-line overrides merged
 
@@ -83,7 +83,7 @@ class StudySpec:
 STUDY_KEYS = ("name", "base", "overrides", "axes", "grids", "description", "margins", "slurm", "claim12", "prediction")
 # claim12: an intervention study's prediction, written before its runs: {base: STUDY_DIR, direction: lower | higher}
 # (read by `gan answer --intervention`, gan/analysis/answer_analysis.py; checked here so a typo fails before training)
-# prediction: the advise.json (claim 11) the study tests, committed before its runs (gan/analysis/prediction.py)
+# prediction: the advise.json (claim 11) the study tests, committed before its runs (gan/analysis/saturation_rule.py)
 CLAIM12_DIRECTIONS = ("lower", "higher")
 
 
@@ -95,7 +95,7 @@ def read_study_spec(path: str | Path, extra: Sequence[str] = ()) -> StudySpec:
     path = Path(path)
     raw = read_yaml_mapping(path, "study file", "see configs/study/quick.yaml for an example")
     unknown = {str(k) for k in raw} - set(STUDY_KEYS)
-    if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims.py
+    if unknown:  # margins: per-claim equivalence margins, read by gan/analysis/claims/registry.py
         found = ", ".join(sorted(unknown)) or type(raw).__name__
         raise UserError(f"study file '{path}' may only hold name, base, overrides, axes or grids, margins, slurm, "
                         f"claim12, prediction and description (found {found})")
@@ -246,7 +246,7 @@ def plan(spec: StudySpec) -> list[PlannedRun]:
     return runs
 
 
-FIRST_KEY, LAST_KEY = "model.d_act", "train.seed"  # always in a grid run's folder name, first and last
+FIRST_KEY, LAST_KEY = D_ACT, SEED  # always in a grid run's folder name, first and last
 
 
 def _value(cfg_dict: dict[str, Any], key: str) -> Any:

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from gan.measure import metric_keys as mk
+from gan.config.schema import D_ACT
 from gan.tracking.metrics_file import STEP_KEY
 from gan.tracking.tracker import resolve_mode
 
@@ -48,7 +49,7 @@ def dashboard(project: str, entity: str | None) -> int:
     try:
         view = ws.Workspace(name="LeakyReLU vs ReLU", entity=entity, project=project, sections=sections,
                             settings=ws.WorkspaceSettings(x_axis=STEP_KEY),
-                            runset_settings=ws.RunsetSettings(groupby=[ws.Config("model.d_act")])).save()
+                            runset_settings=ws.RunsetSettings(groupby=[ws.Config(D_ACT)])).save()
     except Exception as err:  # noqa: BLE001
         print(f"error: could not save the workspace ({type(err).__name__}: {str(err)[:150]})", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.measure import metric_keys as mk
-from gan.config.schema import RunConfig, run_name
+from gan.config.schema import D_ACT, G_ACT, SEED, RunConfig, run_name
 from gan.config.load import config_to_dict
 from gan.files.layout import RunDir
 from gan.files.atomic import json_safe
@@ -235,7 +235,7 @@ class Tracker:
         rows = [[k, final.get(k), summary.get(mk.MEAN, {}).get(k)] for k in metrics]
         tables = {mk.TABLE_METRICS: wandb.Table(columns=["metric", "final", "mean"], data=rows)}
         m = self.cfg.model
-        cols = ["run", "model.d_act", "model.g_act", "train.seed", mk.SAMPLES, *TABLE_COLUMNS]
+        cols = ["run", D_ACT, G_ACT, SEED, mk.SAMPLES, *TABLE_COLUMNS]
         cells = [run_name(self.cfg), m.d_act, m.g_act, self.cfg.train.seed,
                  wandb.Image(self._last_grid) if self._last_grid is not None else None,
                  *[final.get(k) for k in TABLE_COLUMNS]]

@@ -8,7 +8,7 @@
 Why this shape: study runs share the CPU with each other, so their step times measure the load, not the
 activation. Here both arms live in one process, alternate every round (the order flips each round, so a
 slow drift or a neighbour's burst lands on both), and each round's value is the median of its steps (robust
-to a stray slow step). Claim 6 (gan/analysis/claims.py) pairs the two arms' medians by round: n = rounds.
+to a stray slow step). Claim 6 (gan/analysis/claims/rules.py's timing rule) pairs the two arms' medians by round: n = rounds.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gan.files.atomic import write_text_atomic
 from gan.files import layout
 
 from gan.train import machine
-from gan.config.schema import RunConfig
+from gan.config.schema import D_ACT, RunConfig
 from gan.config.load import apply_overrides
 from gan.data.dataset import channels
 from gan.nets.models import build_models
@@ -76,7 +76,7 @@ def make_step(cfg: RunConfig, d_act: str, phase: str = "full", seed: int = 0) ->
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    cfg = apply_overrides(cfg, {"model.d_act": d_act})
+    cfg = apply_overrides(cfg, {D_ACT: d_act})
     torch.manual_seed(seed)
     device = torch.device("cpu")
     nc = channels(cfg.data)

@@ -9,8 +9,8 @@ import math
 import pytest
 import scipy.stats as sps
 
-from gan.analysis.claim import CLAIMS, ClaimResult
-from gan.analysis.claims import MARGINS
+from gan.analysis.claims.registry import MARGINS, claim
+from gan.analysis.claims.result import ClaimResult
 from gan.analysis.headline import blur_anchor, headline_text
 from gan.analysis.stats import PairedTest
 
@@ -21,7 +21,7 @@ def claim2(ratio: float, ci95: tuple[float, float], n: int, p_equiv: float, verd
     low, high = math.log(ci95[0]), math.log(ci95[1])
     sd = (high - low) / 2 * math.sqrt(n) / sps.t.ppf(0.975, n - 1)
     test = PairedTest(math.log(ratio), low, high, n, sd, p_adjusted, p_equiv, math.log1p(MARGINS[2]))
-    return ClaimResult(2, CLAIMS[2], "tail3/log/quality/fcd", verdict, "", test, log=True, p=p_adjusted,
+    return ClaimResult(2, claim(2).text, "tail3/log/quality/fcd", verdict, "", test, log=True, p=p_adjusted,
                        p_adjusted=p_adjusted)
 
 
@@ -122,8 +122,8 @@ def test_an_undecided_verdict_says_neither_could_be_told():
 
 
 def test_a_study_without_claim_2_names_what_it_tested():
-    c7 = ClaimResult(7, CLAIMS[7], "tail3/log/quality/fcd", "supported (size unclear)", "")
-    c2 = ClaimResult(2, CLAIMS[2], "tail3/log/quality/fcd", "not tested", "needs relu and a leaky_relu arm")
+    c7 = ClaimResult(7, claim(7).text, "tail3/log/quality/fcd", "supported (size unclear)", "")
+    c2 = ClaimResult(2, claim(2).text, "tail3/log/quality/fcd", "not tested", "needs relu and a leaky_relu arm")
     text = headline_text({**PHOTO_CROPS, "name": "fashion_mnist", "images": 60000}, [c2, c7], MARGINS)
     assert text == ("On Fashion-MNIST (60000 training images), at this training length (600 steps): no sample-quality "
                     "answer: claim 2 was not tested (needs relu and a leaky_relu arm); tested: claim 7 (The LeakyReLU "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.power import TTestPower
 
-from gan.analysis.claims import DEAD, HOYER, LOG_FCD
+from gan.analysis.claims.registry import DEAD, HOYER, LOG_FCD
 from gan.cli import main
 from gan.errors import UserError
 from gan.analysis.plan import plan, plan_table

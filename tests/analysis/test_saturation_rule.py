@@ -1,4 +1,4 @@
-"""gan/analysis/saturation_rule.py (claim 11) and gan/analysis/prediction.py: the rule's numbers, its call, its
+"""gan/analysis/saturation_rule.py (claim 11, and the order of its predictions in git): the rule's numbers, its call, its
 scoring and verdict on hand-computed inputs; a study's cells; the prediction order read from git."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO
 from gan.analysis import saturation_rule as rule
-from gan.analysis.prediction import study_prediction
+from gan.analysis.saturation_rule import study_prediction
 from gan.study.results import make_results
 
 

@@ -1,4 +1,4 @@
-"""Statistics and claims (gan/analysis/stats.py, gan/analysis/claims.py, gan/study/derived.py) on synthetic numbers with known answers,
+"""Statistics and claims (gan/analysis/stats.py, gan/analysis/claims/, gan/study/derived.py) on synthetic numbers with known answers,
 and the decision rules' error rates simulated (benchmarks/bench_error_rates.py)."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from gan.measure import metric_keys as mk
 from gan.study import derived
 
 from gan.analysis import stats
-from gan.analysis.arms import leaky_slope, pick_leaky, slope
-from gan.analysis.claim import ClaimResult
-from gan.analysis.claims import DEAD, DEAD_EVAL, HOYER, LOG_FCD, evaluate_claims
-from gan.analysis.condition_claims import margin_p
+from gan.analysis.claims.evaluate import evaluate_claims
+from gan.analysis.claims.registry import DEAD, DEAD_EVAL, HOYER, LOG_FCD
+from gan.analysis.claims.result import ClaimResult
+from gan.analysis.claims.rules import leaky_slope, margin_p, pick_leaky, slope
 from gan.errors import UserError
 from gan.study.results import ACT, load_results, make_results
 from gan.analysis.stats import Estimate, PairedTest
@@ -165,16 +165,16 @@ def test_activation_parsing_uses_the_registry():
 
 
 def test_a_bare_leaky_relu_arm_has_the_slope_the_registry_builds(monkeypatch):
-    # claims.py kept its own DEFAULT_SLOPE = 0.2: change the registry's default and the claims named a slope
-    # the model never used
-    from gan.analysis import claims
+    # the claims once kept their own DEFAULT_SLOPE = 0.2: change the registry's default and the claims named a
+    # slope the model never used
+    from gan.analysis.claims import rules
     from gan.config import activations
     from gan.nets.activations import activation_factory
     monkeypatch.setattr(activations, "DEFAULT_LEAKY_SLOPE", 0.3)
     built = activation_factory("leaky_relu")().negative_slope
     assert built == 0.3 and leaky_slope("leaky_relu") == built and slope("leaky_relu") == built
     assert pick_leaky(["relu", "leaky_relu:0.2", "leaky_relu:0.3"]) == "leaky_relu:0.3"  # the registry's default arm
-    assert not hasattr(claims, "DEFAULT_SLOPE")
+    assert not hasattr(rules, "DEFAULT_SLOPE")
 
 
 ##### claims 1-3: known answers
@@ -358,7 +358,7 @@ def test_claim7_page_trend_and_least_squares_slope_per_tenth():
 
 
 def test_slope_per_step_is_the_least_squares_fit():
-    from gan.analysis.condition_claims import slope_per_step
+    from gan.analysis.claims.rules import slope_per_step
     slopes = np.array([0.0, 0.01, 0.1, 0.2, 0.3])
     x = np.vstack([1.0 + 2.0 * slopes, 5.0 - 0.5 * slopes + np.array([0.01, -0.01, 0.0, 0.01, -0.01])])
     fit = [np.polyfit(slopes, row, 1)[0] * 0.1 for row in x]
@@ -530,7 +530,8 @@ def test_load_results_parses_csv(tmp_path):
 
 
 def test_the_reports_rules_quote_the_simulated_error_rates():
-    from gan.analysis.claims import MARGINS, SIMULATED_ERROR_RATES
+    from gan.analysis.claims.evaluate import SIMULATED_ERROR_RATES
+    from gan.analysis.claims.registry import MARGINS
     from gan.report.study_report import rules
 
     text = rules(MARGINS)
@@ -551,7 +552,7 @@ def test_claim9_range_interaction_reads_negative_values_against_unit_range():
 
 
 def test_kid_sits_beside_every_quality_claim():
-    from gan.analysis.claims import LOG_KID
+    from gan.analysis.claims.registry import LOG_KID
     rows = runs(lambda act, seed: seed_level(seed) + noise(seed, act, 0.01) + 0.2 * (act == "relu"),
                 metrics=(LOG_FCD, LOG_KID))
     c2 = claim(evaluate_claims(make_results(rows)), 2)

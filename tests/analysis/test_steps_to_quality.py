@@ -60,7 +60,7 @@ def test_steps_to_quality_over_pairs_is_the_mean_log_shift_with_its_t_interval()
 def test_the_committed_answer_studies(study, fcd, kid):
     """Recomputed independently (numpy.polyfit on each arm's evaluations from step 1000 to 4000 in the committed
     metrics.jsonl.gz of the baseline grid, 24 seeds)."""
-    from gan.analysis.claims import baseline_results
+    from gan.analysis.claims.rules import baseline_results
     from gan.study.read import load_study_results
 
     s = load_study_results(REPO / "results" / "answer" / study)

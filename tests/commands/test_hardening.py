@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ import torch
 
 import gan.files.atomic
 import gan.train.checkpoint
-import gan.data.builtin
+from gan.config.datasets import BUILTIN
 from gan.train.checkpoint import load_checkpoint
 from gan.cli import main
 from gan.config.load import load_config
@@ -211,7 +212,8 @@ def _argv(spec: list, ws: Path) -> list[str]:
 
 @pytest.mark.parametrize("case, spec, pattern", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_sentence_exit_2_and_changes_nothing(ws, case, spec, pattern, capsys, monkeypatch):
-    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", ws / "no_debian_package")
+    fashion = BUILTIN["fashion_mnist"]  # its Debian package folder: absent
+    monkeypatch.setitem(BUILTIN, "fashion_mnist", replace(fashion, debian=(fashion.debian[0], str(ws / "no_debian"))))
     monkeypatch.chdir(ws / "cwd")
     marker = ws.parent / f"{ws.name}-PWNED"
     before = _snapshot(ws.parent)

@@ -122,3 +122,27 @@ def test_gan_train_with_a_mistyped_key_exits_2_with_one_sentence(tmp_path, capsy
     assert not out.exists()
     assert cli.main(["config", "trian.steps"]) == 2
     assert capsys.readouterr().err == "error: unknown config key 'trian.steps': did you mean 'train.steps'?\n"
+
+
+def test_key_names_are_keys_and_no_module_outside_config_spells_one():
+    """Each dotted key another package names is a constant of gan/config/schema.py (and a real key); no module
+    outside gan/config/ writes a key as a string literal (docstrings aside), so a renamed key fails at import."""
+    import ast
+
+    from conftest import REPO
+    from gan.config import schema
+
+    assert [k for k in schema.NAMED_KEYS if k not in KEYS] == []
+    assert len(set(schema.NAMED_KEYS)) == len(schema.NAMED_KEYS)
+    found = []
+    for path in sorted((REPO / "gan").rglob("*.py")):
+        if path.parent.name == "config":
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{path.relative_to(REPO)}:{n.lineno}: {n.value!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and "." in n.value
+                  and n.value in KEYS and id(n) not in docs]
+    assert found == []

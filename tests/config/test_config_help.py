@@ -3,6 +3,8 @@ output."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gan import cli
@@ -41,7 +43,7 @@ def test_validation_accepts_exactly_the_documented_choices():
         if not choices or f.metadata["choices"] is DEVICES:
             continue
         for c in choices:
-            value = c.replace("<slope>", "0.1") if isinstance(c, str) else show_value(c)  # as documented
+            value = re.sub(r"<\w+>", "0.1", c) if isinstance(c, str) else show_value(c)  # as documented
             assert load_config(None, [f"{key}={value}"])  # documented -> accepted
         with pytest.raises(UserError, match=key.replace(".", r"\.")):
             load_config(None, [f"{key}=not_a_choice_{key}"])

@@ -57,10 +57,18 @@ def test_cifar_wrong_shape(tmp_path):
         load_split(DataConfig(name="cifar10", root=str(tmp_path)), train=True)
 
 
-def test_missing_offline_names_every_way(tmp_path, monkeypatch):
-    import gan.data.builtin
+def _debian_folder(monkeypatch, folder):
+    """Point fashion_mnist's Debian package folder (its record in gan/config/datasets.py) at `folder`."""
+    from dataclasses import replace
 
-    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    from gan.config.datasets import BUILTIN
+
+    fashion = BUILTIN["fashion_mnist"]
+    monkeypatch.setitem(BUILTIN, "fashion_mnist", replace(fashion, debian=(fashion.debian[0], str(folder))))
+
+
+def test_missing_offline_names_every_way(tmp_path, monkeypatch):
+    _debian_folder(monkeypatch, tmp_path / "nowhere")
     with pytest.raises(UserError) as err:
         load_split(DataConfig(name="fashion_mnist", root=str(tmp_path)), train=True)
     msg = str(err.value)
@@ -107,14 +115,12 @@ def test_debian_fashion_mnist_prepares_safely_from_many_runs_at_once(tmp_path, m
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    import gan.data.builtin
-
     images, labels = write_idx(tmp_path / "plain")
     debian = tmp_path / "debian"
     debian.mkdir()
     for f in (tmp_path / "plain").iterdir():
         (debian / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
-    monkeypatch.setattr(gan.data.builtin, "DEBIAN_FASHION_MNIST", debian)
+    _debian_folder(monkeypatch, debian)
     together, started, real_copy = threading.Barrier(6, timeout=HANG_S), set(), shutil.copyfileobj
 
     def copy_all_at_once(src, dst):  # the worst case: every run is writing its first file when one finishes
@@ -256,3 +262,22 @@ def test_mnist5k_configs_are_valid():
                                                   for r in plan(quick)]
     with pytest.raises(UserError, match="mnist5k"):  # listed among the valid choices
         load_config("configs/mnist5k.yaml", ["data.name=mnist6k"])
+
+
+def test_one_record_per_builtin_dataset_and_an_unknown_name_is_an_error(tmp_path):
+    """gan/config/datasets.py holds each built-in dataset once: the config's names, the loaders, channels and
+    classes come from it; a name without a record is one sentence, not CIFAR-10 (it used to fall through)."""
+    from gan.config.datasets import BUILTIN, DATASETS, FOLDER, MNIST_FAMILY
+    from gan.config.schema import FIELDS
+    from gan.data import builtin
+    from gan.data.dataset import channels, num_classes
+
+    assert FIELDS["data.name"].metadata["choices"] == DATASETS == (*BUILTIN, FOLDER)
+    assert {d.loader for d in BUILTIN.values()} == set(builtin.LOADERS)
+    assert [(d.channels, d.classes) for d in BUILTIN.values()] == [(1, 10), (1, 10), (3, 10), (1, 10), (1, 10)]
+    assert MNIST_FAMILY == ("mnist", "fashion_mnist", "mnist5k")
+    fake = DataConfig(name="fake", root=str(tmp_path))
+    assert channels(fake) == 1 and num_classes(fake) == 10 == load_split(fake, train=False).num_classes
+    with pytest.raises(UserError, match=r"^unknown dataset 'svhn'; valid: mnist, fashion_mnist, cifar10, fake, "
+                                        r"mnist5k, folder"):
+        load_split(DataConfig(name="svhn", root=str(tmp_path)), train=True)

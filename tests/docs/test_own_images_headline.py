@@ -9,8 +9,8 @@ from pathlib import Path
 
 import scipy.stats as sps
 
-from gan.analysis.claim import CLAIMS, ClaimResult
-from gan.analysis.claims import MARGINS
+from gan.analysis.claims.registry import MARGINS, claim
+from gan.analysis.claims.result import ClaimResult
 from gan.analysis.headline import headline_text
 from gan.analysis.stats import PairedTest
 
@@ -26,7 +26,7 @@ def test_the_quoted_headline_is_what_the_code_prints():
     low, high, n = math.log(1.09), math.log(1.19), 24
     sd = (high - low) / 2 * math.sqrt(n) / sps.t.ppf(0.975, n - 1)
     test = PairedTest(math.log(1.14), low, high, n, sd, 0.0014, 0.96, math.log1p(MARGINS[2]))
-    c = ClaimResult(2, CLAIMS[2], "tail3/log/quality/fcd", "contradicted (size unclear)", "", test, log=True,
+    c = ClaimResult(2, claim(2).text, "tail3/log/quality/fcd", "contradicted (size unclear)", "", test, log=True,
                     p=0.0002, p_adjusted=0.0014)
     printed = headline_text(FOLDER, [c], MARGINS, "contradicted (size unclear)",
                             "sequential verdict at 24 seeds, level 0.039")

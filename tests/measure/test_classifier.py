@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from gan.config.datasets import BUILTIN
 from gan.measure import classifier
 from gan.config.schema import RunConfig
 from gan.config.load import apply_overrides
@@ -134,7 +136,7 @@ def test_foreign_weights_without_identity_are_retrained_not_used(trained, tmp_pa
     calls = _count_training(monkeypatch, trained)
     with pytest.warns(UserWarning, match="has no identity file"):
         net, meta = classifier.load_classifier(_cfg(tmp_path).data)
-    assert calls == [classifier.EPOCHS["fake"]]
+    assert calls == [BUILTIN["fake"].classifier_epochs] == [8]
     assert meta["sha256"] == trained[2]["sha256"] != classifier.state_hash(_random_weights())
     assert json.loads(path.with_suffix(".json").read_text())["sha256"] == trained[2]["sha256"]
 
@@ -167,8 +169,7 @@ def test_identity_mismatch_is_retrained(trained, tmp_path, monkeypatch, field, v
 
 
 def test_a_classifier_trained_below_the_threshold_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setitem(classifier.MIN_TEST_ACC, "fake", 1.01)
-    monkeypatch.setitem(classifier.EPOCHS, "fake", 1)
+    monkeypatch.setitem(BUILTIN, "fake", replace(BUILTIN["fake"], min_test_acc=1.01, classifier_epochs=1))
     with pytest.raises(UserError, match=r"reached only .* test accuracy \(below 1\.01\)"):
         classifier.load_classifier(_cfg(tmp_path).data)
     assert sorted(p.name for p in (tmp_path / "gan_cache").iterdir()) == ["classifier-fake512-32px-v1.pt.lock"]
@@ -220,8 +221,8 @@ def test_cifar10_path_trains_an_rgb_classifier_keyed_by_size(tmp_path, monkeypat
     g = torch.Generator().manual_seed(0)
     tiny = ImageSet(torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=g), torch.arange(16) % 10, 10)
     monkeypatch.setattr(classifier, "load_split", lambda cfg, train, device="cpu": tiny)
-    monkeypatch.setitem(classifier.EPOCHS, "cifar10", 1)
-    monkeypatch.setitem(classifier.MIN_TEST_ACC, "cifar10", 0.0)  # 16 random images: chance accuracy
+    # 1 epoch; 16 random images: chance accuracy
+    monkeypatch.setitem(BUILTIN, "cifar10", replace(BUILTIN["cifar10"], classifier_epochs=1, min_test_acc=0.0))
     net, meta = classifier.load_classifier(_cfg(tmp_path, "data.name=cifar10", "data.image_size=64").data)
     assert meta["nc"] == 3 and meta["image_size"] == 64 and meta["path"].endswith("classifier-cifar10-64px-v1.pt")
     assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10)

@@ -10,7 +10,8 @@ import pytest
 
 from gan import cli
 from gan.report.answer import answer_table
-from gan.analysis.claims import EARLY_LOG_FCD, evaluate_claims
+from gan.analysis.claims.evaluate import evaluate_claims
+from gan.analysis.claims.registry import EARLY_LOG_FCD
 from gan.study.derived import derived_columns, early_log_value
 from gan.analysis.effect_curve import describe, effect_curves
 from gan.report.forest import RatioLocator, forest_rows
@@ -211,7 +212,7 @@ def test_ratio_axis_labels_the_margins_on_a_narrow_axis_only():
 def test_dataset_contrast_is_welch_on_per_seed_log_ratios():
     from scipy import stats as sps
 
-    from gan.analysis.dataset_contrast import dataset_contrast, welch_test
+    from gan.analysis.claims.rules import dataset_contrast, welch_test
     a = np.log([1.10, 1.15, 1.20, 1.12, 1.18])  # LeakyReLU worse on A
     b = np.log([0.90, 0.92, 0.88, 0.95, 0.91, 0.89, 0.93])  # better on B
     t = welch_test(a, b, math.log1p(0.1))

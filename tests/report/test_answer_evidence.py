@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from gan.analysis.claims import evaluate_claims, margins
+from gan.analysis.claims.evaluate import evaluate_claims
+from gan.analysis.claims.registry import margin_text, margins
 from gan.cli import build_parser
 from gan.analysis.study_analysis import claims_section
 from gan.analysis.answer_analysis import compute_answer, load_inputs
 from gan.report.answer import answer_table, table_rows_of
 from gan.report.opening import claims_table, details_table
-from gan.report.study_report import _margin_text
 from gan.study.read import load_study_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_committed_results_reproduce_the_committed_claims_table(study_dir):
     assert table_rows(text, "\n## Claims\n", "Claims in detail") == claims_table(claims)[1]
     # the details: number, metric key, p, margin, rules out, KID, pairs for 80% power (every primary claim); with
     # the opening table, every column of the old 14-column table but the prose
-    _, details = details_table(claims, lambda n: _margin_text(n, margin[n]))
+    _, details = details_table(claims, lambda n: margin_text(n, margin[n]))
     assert [r[:-1] for r in table_rows(text, "Claims in detail", "How to read this table")] == [r[:-1] for r in details]
 
 

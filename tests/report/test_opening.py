@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from gan.analysis.claim import CLAIMS, ClaimResult, not_tested
+from gan.analysis.claims.registry import claim
+from gan.analysis.claims.result import ClaimResult, not_tested
 from gan.analysis.stats import PairedTest
 from gan.measure import metric_keys as mk
 from gan.report.opening import claims_table, min_pairs, seeds_text, untested_line
@@ -13,7 +14,7 @@ from gan.report.opening import claims_table, min_pairs, seeds_text, untested_lin
 
 def _tested(number: int, n: int, verdict: str = "inconclusive", needed: int | None = 30) -> ClaimResult:
     test = PairedTest(0.01, -0.2, 0.2, n, 0.1, 0.5, 0.3, math.log1p(0.1))
-    return ClaimResult(number, CLAIMS[number], mk.tail_log(mk.FCD), verdict, "", test, log=True, p=0.5,
+    return ClaimResult(number, claim(number).text, mk.tail_log(mk.FCD), verdict, "", test, log=True, p=0.5,
                        p_adjusted=1.0, needed=needed)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gan.data.builtin import DEBIAN_FASHION_MNIST
+from gan.config.datasets import BUILTIN
 from gan.files.layout import SHIPPED_CACHE, StudyDir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ FLOOR = "reference-fashion_mnist-32px-v1-classifier-n2048-cd8732d9d23d1.json"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+@pytest.mark.skipif(not (Path(BUILTIN["fashion_mnist"].debian[1]) / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 def test_a_fashion_mnist_study_with_an_empty_cache_trains_no_classifier(tmp_path):
     study = tmp_path / "s.yaml"

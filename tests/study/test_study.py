@@ -139,7 +139,8 @@ def test_results_csv_of_a_grids_study_has_one_row_per_distinct_run(tmp_path):
 
 def test_claims_1_to_3_read_the_first_grid_only():
     """A d_norm=none grid where LeakyReLU is much worse must not move claim 2 (the default condition)."""
-    from gan.analysis.claims import LOG_FCD, evaluate_claims
+    from gan.analysis.claims.evaluate import evaluate_claims
+    from gan.analysis.claims.registry import LOG_FCD
     from gan.study.results import make_results
 
     study = {"grids": [{"name": "baseline", "axes": {}}, {"name": "norm", "axes": {}}]}

@@ -1,30 +1,18 @@
-"""One claim's result (ClaimResult) and the paired test that makes one: shared by gan/analysis/claims.py (claims 1-3, Holm,
-the descriptive rows) and gan/analysis/condition_claims.py (claims 4-8)."""
+"""One claim's result (ClaimResult): how a rule of gan/analysis/claims/rules.py reports it, how analysis.json holds it,
+and its numbers as short text for the analysis' notes and every renderer (report, answer)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from gan.analysis.claims.registry import claim
 from gan.analysis.stats import PairedTest, paired_test
-
 from gan.study.results import Results, is_finite
-
-CLAIMS = {
-    1: "LeakyReLU in D gives G denser gradients",
-    2: "LeakyReLU in D gives better samples",
-    3: "ReLU units in D die; LeakyReLU units do not",
-    4: "With LeakyReLU, fewer units suffice (LeakyReLU at ndf/2 matches ReLU at ndf)",
-    5: "The benefit of LeakyReLU grows with D's depth",
-    6: "LeakyReLU costs more compute",
-    7: "The LeakyReLU slope matters",
-    8: "The gap depends on D's normalization",
-    9: "LeakyReLU helps more when the data has negative values (pixels in [-1, 1] rather than [0, 1])",
-}
 
 
 @dataclass(frozen=True)
@@ -74,11 +62,8 @@ class ClaimResult:
         return 100 * x / self.baseline if is_finite(self.baseline) and self.baseline else math.nan
 
 
-
-
 def not_tested(number: int, metric: str, why: str, primary: bool = True) -> ClaimResult:
-    return ClaimResult(number, CLAIMS[number], metric, "not tested", why, primary=primary)
-
+    return ClaimResult(number, claim(number).text, metric, "not tested", why, primary=primary)
 
 
 def pairing(results: Results, exclude: set[str]) -> str:
@@ -87,8 +72,9 @@ def pairing(results: Results, exclude: set[str]) -> str:
 
 
 def paired(number: int, results: Results, metric: str, d: np.ndarray, margin: float, what: str,
-            exclude: set[str], direction: str = "less", primary: bool = True, log: bool = False,
-            baseline: float = math.nan) -> ClaimResult:
+           exclude: set[str], direction: str = "less", primary: bool = True, log: bool = False,
+           baseline: float = math.nan) -> ClaimResult:
+    """Claim `number` on the paired values d (its text from the registry); the verdict is left to the family."""
     test = paired_test(d, margin)
     detail = f"{what}; {pairing(results, exclude)}"
     if test.n < 2:
@@ -98,9 +84,11 @@ def paired(number: int, results: Results, metric: str, d: np.ndarray, margin: fl
         values = {float(r[metric]) for r in results.completed() if is_finite(r.get(metric))}
         constant = f"every run: {values.pop():.3g}" if len(values) == 1 else f"every pair: {test.mean:+.3g}"
         detail += f"; no variation: {constant}, so no test ran"
-    return ClaimResult(number, CLAIMS[number], metric, "", detail, test, primary, log, baseline,
+    return ClaimResult(number, claim(number).text, metric, "", detail, test, primary, log, baseline,
                        p=test.p if primary else math.nan, direction=direction, constant=constant)
 
+
+##### as analysis.json holds it
 
 
 def test_to_dict(t: PairedTest | None) -> dict | None:
@@ -113,7 +101,7 @@ def test_from_dict(d: dict | None) -> PairedTest | None:
 
 def claim_to_dict(c: ClaimResult, pairs: Sequence[float] = (), kid_pairs: Sequence[float] = ()) -> dict:
     """A ClaimResult as analysis.json holds it; `pairs` (and `kid_pairs`): the per-pair values d its test ran on,
-    so a reader can recompute it (gan answer compares two studies' claim-2 pairs)."""
+    so a reader can recompute it (gan answer compares two studies' headline-claim pairs)."""
     out = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ("test", "kid")}
     out.update(test=test_to_dict(c.test), kid=test_to_dict(c.kid), pairs=[float(x) for x in pairs],
                kid_pairs=[float(x) for x in kid_pairs])
@@ -126,3 +114,45 @@ def claim_from_dict(d: dict) -> ClaimResult:
     kw = {k: (math.nan if v is None and k in ("baseline", "p", "p_adjusted") else v) for k, v in d.items() if k in names}
     kw["test"], kw["kid"] = test_from_dict(d.get("test")), test_from_dict(d.get("kid"))
     return ClaimResult(**kw)
+
+
+##### as text
+
+
+def fmt(x: Any) -> str:
+    return "–" if not is_finite(x) else f"{x:.3g}"
+
+
+def _pct(x: float) -> str:
+    return "–" if not is_finite(x) else f"{x:+.3g}%"
+
+
+def rules_out(c: ClaimResult) -> str:
+    """The effects beyond the 95% CI, as % of the baseline (ratios: % change): what the study rules out."""
+    if not c.test or not is_finite(c.test.ci_low) or c.test.sd == 0:  # no variation: no test, nothing ruled out
+        return "–"
+    lo, hi = c.percent(c.test.ci_low), c.percent(c.test.ci_high)
+    return f"< {_pct(lo)} or > {_pct(hi)}" if is_finite(lo) else f"< {fmt(c.test.ci_low)} or > {fmt(c.test.ci_high)}"
+
+
+def kid_text(c: ClaimResult) -> str:
+    """A quality claim's KID beside its FCD: the same contrast on tail3/log/quality/kid, ratio [95% CI]."""
+    t = c.kid
+    if t is None or not is_finite(t.ci_low):
+        return "–"
+    return f"{fmt(math.exp(t.mean))}x [{fmt(math.exp(t.ci_low))}, {fmt(math.exp(t.ci_high))}]"
+
+
+def kid_disagrees(c: ClaimResult) -> str | None:
+    """A sentence when FCD and KID disagree on a quality claim: in direction (the two CIs exclude 1 on opposite
+    sides), or in decision (one CI excludes 1, the other does not); None when they agree or KID is missing."""
+    if c.kid is None or c.test is None or not is_finite(c.kid.ci_low) or not is_finite(c.test.ci_low):
+        return None
+    side = lambda t: -1 if t.ci_high < 0 else 1 if t.ci_low > 0 else 0  # noqa: E731
+    f, k = side(c.test), side(c.kid)
+    if f == k:
+        return None
+    word = {-1: "below 1", 1: "above 1", 0: "includes 1"}
+    how = "direction" if f and k else "decision"
+    return (f"claim {c.number}: FCD and KID disagree in {how}: FCD {fmt(c.effect)}x [{fmt(c.ci_low)}, "
+            f"{fmt(c.ci_high)}] ({word[f]}), KID {kid_text(c)} ({word[k]})")
