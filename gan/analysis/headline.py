@@ -31,6 +31,7 @@ from gan.analysis.claims.evaluate import is_headline
 from gan.analysis.claims.registry import HEADLINE, LOG_FCD, MARGINS
 from gan.analysis.claims.result import ClaimResult, fmt
 from gan.analysis.claims.rules import RELU, baseline_results, pick_leaky
+from gan.analysis.effect_curve import STILL_MOVING, late_trends
 from gan.config.datasets import BUILTIN
 from gan.config.schema import DATA_NAME, DATA_ROOT, EVAL_EVERY, EVAL_N_SAMPLES, STEPS
 from gan.config.load import read_run_config
@@ -136,6 +137,18 @@ def facts_of(study: Study) -> dict[str, Any] | None:
     return {**data, "evaluated": evaluated_steps(study, data), "arms": arm_fcds(study)}
 
 
+def headline_trend(study: Study) -> dict[str, Any] | None:
+    """The late trend (docs/claims.md: the per-pair slope of the log FCD ratio over the last 40% of the steps) of
+    the runs the headline compares, when they form one cell; None otherwise."""
+    base, _ = baseline_results(study.results)
+    leaky = pick_leaky(base.levels(ACT))
+    trends = late_trends(base, study.metrics, leaky) if leaky is not None else []
+    if len(trends) != 1:
+        return None
+    t = trends[0].as_dict()
+    return {k: t.get(k) for k in ("reading", "mean", "ci_low", "ci_high", "first_step", "last_step", "n")}
+
+
 def _sequential_verdict(study: Study) -> tuple[str, str] | None:
     """(claim 2's verdict at the last look, how many seeds) from sequential.json, if the study has one."""
     try:
@@ -157,6 +170,7 @@ def headline_section(study: Study, claims: list[ClaimResult], margins: dict[int,
     facts = facts_of(study)
     if facts is None:
         return {"headline": None, "headline_facts": None}
+    facts["late_trend"] = headline_trend(study)
     seq = _sequential_verdict(study)
     return {"headline": headline_text(facts, claims, (margins or MARGINS), *(seq or ("", ""))),
             "headline_facts": facts}
@@ -222,6 +236,12 @@ def caveats(facts: dict[str, Any], verdict: str) -> list[str]:
         real = f", real images themselves {fmt(floor)}" if is_finite(floor) else ""
         out.append(f"both arms' samples are still far from the data: FCD {fmt(fa)} ({a}) and {fmt(fb)} ({b}), above "
                    f"the {fmt(anchor)} that real images blurred with a Gaussian of sigma 1 score{real}; {meaning}")
+    trend = facts.get("late_trend") or {}
+    if trend.get("reading") == STILL_MOVING:
+        way = "falling" if trend["mean"] < 0 else "rising"
+        pct = [f"{100 * math.expm1(trend[k]):+.1f}%" for k in ("mean", "ci_low", "ci_high")]
+        out.append(f"the ratio was still {way} at the end ({pct[0]} per 1000 steps over steps {trend['first_step']}-"
+                   f"{trend['last_step']}, 95% CI [{pct[1]}, {pct[2]}]), so this verdict holds at this length only")
     held, n = facts.get("held_out"), facts.get("n_samples")
     fewest = min((x for x in (held, n) if is_finite(x)), default=None)
     if fewest is not None and fewest < MIN_SAMPLES:

@@ -63,6 +63,26 @@ def test_the_fashion_mnist_10000_step_study_is_not_called_far_from_the_data():
     assert FAR not in text and "Read it with care" not in text and text.endswith("8 seed pairs).")
 
 
+# issue 40: "level at 10000 steps" hid a trend. The same study's late trend (analysis.json late_trends): the ratio
+# still falling -4.46% per 1000 steps over steps 6000-10000, 95% CI [-6.90%, -1.75%], 8 pairs
+STILL_FALLING = {"reading": "still moving", "mean": -0.044595788927995074, "ci_low": -0.07150495828891999,
+                 "ci_high": -0.01768661956707016, "first_step": 6000, "last_step": 10000, "n": 8}
+
+
+def test_a_verdict_whose_ratio_is_still_moving_says_it_holds_at_this_length_only():
+    text = headline_text({**HORIZON_FASHION, "late_trend": STILL_FALLING},
+                         [claim2(1.02, (0.942, 1.11), 8, 0.0314, "equivalent")], MARGINS)
+    assert text.endswith("Read it with care: the ratio was still falling at the end (-4.4% per 1000 steps over steps "
+                         "6000-10000, 95% CI [-6.9%, -1.8%]), so this verdict holds at this length only.")
+    rising = {**STILL_FALLING, "mean": 0.03, "ci_low": 0.01, "ci_high": 0.05}
+    assert "still rising at the end (+3.0% per 1000 steps" in headline_text(
+        {**HORIZON_FASHION, "late_trend": rising}, [claim2(1.02, (0.942, 1.11), 8, 0.0314, "equivalent")], MARGINS)
+    for reading in ("level", "undecided", "too few evaluations"):  # only a trend whose CI excludes 0 is a caveat
+        text = headline_text({**HORIZON_FASHION, "late_trend": {**STILL_FALLING, "reading": reading}},
+                             [claim2(1.02, (0.942, 1.11), 8, 0.0314, "equivalent")], MARGINS)
+        assert "Read it with care" not in text
+
+
 @pytest.mark.parametrize("arms, anchor, far", [
     ({"ReLU": 38.5, "LeakyReLU(0.2)": 40.0}, 38.4, True),  # both above the anchor
     ({"ReLU": 38.4, "LeakyReLU(0.2)": 40.0}, 38.4, False),  # one at it: not above
