@@ -42,9 +42,9 @@ from conftest import REPO
 START = REPO / "ci" / "slurm" / "start.sh"
 TINY_STUDY = {"model.nz": 16, "model.ngf": 8, "model.ndf": 8, "train.batch_size": 16, "eval.enabled": False,
               "track.wandb": "disabled", "data.name": "fake"}
-# the resume tests' run: over a minute here, so a 1-minute time limit (signal 25-55 s in) always interrupts it
-# long enough to outlast a 1-minute time limit on a quiet 2-core CI machine too (~126 steps/s there: ~80 s)
-LONG = {**TINY_STUDY, "train.steps": 10000, "train.log_every": 20, "train.ckpt_every": 100, "train.sample_every": 0,
+# the resume tests' run: ~30 s on a quiet 2-core CI machine (~126 steps/s); the tests interrupt it within a
+# second or two of its first checkpoint (step 100), so it is always far from its end then, at any load
+LONG = {**TINY_STUDY, "train.steps": 4000, "train.log_every": 20, "train.ckpt_every": 100, "train.sample_every": 0,
         "train.probe_every": 0}
 # a column that says when, where or how fast a run ran (or which code): not a result
 NOT_A_RESULT = re.compile(r"^provenance/|wall_time|time_s|host|step_ms|img_per_s")
@@ -248,39 +248,60 @@ def test_scancel_then_again_finishes_with_the_local_results(slurm, monkeypatch, 
         assert_same_run(StudyDir(on_slurm).run(r.name).path, StudyDir(local).run(r.name).path)
 
 
-@pytest.mark.slow
-def test_scontrol_requeue_and_time_limit_resume_exactly(slurm, tmp_path):
-    """One task requeued by `scontrol requeue` while it trains, one with a 1-minute time limit (submitit's
-    checkpoint + requeue, usually several times): both end with an uninterrupted run's metrics and weights."""
-    requeued = read_study_spec(write_study(tmp_path, "requeued", LONG, {"train.seed": [0]}))
-    timed = read_study_spec(write_study(tmp_path, "timed", LONG, {"train.seed": [0]}))
-    # the time-limit signal comes 25-55 s into each attempt (Slurm checks limits every 30 s); the kill 30 s later
-    timed_options = so.SlurmOptions(time_min=1, signal_delay_s=5, max_requeues=20)
-    dirs = {s.name: tmp_path / s.name for s in (requeued, timed)}
-    se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, so.SlurmOptions(time_min=30), detach=True)
-    se.run_on_slurm(timed, dirs["timed"], timed.runs, timed_options, detach=True)
-    hurry = [Hurry(f"gan-{s.name}") for s in (requeued, timed)]
-    for h in hurry:
-        h.start()
-    # the reference: the same run, uninterrupted, by the local runner (the same command, one thread), meanwhile
-    reference = tmp_path / "reference"
-    ref_thread = threading.Thread(target=Runner(1).run_one, args=(requeued, requeued.runs[0], reference))
-    ref_thread.start()
-    run_a, run_b = (StudyDir(dirs[s.name]).run(s.runs[0].name) for s in (requeued, timed))
+def _interrupt_once_and_finish(tmp_path, name: str, options: so.SlurmOptions, interrupt) -> Path:
+    """Run LONG seed 0 on Slurm; once it is past its first checkpoint (far from its end) call interrupt(task),
+    then wait for it to finish. Returns its run folder. The moment of the interruption is chosen by the test,
+    never by a clock, so the outcome cannot depend on how loaded the machine is."""
+    spec = read_study_spec(write_study(tmp_path, name, LONG, {"train.seed": [0]}))
+    study_dir = tmp_path / name
+    se.run_on_slurm(spec, study_dir, spec.runs, options, detach=True)
+    hurry = Hurry(f"gan-{spec.name}")
+    hurry.start()
+    run = StudyDir(study_dir).run(spec.runs[0].name)
     try:
-        wait_for(lambda: run_a.ckpt_last.exists(), 300)  # past its first checkpoint, far from its end
-        task = se._read_jobs(StudyDir(dirs["requeued"]).slurm_jobs)[requeued.runs[0].name]
-        subprocess.run(["scontrol", "requeue", task], check=True)
-        assert se.run_on_slurm(requeued, dirs["requeued"], requeued.runs, so.SlurmOptions(time_min=30)) == \
-            {"seed-0": "completed"}
-        # {} when the timed run finished while we waited for the other one (nothing left to wait for)
-        assert se.run_on_slurm(timed, dirs["timed"], timed.runs, timed_options) in ({}, {"seed-0": "completed"})
+        wait_for(lambda: run.ckpt_last.exists(), 600)
+        interrupt(se._read_jobs(StudyDir(study_dir).slurm_jobs)[spec.runs[0].name])
+        assert se.run_on_slurm(spec, study_dir, spec.runs, options) == {"seed-0": "completed"}
     finally:
-        for h in hurry:
-            h.stop.set()
-        ref_thread.join()
-    for run in (run_a, run_b):
-        assert run_status(run.path) == "completed"
-        log = run.train_log.read_text()
-        assert "stopped at step" in log and "(restart 1)" in log, f"{run.path} was not interrupted and resumed"
-        assert_same_run(run.path, reference)
+        hurry.stop.set()
+    assert run_status(run.path) == "completed"
+    log = run.train_log.read_text()
+    assert "stopped at step" in log and "(restart 1)" in log, f"{run.path} was not interrupted and resumed"
+    return run.path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """LONG seed 0 trained without interruption by the local runner (the same command, one thread)."""
+    tmp = tmp_path_factory.mktemp("reference")
+    spec = read_study_spec(write_study(tmp, "reference", LONG, {"train.seed": [0]}))
+    Runner(1).run_one(spec, spec.runs[0], tmp / "run")
+    return tmp / "run"
+
+
+@pytest.mark.slow
+def test_scontrol_requeue_resumes_exactly(slurm, tmp_path, uninterrupted):
+    """`scontrol requeue` (what an admin or a node failure does) while the run trains: it ends with an
+    uninterrupted run's metrics and weights."""
+    requeue = lambda task: subprocess.run(["scontrol", "requeue", task], check=True)
+    assert_same_run(_interrupt_once_and_finish(tmp_path, "requeued", so.SlurmOptions(time_min=30), requeue),
+                    uninterrupted)
+
+
+@pytest.mark.slow
+def test_time_limit_signal_checkpoints_requeues_and_resumes_exactly(slurm, tmp_path, uninterrupted):
+    """The time limit: the task is submitted asking Slurm for USR2 `signal_delay_s` before its limit; the test
+    then sends that very signal itself (`scancel --signal=USR2`, what Slurm sends at limit - delay) at a moment
+    it chooses: submitit calls TrainTask.checkpoint, the trainer checkpoints, the task is requeued and resumes
+    to the uninterrupted run's metrics and weights. Waiting for a real 1-minute limit instead made the number
+    of requeues depend on the machine's load (the run could exhaust them under load: a race, issue 43)."""
+    options = so.SlurmOptions(time_min=30, signal_delay_s=5)
+
+    def time_limit_signal(task: str) -> None:
+        shown = subprocess.run(["scontrol", "show", "job", task], capture_output=True, text=True, check=True).stdout
+        assert "TimeLimit=00:30:00" in shown  # the limit asked for
+        scripts = list(StudyDir(tmp_path / "timed").slurm.glob("*_submission.sh"))
+        assert scripts and all("--signal=USR2@5" in s.read_text() for s in scripts)  # and the signal before it
+        subprocess.run(["scancel", "--signal=USR2", task], check=True)
+
+    assert_same_run(_interrupt_once_and_finish(tmp_path, "timed", options, time_limit_signal), uninterrupted)
