@@ -175,9 +175,10 @@ def sequential_plan(spec: StudySpec, schedule: list[int], jobs: int = 1, step_s:
     if pieces is None and step_s is not None:
         pieces = {"step": step_s, "probe": 0.0, "probe_view": 0.0, "eval": 0.0, "eval_setup": 0.0, "startup": 0.0}
     elif pieces is None:
+        from gan.train.machine import idle_cores
         from gan.train.step_time import feature_net_s, time_pieces_together
 
-        feature_s = feature_net_s(cfg, os.cpu_count() or 1)  # trained once, on every core, before the first run
+        feature_s = feature_net_s(cfg, idle_cores())  # trained once, on the idle cores, before the first run
         pieces = time_pieces_together(cfg, threads, jobs)
     step_s = pieces["step"]
     first = study_costs(pieces, cfg, runs_per_seed * schedule[0], jobs, feature_s)

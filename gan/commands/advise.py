@@ -212,6 +212,7 @@ def _pilot(a, cfg, user_cfg, length, base, user, folder: Path, study_yaml: Path,
     from gan.tracking.summary_file import is_finished
     from gan.study.runner import run_study
     from gan.study.spec import read_study_spec
+    from gan.train.machine import idle_cores
     from gan.train.step_time import feature_net_s, time_pieces_together
 
     spec = read_study_spec(study_yaml)
@@ -223,7 +224,7 @@ def _pilot(a, cfg, user_cfg, length, base, user, folder: Path, study_yaml: Path,
         print(f"timing a training step, a probe and an evaluation here ({jobs} at once, {threads} thread"
               f"{'s' * (threads > 1)} each) to plan the pilot ...", flush=True)
         pieces = time_pieces_together(cfg, threads, jobs)
-        feature = feature_net_s(cfg, cores)
+        feature = feature_net_s(cfg, idle_cores(cores))  # as the study runner will train it
         costs = study_costs(pieces, cfg, len(todo), jobs, feature)
         print(f"plan: {len(todo)} of {len(spec.runs)} pilot runs to train at --jobs {jobs}: about "
               f"{_hours(costs['total'])} here ({costs_text(costs)})", flush=True)

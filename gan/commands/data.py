@@ -85,11 +85,12 @@ def prepare_folder(root: str, image_size: int = 32, channels: str = "auto") -> i
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)  # both splits load
     from gan.config.schema import RunConfig
     from gan.measure.features import describe_features
+    from gan.train.machine import idle_cores
 
     print(ds.summary())
     print(f"  ready: {len(train)} training and {len(test)} held-out images; train with data.name=folder "
           f"data.root={root}")
-    print("  " + describe_features(RunConfig(data=cfg)))  # what it will cost before the first study pays it
+    print("  " + describe_features(RunConfig(data=cfg), idle_cores()))  # its cost before the first study pays it
     return 0
 
 

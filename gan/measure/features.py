@@ -18,7 +18,6 @@ the classifier's logits, modes_covered, class_kl) mean anything; otherwise gan/m
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,9 +99,9 @@ def classifier_net(data_cfg: DataConfig, device: torch.device | str = "cpu") -> 
     return net, meta
 
 
-def _step_seconds(nc: int, num_classes: int, batch: int, steps: int = 3) -> float:
-    """Median seconds of one training step of the feature network (batch inputs, 32 px) here, on every core, as
-    `gan study` trains it (gan/study/runner.py's prepare_caches)."""
+def _step_seconds(nc: int, num_classes: int, batch: int, threads: int, steps: int = 3) -> float:
+    """Median seconds of one training step of the feature network (batch inputs, 32 px) here on `threads` threads
+    (give gan/train/machine.py's idle_cores(), as gan/study/runner.py's prepare_caches trains it)."""
     import statistics
     import time
 
@@ -110,8 +109,8 @@ def _step_seconds(nc: int, num_classes: int, batch: int, steps: int = 3) -> floa
 
     from gan.measure.classifier import build_classifier
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -130,12 +129,13 @@ def _step_seconds(nc: int, num_classes: int, batch: int, steps: int = 3) -> floa
                     times.append(time.perf_counter() - start)
         return statistics.median(times)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
-def describe_features(cfg: RunConfig) -> str:
+def describe_features(cfg: RunConfig, threads: int) -> str:
     """What quality measurement this data will get (eval.features=auto), whether its feature network is cached,
-    remembered as failed, or still to be trained, and about how long training it takes here (measured now)."""
+    remembered as failed, or still to be trained, and about how long training it takes here (measured now on
+    `threads` threads: give gan/train/machine.py's idle_cores(), what gan/study/runner.py's prepare_caches uses)."""
     from gan.measure import rotation_features as rf
 
     kind = resolve(cfg)
@@ -147,13 +147,13 @@ def describe_features(cfg: RunConfig) -> str:
                "subfolders)"
         path = rf.cache_path_for(cache_root(cfg.data), data_key(cfg.data))
         expected = rf.identity(train.images, test.images, data_key(cfg.data), rf.STEPS)
-        steps, step_s = rf.STEPS, _step_seconds(train.nc, 4, 4 * rf.BATCH)
+        steps, step_s = rf.STEPS, _step_seconds(train.nc, 4, 4 * rf.BATCH, threads)
         cached = path.is_file()
     else:
         what = f"a classifier of its {train.num_classes} classes (trained on the class subfolders)"
         path, expected = classifier.cache_path(cfg.data), classifier.identity(cfg.data, train, test)
         steps = expected["epochs"] * max(len(train) // classifier.TRAIN_BATCH, 1)
-        step_s = _step_seconds(train.nc, train.num_classes, classifier.TRAIN_BATCH)
+        step_s = _step_seconds(train.nc, train.num_classes, classifier.TRAIN_BATCH, threads)
         cached = path.is_file() and classifier.identity_path(path).is_file()
     if (failed := rf.remembered_failure(path, expected)) is not None:
         shown = ", ".join(f"{k} {v:.3g}" for k, v in failed["sanity"].items())
@@ -164,5 +164,5 @@ def describe_features(cfg: RunConfig) -> str:
         return f"quality: {what}; already trained and cached ({path})"
     minutes = steps * step_s / 60
     return (f"quality: {what}; not trained yet: the first `gan train` or `gan study` trains it once, {steps} steps, "
-            f"about {max(1, round(minutes))} min here (a step measured now: {step_s:.2g} s on {os.cpu_count()} "
-            "threads), then checks that it ranks blurred and noisy images as worse")
+            f"about {max(1, round(minutes))} min here (a step measured now: {step_s:.2g} s on {threads} "
+            f"thread{'s' * (threads > 1)}), then checks that it ranks blurred and noisy images as worse")

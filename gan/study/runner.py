@@ -125,9 +125,11 @@ def prepare_caches(spec: StudySpec) -> None:
     from gan.train.distributed import pick_device
     from gan.measure.quality import reference_floor
 
+    from gan.train.machine import idle_cores
+
     seen: set[str] = set()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    threads, cores = torch.get_num_threads(), idle_cores()
+    torch.set_num_threads(cores)
     try:
         for run in spec.runs:
             cfg = load_config(spec.base, as_overrides(run.settings))
@@ -138,7 +140,8 @@ def prepare_caches(spec: StudySpec) -> None:
             load_split(cfg.data, train=True), load_split(cfg.data, train=False)
             if cfg.eval.enabled and (kind := resolve(cfg)) != "inception":
                 print(f"preparing the {cfg.data.name} quality {kind} features and their real-data floor (once, "
-                      f"{os.cpu_count()} threads)", file=sys.stderr)
+                      f"{cores} thread{'s' * (cores > 1)}{'' if cores == (os.cpu_count() or 1) else ': the other cores are busy'})",
+                      file=sys.stderr)
                 reference_floor(cfg, pick_device(cfg.train.device))
     finally:
         torch.set_num_threads(threads)
