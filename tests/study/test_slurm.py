@@ -68,17 +68,30 @@ def squeue(job_name: str) -> list[tuple[str, str, str]]:
 
 
 class Hurry(threading.Thread):
-    """Moves each requeued task of job_name (pending on BeginTime) to start now; counts how often."""
+    """Moves each requeued task of job_name (pending on BeginTime) to start now, once it has been pending for
+    SETTLE_S seconds; counts how often.
+
+    Why the wait: the node revokes the killed attempt's job credential, and slurmd compares credential times in
+    whole seconds, so an attempt started within the same second is refused as revoked ("Killing non-startable
+    batch JobId=24: Job credential revoked"); the task then leaves the queue as if it had ended. Slurm's own
+    BeginTime (about two minutes) exists for this; a few seconds are enough on one node."""
+
+    SETTLE_S = 3.0
 
     def __init__(self, job_name: str):
         super().__init__(daemon=True)
         self.job_name, self.moved, self.stop = job_name, 0, threading.Event()
+        self.pending_since: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
+            now = time.monotonic()
             for task, state, reason in squeue(self.job_name):
-                if state == "PENDING" and reason == "BeginTime":
+                if state != "PENDING" or reason != "BeginTime":
+                    self.pending_since.pop(task, None)
+                elif now - self.pending_since.setdefault(task, now) >= self.SETTLE_S:
                     subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], capture_output=True)
+                    self.pending_since.pop(task, None)
                     self.moved += 1
 
 
